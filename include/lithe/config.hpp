@@ -1,0 +1,144 @@
+// lithe's configuration as plain data: what the TOML file (SPEC §3) says, validated and typed.
+// Nothing here depends on the TOML library; handler options travel as a neutral Value tree.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lithe {
+
+// Where something stands in a config file (1-based; 0 = unknown).
+struct SourcePos {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+// A TOML value copied out of the parser, with its position, for handler options.
+struct Value {
+  enum class Kind : uint8_t { boolean, integer, floating, string, datetime, array, table };
+  Kind kind = Kind::table;
+  bool boolean = false;
+  int64_t integer = 0;
+  double floating = 0;
+  std::string string;  // string, or a datetime in its TOML (RFC 3339) text
+  std::vector<Value> array;
+  std::vector<std::pair<std::string, Value>> table;  // in file order
+  SourcePos pos;
+
+  // The table entry named key, or nullptr (also when this is not a table).
+  const Value* find(std::string_view key) const;
+};
+
+struct ListenAddress {
+  enum class Kind : uint8_t { tcp, unix_socket };
+  Kind kind = Kind::tcp;
+  std::string host;  // tcp: an IPv4 or IPv6 literal (without brackets) or a host name
+  uint16_t port = 0;  // tcp: 0 = ephemeral
+  std::string path;   // unix_socket
+  std::string text;   // as written, for messages
+};
+
+// An IP network: IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d) with the
+// prefix shifted by 96, so a single comparison serves both families.
+struct Cidr {
+  std::array<uint8_t, 16> address{};
+  uint8_t prefix = 0;  // 0..128, in the IPv6 form
+  std::string text;    // as written
+  bool contains(const std::array<uint8_t, 16>& v6_or_mapped) const;
+};
+
+struct ServerConfig {
+  std::vector<ListenAddress> listen;  // default: 127.0.0.1:8080
+  unsigned workers = 1;               // 0 = one per CPU
+  int backlog = 1024;
+  std::size_t max_connections = 10000;
+  std::string server_header = "lithe";
+  std::string pid_file;
+};
+
+struct LimitsConfig {
+  std::size_t request_line = 8 * 1024;
+  std::size_t header_section = 16 * 1024;
+  std::size_t headers = 100;
+  std::size_t body = 1024 * 1024;
+  std::size_t pipeline_depth = 16;
+  std::size_t requests_per_connection = 0;  // 0 = unlimited
+};
+
+struct TimeoutsConfig {
+  std::chrono::milliseconds header{10'000};
+  std::chrono::milliseconds body{30'000};
+  std::chrono::milliseconds keepalive{60'000};
+  std::chrono::milliseconds write{30'000};
+  std::chrono::milliseconds shutdown{10'000};
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error, off
+  std::string error = "stderr";
+  std::string access = "off";
+  std::string access_format = "combined";  // combined or json
+};
+
+struct ProxyConfig {
+  std::vector<Cidr> trusted;
+  std::string client_header = "X-Forwarded-For";  // or X-Real-IP, or Forwarded
+  bool proxy_protocol = false;
+};
+
+struct RouteConfig {
+  std::string path;
+  std::vector<std::string> methods{"GET"};  // validated method tokens, or the single "*"
+  std::string handler;
+  Value options;  // every other key of the [[route]] table (a table Value)
+  SourcePos pos;          // the [[route]] table
+  SourcePos path_pos;     // its path value
+  SourcePos methods_pos;  // its methods value (or the table when absent)
+  SourcePos handler_pos;  // its handler value
+};
+
+struct Config {
+  std::string source = "<default>";  // file name used in error messages
+  ServerConfig server;
+  LimitsConfig limits;
+  TimeoutsConfig timeouts;
+  LogConfig log;
+  ProxyConfig proxy;
+  std::vector<RouteConfig> routes;
+};
+
+// One problem with a config, reported as FILE:LINE:COL: message.
+struct ConfigError {
+  std::string file;
+  SourcePos pos;
+  std::string message;
+  std::string to_string() const;
+};
+
+// Thrown when a config cannot be loaded; what() is every error, one per line.
+class ConfigErrors : public std::runtime_error {
+ public:
+  explicit ConfigErrors(std::vector<ConfigError> errors);
+  const std::vector<ConfigError>& errors() const { return errors_; }
+
+ private:
+  std::vector<ConfigError> errors_;
+};
+
+// Reads and validates a TOML config file. Throws ConfigErrors.
+Config load_config(const std::string& path);
+
+// Validates TOML text; source names it in errors. Throws ConfigErrors.
+Config parse_config(std::string_view toml_text, std::string source);
+
+// The built-in default config (the text of configs/default.toml, compiled in).
+Config default_config();
+std::string_view default_config_text();
+
+}  // namespace lithe

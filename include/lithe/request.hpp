@@ -1,0 +1,60 @@
+// The request a handler sees. Every string_view points into connection memory (the read buffer
+// or a per-request arena) and is valid only while the handler runs: copy what you keep.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace lithe {
+
+struct Header {
+  std::string_view name;   // as sent (case preserved)
+  std::string_view value;  // without surrounding whitespace
+};
+
+struct PathParam {
+  std::string_view name;
+  std::string_view value;  // percent-decoded
+};
+
+class Request {
+ public:
+  std::string_view method() const { return method_; }
+  std::string_view target() const { return target_; }  // as on the request line
+  std::string_view path() const { return path_; }      // target without query (raw, not decoded)
+  std::string_view query() const { return query_; }    // after '?', without it; "" if none
+  unsigned version_major() const { return version_major_; }
+  unsigned version_minor() const { return version_minor_; }
+
+  std::span<const Header> headers() const { return {headers_, header_count_}; }
+  // The first header with this name (ASCII case-insensitive), or "" when absent.
+  std::string_view header(std::string_view name) const;
+  bool has_header(std::string_view name) const;
+
+  std::span<const PathParam> params() const { return {params_, param_count_}; }
+  // The route's {name} or *name parameter, percent-decoded; "" when absent.
+  std::string_view param(std::string_view name) const;
+
+  std::string_view body() const { return body_; }
+
+ protected:
+  Request() = default;
+  ~Request() = default;
+  Request(const Request&) = delete;
+  Request& operator=(const Request&) = delete;
+
+  std::string_view method_;
+  std::string_view target_;
+  std::string_view path_;
+  std::string_view query_;
+  uint8_t version_major_ = 1;
+  uint8_t version_minor_ = 1;
+  uint16_t header_count_ = 0;
+  uint8_t param_count_ = 0;
+  Header* headers_ = nullptr;  // storage owned by the pooled implementation
+  PathParam* params_ = nullptr;
+  std::string_view body_;
+};
+
+}  // namespace lithe

@@ -1,0 +1,35 @@
+// What a handler fills in. text()/json()/header() copy their arguments; body_view() does not,
+// so its bytes must outlive the write (static data, a handler's own buffers).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace lithe {
+
+class Response {
+ public:
+  Response& status(int code);
+  int status() const { return status_; }
+
+  // Adds a header (copied). Server, Date, Content-Length and Connection are the server's own.
+  Response& header(std::string_view name, std::string_view value);
+
+  // Sets the body (copied) and its Content-Type.
+  void text(std::string_view body, std::string_view content_type = "text/plain; charset=utf-8");
+  void json(std::string_view serialized_json) { text(serialized_json, "application/json"); }
+  // Sets the body without copying it: the bytes must stay valid until the response is sent.
+  void body_view(std::string_view body, std::string_view content_type);
+
+ protected:
+  Response() = default;
+  ~Response() = default;
+  Response(const Response&) = delete;
+  Response& operator=(const Response&) = delete;
+
+  uint16_t status_ = 200;
+  std::string_view content_type_;
+  std::string_view body_;
+};
+
+}  // namespace lithe

@@ -1,0 +1,65 @@
+#include "app/dispatch.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "http/status.hpp"
+
+namespace lithe::app {
+
+namespace {
+
+void plain_error(http::ResponseImpl& res, int status) {
+  res.status(status);
+  std::string_view reason = http::reason_phrase(static_cast<uint16_t>(status));
+  res.body_view(reason, "text/plain; charset=utf-8");
+}
+
+void allow(http::ResponseImpl& res, http::RequestImpl& req, http::MethodMask mask) {
+  res.header("Allow", allow_value(mask));
+  (void)req;
+}
+
+}  // namespace
+
+void dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& res) {
+  const http::Method method = req.method_id();
+  if (method == http::Method::OPTIONS && req.target() == "*") {
+    res.status(204);
+    res.header("Allow", snap.allow_all);
+    return;
+  }
+  router::Param params[router::max_params];
+  router::Match m = snap.router.match(method, req.path(), params);
+  switch (m.status) {
+    case router::Match::Status::found: {
+      req.set_params(params, m.param_count);
+      const Route& route = snap.routes[m.route];
+      try {
+        route.handler->handle(req, res);
+      } catch (const std::exception& e) {
+        spdlog::error("handler '{}' for {} threw: {}", route.handler_name, route.path, e.what());
+        res.reset();
+        plain_error(res, 500);
+      } catch (...) {
+        spdlog::error("handler '{}' for {} threw a non-exception", route.handler_name, route.path);
+        res.reset();
+        plain_error(res, 500);
+      }
+      return;
+    }
+    case router::Match::Status::method_not_allowed:
+      if (method == http::Method::OPTIONS) {
+        res.status(204);
+        allow(res, req, m.allowed | http::mask_of(http::Method::OPTIONS));
+      } else {
+        plain_error(res, 405);
+        allow(res, req, m.allowed);
+      }
+      return;
+    case router::Match::Status::not_found:
+      plain_error(res, 404);
+      return;
+  }
+}
+
+}  // namespace lithe::app

@@ -1,0 +1,66 @@
+#include "app/snapshot.hpp"
+
+#include <algorithm>
+
+namespace lithe::app {
+
+std::string allow_value(http::MethodMask mask) {
+  std::string out;
+  for (unsigned i = 0; i < http::method_count; ++i) {
+    if (!(mask & (http::MethodMask{1} << i))) continue;
+    if (!out.empty()) out.append(", ");
+    out.append(http::method_name(static_cast<http::Method>(i)));
+  }
+  return out;
+}
+
+namespace {
+http::MethodMask methods_mask(const RouteConfig& route) {
+  http::MethodMask mask = 0;
+  for (const auto& m : route.methods) {
+    if (m == "*") return http::all_methods;
+    if (auto method = http::method_from_name(m)) mask |= http::mask_of(*method);
+  }
+  return mask;
+}
+}  // namespace
+
+std::shared_ptr<const Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
+                                               handlers::ServerState& state) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = std::move(config);
+  const Config& cfg = snap->config;
+  std::vector<ConfigError> errors;
+  for (const RouteConfig& route : cfg.routes) {
+    const handlers::Factory* factory = registry.find(route.handler);
+    std::unique_ptr<handlers::Handler> handler;
+    if (!factory) {
+      errors.push_back({cfg.source, route.handler_pos, "unknown handler '" + route.handler + "'"});
+    } else {
+      handlers::Options options(cfg, route, errors);
+      handlers::BuildContext ctx{options, state};
+      try {
+        handler = (*factory)(ctx);
+      } catch (const std::exception& e) {
+        errors.push_back({cfg.source, route.handler_pos,
+                          "handler '" + route.handler + "' refused its options: " + e.what()});
+      }
+    }
+    auto id = static_cast<uint32_t>(snap->routes.size());
+    std::string refused = snap->router.add(route.path, methods_mask(route), id);
+    if (!refused.empty()) errors.push_back({cfg.source, route.path_pos, refused});
+    snap->routes.push_back({route.path, route.handler, std::move(handler)});
+  }
+  if (!errors.empty()) {
+    std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+      return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.column < b.pos.column;
+    });
+    throw ConfigErrors(std::move(errors));
+  }
+  if (!cfg.server.server_header.empty())
+    snap->server_line = "Server: " + cfg.server.server_header + "\r\n";
+  snap->allow_all = allow_value(snap->router.all_allowed() | http::mask_of(http::Method::OPTIONS));
+  return snap;
+}
+
+}  // namespace lithe::app

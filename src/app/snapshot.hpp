@@ -1,0 +1,38 @@
+// One loaded configuration, ready to serve: the router, each route's handler runtime and the
+// pre-rendered bits every response shares. Immutable once built; a reload builds a new one.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "handlers/handler.hpp"
+#include "http/method.hpp"
+#include "lithe/config.hpp"
+#include "router/router.hpp"
+
+namespace lithe::app {
+
+struct Route {
+  std::string path;
+  std::string handler_name;
+  std::unique_ptr<handlers::Handler> handler;
+};
+
+struct Snapshot {
+  Config config;
+  router::Router router;
+  std::vector<Route> routes;      // indexed by the router's route id
+  std::string server_line;        // "Server: lithe\r\n" or ""
+  std::string allow_all;          // Allow value for OPTIONS *
+};
+
+// Builds every route's handler and the router. Throws ConfigErrors (unknown handler, bad
+// options, duplicate route) with positions in the config file.
+std::shared_ptr<const Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
+                                               handlers::ServerState& state);
+
+// "GET, HEAD, POST" for a mask, in method-number order.
+std::string allow_value(http::MethodMask mask);
+
+}  // namespace lithe::app

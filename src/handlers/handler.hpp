@@ -1,0 +1,86 @@
+// The handler runtime interface and the build-time context a factory gets from a [[route]].
+// Config parsing (options → state) happens once in the factory; handle() only answers.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/response.hpp"
+#include "lithe/config.hpp"
+#include "lithe/request.hpp"
+
+namespace lithe::handlers {
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // Fills res. May throw: the dispatcher turns that into a 500.
+  virtual void handle(const lithe::Request& req, http::ResponseImpl& res) = 0;
+};
+
+// Process-wide state some handlers read (health's draining switch).
+struct ServerState {
+  std::atomic<bool> draining{false};
+};
+
+// Reads a route's handler options, recording typed errors at the value's position and,
+// on finish(), every key no getter asked for.
+class Options {
+ public:
+  Options(const Config& config, const RouteConfig& route, std::vector<ConfigError>& errors);
+
+  const Value* get(std::string_view key);
+  std::optional<std::string> string(std::string_view key);
+  std::optional<int64_t> integer(std::string_view key);
+  std::optional<bool> boolean(std::string_view key);
+  // A table of string values (e.g. headers), in file order.
+  std::vector<std::pair<std::string, std::string>> string_table(std::string_view key);
+
+  void error(SourcePos pos, std::string message);
+  void error(std::string message) { error(route_.handler_pos, std::move(message)); }
+  // Reports every option key that was not read.
+  void finish();
+
+  const Config& config() const { return config_; }
+  const RouteConfig& route() const { return route_; }
+
+ private:
+  const Config& config_;
+  const RouteConfig& route_;
+  std::vector<ConfigError>& errors_;
+  std::vector<std::string_view> used_;
+};
+
+struct BuildContext {
+  Options& options;
+  ServerState& state;
+};
+
+using Factory = std::function<std::unique_ptr<Handler>(BuildContext&)>;
+
+// Handler names → factories: the built-ins plus whatever an embedding program registers.
+class Registry {
+ public:
+  Registry();  // with the built-in handlers
+  void add(std::string name, Factory factory);
+  const Factory* find(std::string_view name) const;
+
+ private:
+  std::vector<std::pair<std::string, Factory>> factories_;
+};
+
+// Built-in factories (one file each).
+std::unique_ptr<Handler> make_static(BuildContext& ctx);
+std::unique_ptr<Handler> make_json(BuildContext& ctx);
+std::unique_ptr<Handler> make_health(BuildContext& ctx);
+
+// Reads the status option (default 200) and checks its range.
+uint16_t read_status(Options& options, uint16_t fallback);
+// Header names and values from a `headers` option, checked for bytes that would split a head.
+std::vector<std::pair<std::string, std::string>> read_headers(Options& options);
+
+}  // namespace lithe::handlers

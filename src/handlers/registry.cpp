@@ -1,0 +1,145 @@
+#include <algorithm>
+
+#include "handlers/handler.hpp"
+
+namespace lithe::handlers {
+
+Options::Options(const Config& config, const RouteConfig& route, std::vector<ConfigError>& errors)
+    : config_(config), route_(route), errors_(errors) {}
+
+const Value* Options::get(std::string_view key) {
+  const Value* v = route_.options.find(key);
+  if (v) used_.push_back(key);
+  return v;
+}
+
+std::optional<std::string> Options::string(std::string_view key) {
+  const Value* v = get(key);
+  if (!v) return std::nullopt;
+  if (v->kind != Value::Kind::string) {
+    error(v->pos, "route option '" + std::string(key) + "' must be a string");
+    return std::nullopt;
+  }
+  return v->string;
+}
+
+std::optional<int64_t> Options::integer(std::string_view key) {
+  const Value* v = get(key);
+  if (!v) return std::nullopt;
+  if (v->kind != Value::Kind::integer) {
+    error(v->pos, "route option '" + std::string(key) + "' must be an integer");
+    return std::nullopt;
+  }
+  return v->integer;
+}
+
+std::optional<bool> Options::boolean(std::string_view key) {
+  const Value* v = get(key);
+  if (!v) return std::nullopt;
+  if (v->kind != Value::Kind::boolean) {
+    error(v->pos, "route option '" + std::string(key) + "' must be true or false");
+    return std::nullopt;
+  }
+  return v->boolean;
+}
+
+std::vector<std::pair<std::string, std::string>> Options::string_table(std::string_view key) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const Value* v = get(key);
+  if (!v) return out;
+  if (v->kind != Value::Kind::table) {
+    error(v->pos, "route option '" + std::string(key) + "' must be a table of strings");
+    return out;
+  }
+  for (const auto& [name, value] : v->table) {
+    if (value.kind != Value::Kind::string) {
+      error(value.pos, "route option '" + std::string(key) + "." + name + "' must be a string");
+      continue;
+    }
+    out.emplace_back(name, value.string);
+  }
+  return out;
+}
+
+void Options::error(SourcePos pos, std::string message) {
+  errors_.push_back({config_.source, pos, std::move(message)});
+}
+
+void Options::finish() {
+  for (const auto& [key, value] : route_.options.table) {
+    if (std::find(used_.begin(), used_.end(), key) == used_.end())
+      error(value.pos, "unknown option '" + key + "' for handler '" + route_.handler + "'");
+  }
+}
+
+uint16_t read_status(Options& options, uint16_t fallback) {
+  const Value* v = options.get("status");
+  if (!v) return fallback;
+  if (v->kind != Value::Kind::integer || v->integer < 200 || v->integer > 599) {
+    options.error(v->pos, "route option 'status' must be an integer from 200 to 599");
+    return fallback;
+  }
+  return static_cast<uint16_t>(v->integer);
+}
+
+namespace {
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+bool is_field_value(std::string_view s) {
+  for (unsigned char c : s)
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  return true;
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_headers(Options& options) {
+  auto headers = options.string_table("headers");
+  const Value* table = options.route().options.find("headers");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, value] : headers) {
+    SourcePos pos = table ? table->pos : SourcePos{};
+    if (table)
+      if (const Value* v = table->find(name)) pos = v->pos;
+    if (!is_token(name)) {
+      options.error(pos, "header name '" + name + "' is not a valid HTTP token");
+      continue;
+    }
+    if (!is_field_value(value)) {
+      options.error(pos, "header '" + name + "' has a control character in its value");
+      continue;
+    }
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
+}
+
+Registry::Registry() {
+  add("static", make_static);
+  add("json", make_json);
+  add("health", make_health);
+}
+
+void Registry::add(std::string name, Factory factory) {
+  for (auto& entry : factories_) {
+    if (entry.first == name) {
+      entry.second = std::move(factory);
+      return;
+    }
+  }
+  factories_.emplace_back(std::move(name), std::move(factory));
+}
+
+const Factory* Registry::find(std::string_view name) const {
+  for (const auto& entry : factories_)
+    if (entry.first == name) return &entry.second;
+  return nullptr;
+}
+
+}  // namespace lithe::handlers

@@ -1,0 +1,28 @@
+// Everything one request needs while it is parsed and answered: parser state, request, response
+// and their arena. Taken from a per-loop pool on a request's first byte and returned when the
+// connection goes idle, so an idle keep-alive connection holds none of it.
+#pragma once
+
+#include <cstddef>
+
+#include "http/parser.hpp"
+#include "http/request.hpp"
+#include "http/response.hpp"
+
+namespace lithe::http {
+
+struct Exchange {
+  explicit Exchange(std::size_t max_headers) : request(max_headers), response(request.arena()) {}
+
+  // Ready for the next request on the same stream (the parser keeps its position).
+  void next() {
+    request.reset();
+    response.reset();
+  }
+
+  RequestImpl request;
+  ResponseImpl response;
+  RequestParser parser;
+};
+
+}  // namespace lithe::http

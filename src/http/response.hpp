@@ -1,0 +1,65 @@
+// The pooled response a handler fills, and the pre-rendered form static handlers build at load.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "http/arena.hpp"
+#include "lithe/request.hpp"
+#include "lithe/response.hpp"
+
+namespace lithe::http {
+
+// A response rendered once when the config loads: only Date (and Connection) are added per
+// request. head holds the status line and every fixed header, Content-Length included.
+struct PreparedResponse {
+  uint16_t status = 200;
+  std::string head;
+  std::string body;
+};
+
+// Renders a prepared response's head: status line, Server, Content-Type, extra headers and
+// Content-Length (when the status allows a body).
+PreparedResponse prepare_response(uint16_t status, std::string_view server_header,
+                                  std::string_view content_type,
+                                  const std::vector<std::pair<std::string, std::string>>& headers,
+                                  std::string body);
+
+class ResponseImpl : public lithe::Response {
+ public:
+  explicit ResponseImpl(Arena& arena) : arena_(arena) { extra_headers_.reserve(16); }
+
+  void reset() {
+    status_ = 200;
+    content_type_ = body_ = {};
+    extra_headers_.clear();
+    prepared_ = nullptr;
+    body_owned_ = false;
+    close_ = false;
+  }
+
+  // Answer with a response rendered at load.
+  void prepared(const PreparedResponse* p) { prepared_ = p; }
+  const PreparedResponse* prepared() const { return prepared_; }
+
+  // The connection must close after this response (errors).
+  void close_connection() { close_ = true; }
+  bool closes() const { return close_; }
+
+  std::string_view content_type() const { return content_type_; }
+  std::string_view body() const { return body_; }
+  bool body_owned() const { return body_owned_; }  // in the arena: copy before the next request
+  const std::vector<Header>& extra_headers() const { return extra_headers_; }
+
+ private:
+  friend class lithe::Response;
+
+  Arena& arena_;
+  std::vector<Header> extra_headers_;
+  const PreparedResponse* prepared_ = nullptr;
+  bool body_owned_ = false;
+  bool close_ = false;
+};
+
+}  // namespace lithe::http

@@ -1,0 +1,82 @@
+#include "http/response_writer.hpp"
+
+#include <charconv>
+
+#include "http/status.hpp"
+
+namespace lithe::http {
+
+namespace {
+
+void connection_line(const RenderContext& ctx, OutputBuffer& out) {
+  if (!ctx.keep_alive)
+    out.append("Connection: close\r\n");
+  else if (ctx.http10)
+    out.append("Connection: keep-alive\r\n");
+}
+
+void content_length(std::size_t n, OutputBuffer& out) {
+  char buf[40] = "Content-Length: ";
+  constexpr std::size_t prefix = 16;
+  auto [end, ec] = std::to_chars(buf + prefix, buf + sizeof(buf) - 2, n);
+  (void)ec;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append({buf, static_cast<std::size_t>(end - buf)});
+}
+
+}  // namespace
+
+void render(const ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
+  if (const PreparedResponse* p = res.prepared()) {
+    out.append(p->head);
+    out.append(ctx.date_line);
+    connection_line(ctx, out);
+    out.append("\r\n");
+    if (!ctx.head) out.reference(p->body);
+    return;
+  }
+  const uint16_t status = static_cast<uint16_t>(res.status());
+  const bool has_body = status_has_body(status);
+  out.append(status_line(status));
+  out.append(ctx.server_line);
+  out.append(ctx.date_line);
+  if (has_body && !res.content_type().empty()) {
+    out.append("Content-Type: ");
+    out.append(res.content_type());
+    out.append("\r\n");
+  }
+  for (const Header& h : res.extra_headers()) {
+    out.append(h.name);
+    out.append(": ");
+    out.append(h.value);
+    out.append("\r\n");
+  }
+  if (has_body) content_length(res.body().size(), out);
+  connection_line(ctx, out);
+  out.append("\r\n");
+  if (has_body && !ctx.head) {
+    // Arena bytes are reused by the next request of the batch: copy them.
+    if (res.body_owned())
+      out.append(res.body());
+    else
+      out.reference(res.body());
+  }
+}
+
+void render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out) {
+  std::string_view reason = reason_phrase(status);
+  out.append(status_line(status));
+  out.append(ctx.server_line);
+  out.append(ctx.date_line);
+  out.append("Content-Type: text/plain; charset=utf-8\r\n");
+  content_length(reason.size() + 1, out);
+  connection_line(ctx, out);
+  out.append("\r\n");
+  if (!ctx.head) {
+    out.append(reason);
+    out.append("\n");
+  }
+}
+
+}  // namespace lithe::http

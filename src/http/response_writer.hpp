@@ -1,0 +1,27 @@
+// Renders responses into an OutputBuffer: status line and headers copied, bodies referenced
+// when large. Every response of a batch goes into the same buffer, in request order.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "http/output.hpp"
+#include "http/response.hpp"
+
+namespace lithe::http {
+
+struct RenderContext {
+  std::string_view date_line;    // "Date: ...\r\n" from the loop's DateCache
+  std::string_view server_line;  // "Server: lithe\r\n", or "" when server_header is ""
+  bool keep_alive = true;        // false: add Connection: close
+  bool http10 = false;           // HTTP/1.0 keep-alive must be announced
+  bool head = false;             // HEAD: headers only
+};
+
+// Appends one response to out.
+void render(const ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out);
+
+// Appends a short text/plain error response (its reason phrase as the body).
+void render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out);
+
+}  // namespace lithe::http

@@ -1,0 +1,29 @@
+// Small byte-string helpers shared by the HTTP layer and the handlers.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace lithe::http {
+
+constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + ('a' - 'A')) : c; }
+
+constexpr bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
+// Decodes %XX escapes into out (at least in.size() bytes); returns the decoded length.
+// A malformed escape is kept as it is. '+' is not a space in paths.
+std::size_t percent_decode(std::string_view in, char* out);
+
+// Strips spaces and tabs at both ends.
+constexpr std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace lithe::http

@@ -1,0 +1,50 @@
+#include "net/listener.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "net/worker.hpp"
+
+namespace lithe::net {
+
+namespace asio = boost::asio;
+
+Listener::Listener(Worker& worker, asio::ip::tcp::acceptor acceptor)
+    : worker_(worker), acceptor_(std::move(acceptor)), backoff_(worker.io()) {}
+
+void Listener::close() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  backoff_.cancel();
+}
+
+void Listener::do_accept() {
+  acceptor_.async_accept(
+      [this](const boost::system::error_code& ec, asio::ip::tcp::socket s) { on_accept(ec, std::move(s)); });
+}
+
+void Listener::on_accept(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec) {
+    const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                           ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+    if (exhausted) {
+      if (!logged_exhaustion_) spdlog::error("accept: {}; pausing accepts", ec.message());
+      logged_exhaustion_ = true;
+      backoff_.expires_after(std::chrono::milliseconds(100));
+      backoff_.async_wait([this](const boost::system::error_code& e) {
+        if (!e) do_accept();
+      });
+      return;
+    }
+    // ECONNABORTED and friends: the peer gave up before we got to it.
+    do_accept();
+    return;
+  }
+  logged_exhaustion_ = false;
+  worker_.on_accepted(std::move(socket));
+  do_accept();
+}
+
+}  // namespace lithe::net

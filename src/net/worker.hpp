@@ -1,0 +1,100 @@
+// One event loop: a single-threaded io_context with its own listeners, connections and pools.
+// Workers share nothing but the immutable Snapshot they serve.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <vector>
+
+#include "app/snapshot.hpp"
+#include "http/date_cache.hpp"
+#include "http/exchange.hpp"
+#include "http/output.hpp"
+
+namespace lithe::net {
+
+class Connection;
+class Listener;
+
+// A free list of pooled objects: taken on demand, returned for reuse, never freed per use.
+template <class T>
+class Pool {
+ public:
+  template <class Make>
+  std::unique_ptr<T> take(Make make) {
+    if (free_.empty()) return make();
+    std::unique_ptr<T> p = std::move(free_.back());
+    free_.pop_back();
+    return p;
+  }
+  void give(std::unique_ptr<T> p, std::size_t keep) {
+    if (free_.size() < keep) free_.push_back(std::move(p));
+  }
+
+ private:
+  std::vector<std::unique_ptr<T>> free_;
+};
+
+// A read buffer: capacity bytes plus json_padding readable spare bytes after them.
+struct ReadBuffer {
+  explicit ReadBuffer(std::size_t cap)
+      : data(std::make_unique_for_overwrite<char[]>(cap + http::json_padding)), capacity(cap) {}
+  std::unique_ptr<char[]> data;
+  std::size_t capacity;
+};
+
+class Worker {
+ public:
+  Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot);
+  ~Worker();
+
+  boost::asio::io_context& io() { return io_; }
+  unsigned index() const { return index_; }
+
+  // Serves on an already bound and listening socket.
+  void add_listener(boost::asio::ip::tcp::acceptor acceptor);
+  // Runs the loop until stop(); call from the worker's own thread.
+  void run();
+  // Thread-safe: closes listeners and connections and ends run().
+  void stop();
+
+  const app::Snapshot& snapshot() const { return *snapshot_; }
+  const std::shared_ptr<const app::Snapshot>& snapshot_ptr() const { return snapshot_; }
+  const http::DateCache& date() const { return date_; }
+
+  // Per-loop pools.
+  std::unique_ptr<ReadBuffer> take_buffer();
+  void give_buffer(std::unique_ptr<ReadBuffer> b);
+  std::unique_ptr<http::Exchange> take_exchange();
+  void give_exchange(std::unique_ptr<http::Exchange> e);
+  std::unique_ptr<http::OutputBuffer> take_output();
+  void give_output(std::unique_ptr<http::OutputBuffer> o);
+
+  // A new connection on an accepted socket.
+  void on_accepted(boost::asio::ip::tcp::socket socket);
+  // Called by a connection once it is closed and has no operation in flight.
+  void on_closed(Connection* c);
+
+  std::size_t open_connections() const { return active_.size(); }
+
+ private:
+  void tick();  // once a second: Date refresh (and later, timeouts)
+
+  unsigned index_;
+  boost::asio::io_context io_;
+  std::shared_ptr<const app::Snapshot> snapshot_;
+  http::DateCache date_;
+  boost::asio::steady_timer clock_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<Connection*> active_;            // open connections (index kept in each)
+  Pool<Connection> connection_pool_;
+  Pool<ReadBuffer> buffer_pool_;
+  Pool<http::Exchange> exchange_pool_;
+  Pool<http::OutputBuffer> output_pool_;
+  std::size_t buffer_size_;
+  bool stopping_ = false;
+};
+
+}  // namespace lithe::net
