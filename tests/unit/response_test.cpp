@@ -1,1 +1,142 @@
+// Response rendering: what bytes a client receives for prepared and built responses.
 #include <gtest/gtest.h>
+
+#include <string>
+
+#include "http/exchange.hpp"
+#include "http/response_writer.hpp"
+#include "http/status.hpp"
+
+namespace lithe::http {
+namespace {
+
+constexpr std::string_view date = "Date: Wed, 25 Nov 2026 04:25:19 GMT\r\n";
+constexpr std::string_view server = "Server: lithe\r\n";
+
+std::string flatten(OutputBuffer& out) {
+  out.seal();
+  std::string s;
+  for (int i = 0; i < out.iov_count(); ++i)
+    s.append(static_cast<const char*>(out.iov()[i].iov_base), out.iov()[i].iov_len);
+  return s;
+}
+
+TEST(ResponseTest, PreparedResponseAddsDateAndBlankLine) {
+  PreparedResponse p = prepare_response(200, "lithe", "text/plain; charset=utf-8", {}, "Hello, World!");
+  Exchange ex(10);
+  ex.response.prepared(&p);
+  OutputBuffer out;
+  render(ex.response, {date, server, true, false, false}, out);
+  EXPECT_EQ(flatten(out),
+            "HTTP/1.1 200 OK\r\nServer: lithe\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 13\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n\r\nHello, World!");
+}
+
+TEST(ResponseTest, HeadKeepsContentLengthAndDropsBody) {
+  PreparedResponse p = prepare_response(200, "", "text/plain", {}, "abc");
+  Exchange ex(10);
+  ex.response.prepared(&p);
+  OutputBuffer out;
+  render(ex.response, {date, "", true, false, true}, out);
+  EXPECT_EQ(flatten(out),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+            "Date: Wed, 25 Nov 2026 04:25:19 GMT\r\n\r\n");
+}
+
+TEST(ResponseTest, ConnectionHeaderForCloseAndHttp10KeepAlive) {
+  Exchange ex(10);
+  ex.response.text("x");
+  OutputBuffer close_out, ka10_out, ka11_out;
+  render(ex.response, {date, server, false, false, false}, close_out);
+  render(ex.response, {date, server, true, true, false}, ka10_out);
+  render(ex.response, {date, server, true, false, false}, ka11_out);
+  EXPECT_NE(flatten(close_out).find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_NE(flatten(ka10_out).find("\r\nConnection: keep-alive\r\n"), std::string::npos);
+  EXPECT_EQ(flatten(ka11_out).find("Connection:"), std::string::npos);
+}
+
+TEST(ResponseTest, BuiltResponseWithHeadersAndOwnedBody) {
+  Exchange ex(10);
+  ex.response.status(201).header("X-One", "1").header("Location", "/items/7");
+  ex.response.text("{\"id\":7}", "application/json");
+  OutputBuffer out;
+  render(ex.response, {date, server, true, false, false}, out);
+  EXPECT_EQ(flatten(out),
+            "HTTP/1.1 201 Created\r\nServer: lithe\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n"
+            "Content-Type: application/json\r\nX-One: 1\r\nLocation: /items/7\r\n"
+            "Content-Length: 8\r\n\r\n{\"id\":7}");
+}
+
+TEST(ResponseTest, NoBodyStatusesCarryNoContentLength) {
+  for (int status : {204, 304}) {
+    Exchange ex(10);
+    ex.response.status(status);
+    ex.response.text("ignored");
+    OutputBuffer out;
+    render(ex.response, {date, server, true, false, false}, out);
+    std::string s = flatten(out);
+    EXPECT_EQ(s.find("Content-Length"), std::string::npos) << status;
+    EXPECT_EQ(s.substr(s.size() - 4), "\r\n\r\n") << status;
+  }
+}
+
+TEST(ResponseTest, HeaderInjectionIsRefused) {
+  Exchange ex(10);
+  EXPECT_THROW(ex.response.header("X-A", "1\r\nSet-Cookie: evil"), std::invalid_argument);
+  EXPECT_THROW(ex.response.header("X-A\n", "1"), std::invalid_argument);
+  EXPECT_THROW(ex.response.status(1000), std::invalid_argument);
+}
+
+TEST(ResponseTest, LargeBodiesAreReferencedNotCopied) {
+  std::string big(OutputBuffer::reference_threshold + 10, 'b');
+  Exchange ex(10);
+  ex.response.body_view(big, "application/octet-stream");
+  OutputBuffer out;
+  render(ex.response, {date, server, true, false, false}, out);
+  out.seal();
+  ASSERT_EQ(out.iov_count(), 2);
+  EXPECT_EQ(out.iov()[1].iov_base, big.data());
+  EXPECT_EQ(out.iov()[1].iov_len, big.size());
+}
+
+TEST(ResponseTest, PipelinedBatchKeepsOrderAndPartialWritesAdvance) {
+  PreparedResponse a = prepare_response(200, "", "text/plain", {}, "A");
+  PreparedResponse b = prepare_response(404, "", "text/plain", {}, "B");
+  Exchange ex(10);
+  OutputBuffer out;
+  ex.response.prepared(&a);
+  render(ex.response, {date, "", true, false, false}, out);
+  ex.response.prepared(&b);
+  render(ex.response, {date, "", true, false, false}, out);
+  std::string s = flatten(out);
+  auto first = s.find("HTTP/1.1 200 OK"), second = s.find("HTTP/1.1 404 Not Found");
+  ASSERT_NE(second, std::string::npos);
+  EXPECT_LT(first, second);
+  EXPECT_EQ(s.back(), 'B');
+  // Partial writes: advancing byte by byte ends exactly at the last byte.
+  std::size_t total = out.pending_bytes();
+  for (std::size_t i = 0; i + 1 < total; ++i) ASSERT_FALSE(out.advance(1));
+  EXPECT_TRUE(out.advance(1));
+}
+
+TEST(ResponseTest, ErrorResponsesClose) {
+  OutputBuffer out;
+  render_error(400, {date, server, false, false, false}, out);
+  EXPECT_EQ(flatten(out),
+            "HTTP/1.1 400 Bad Request\r\nServer: lithe\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n"
+            "Connection: close\r\n\r\nBad Request\n");
+}
+
+TEST(StatusTest, LinesAndPhrases) {
+  EXPECT_EQ(status_line(200), "HTTP/1.1 200 OK\r\n");
+  EXPECT_EQ(status_line(431), "HTTP/1.1 431 Request Header Fields Too Large\r\n");
+  EXPECT_EQ(status_line(599), "HTTP/1.1 599 Unknown\r\n");
+  EXPECT_FALSE(status_has_body(204));
+  EXPECT_FALSE(status_has_body(304));
+  EXPECT_FALSE(status_has_body(100));
+  EXPECT_TRUE(status_has_body(404));
+}
+
+}  // namespace
+}  // namespace lithe::http

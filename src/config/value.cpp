@@ -1,0 +1,44 @@
+// The small behaviours of the plain config types (include/lithe/config.hpp).
+#include <cstring>
+
+#include "lithe/config.hpp"
+
+namespace lithe {
+
+const Value* Value::find(std::string_view key) const {
+  if (kind != Kind::table) return nullptr;
+  for (const auto& [name, value] : table)
+    if (name == key) return &value;
+  return nullptr;
+}
+
+bool Cidr::contains(const std::array<uint8_t, 16>& v6_or_mapped) const {
+  unsigned bits = prefix > 128 ? 128 : prefix;
+  unsigned whole = bits / 8;
+  if (std::memcmp(address.data(), v6_or_mapped.data(), whole) != 0) return false;
+  unsigned rest = bits % 8;
+  if (rest == 0) return true;
+  auto mask = static_cast<uint8_t>(0xff00u >> rest);
+  return ((address[whole] ^ v6_or_mapped[whole]) & mask) == 0;
+}
+
+std::string ConfigError::to_string() const {
+  return file + ':' + std::to_string(pos.line) + ':' + std::to_string(pos.column) + ": " + message;
+}
+
+namespace {
+std::string join(const std::vector<ConfigError>& errors) {
+  std::string text;
+  for (const auto& error : errors) {
+    if (!text.empty()) text += '\n';
+    text += error.to_string();
+  }
+  return text;
+}
+}  // namespace
+
+// what() is built before errors is moved into the member (bases initialize first).
+ConfigErrors::ConfigErrors(std::vector<ConfigError> errors)
+    : std::runtime_error(join(errors)), errors_(std::move(errors)) {}
+
+}  // namespace lithe
