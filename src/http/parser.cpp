@@ -14,8 +14,7 @@ namespace {
 
 llhttp_t* state(unsigned char* storage) { return reinterpret_cast<llhttp_t*>(storage); }
 
-// llhttp callbacks are plain C function pointers taking llhttp_t*; ours take void* so the header
-// needs no llhttp type. The casts below are between identical calling conventions.
+// llhttp wants C callbacks taking llhttp_t*; ours take void* so the header stays llhttp-free.
 template <int (*F)(void*)>
 int cb(llhttp_t* p) {
   return F(p);
@@ -23,6 +22,22 @@ int cb(llhttp_t* p) {
 template <int (*F)(void*, const char*, std::size_t)>
 int data_cb(llhttp_t* p, const char* at, std::size_t len) {
   return F(p, at, len);
+}
+
+constexpr bool is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
+}
+
+// Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name, IPv4 or [IP-literal]; no list, no
+// whitespace. An empty value is allowed (RFC 9112 §3.2).
+bool valid_host(std::string_view h) {
+  for (unsigned char c : h) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("-._~%!$&'()*+;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -44,6 +59,7 @@ const void* RequestParser::settings() {
     t.on_header_value = data_cb<on_header_value>;
     t.on_header_value_complete = cb<on_header_value_complete>;
     t.on_headers_complete = cb<on_headers_complete>;
+    t.on_chunk_header = cb<on_chunk_header>;
     t.on_body = data_cb<on_body>;
     t.on_message_complete = cb<on_message_complete>;
     return t;
@@ -56,37 +72,104 @@ RequestParser::RequestParser() {
   static_assert(alignof(llhttp_t) <= 8);
 }
 
-void RequestParser::start(RequestImpl& req) {
+void RequestParser::start(RequestImpl& req, const ParserLimits& limits) {
   req_ = &req;
+  limits_ = limits;
   llhttp_t* p = state(llhttp_);
   llhttp_init(p, HTTP_REQUEST, static_cast<const llhttp_settings_t*>(settings()));
   p->data = this;
-  error_status_ = 0;
+  scan_ = {};
+  error_status_ = scan_error_ = 0;
+  error_reason_ = scan_reason_ = nullptr;
   in_request_ = headers_done_ = in_field_ = false;
+}
+
+std::size_t RequestParser::scan_head(const char* data, std::size_t len) {
+  HeadScan& s = scan_;
+  auto reject = [this](uint16_t status, const char* reason, std::size_t at) {
+    scan_error_ = status;
+    scan_reason_ = reason;
+    return at;
+  };
+  for (std::size_t i = 0; i < len; ++i) {
+    const char c = data[i];
+    if (s.after_cr && c != '\n') return reject(400, "bare CR", i);
+    if (c == '\r') {
+      s.after_cr = true;
+    } else if (c == '\n') {
+      if (!s.after_cr) return reject(400, "bare LF", i);
+      s.after_cr = false;
+      if (!s.started) continue;  // an empty line before the request line (RFC 9112 §2.2)
+      if (s.in_request_line) {
+        if (s.spaces != 2) return reject(400, "malformed request line", i);
+        s.in_request_line = false;
+        s.line_empty = true;
+        continue;
+      }
+      if (s.line_empty) {
+        s.done = true;
+        return len;  // the rest is body or the next request: llhttp's alone
+      }
+      s.line_empty = true;
+      continue;
+    } else {
+      // A header line starting with whitespace is obs-fold (RFC 9112 §5.2): rejected, not joined.
+      if (!s.in_request_line && s.line_empty && (c == ' ' || c == '\t'))
+        return reject(400, "obs-fold", i);
+      s.started = true;
+      s.line_empty = false;
+      if (s.in_request_line) {
+        if (c == ' ') {
+          // exactly: method SP target SP version
+          if (s.line_bytes == 0 || s.prev_space || ++s.spaces > 2)
+            return reject(400, "malformed request line", i);
+        }
+        s.prev_space = c == ' ';
+        if (++s.line_bytes > limits_.request_line) return reject(414, "request line too long", i);
+        continue;
+      }
+    }
+    if (!s.in_request_line && ++s.section_bytes > limits_.header_section)
+      return reject(431, "header section too large", i);
+  }
+  return len;
 }
 
 RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
   llhttp_t* p = state(llhttp_);
-  llhttp_errno_t err = llhttp_execute(p, data, len);
-  if (err == HPE_OK) return {Status::need_more, len, 0, {}};
-  if (err == HPE_PAUSED) {
-    // Paused by on_message_complete: one request is ready.
-    std::size_t consumed = static_cast<std::size_t>(llhttp_get_error_pos(p) - data);
-    llhttp_resume(p);
-    in_request_ = headers_done_ = false;
-    return {Status::complete, consumed, 0, {}};
+  const std::size_t allowed = scan_.done ? len : scan_head(data, len);
+  llhttp_errno_t err = llhttp_execute(p, data, allowed);
+  if (err == HPE_OK) {
+    if (scan_error_)
+      return {Status::error, allowed, scan_error_, scan_reason_ ? scan_reason_ : ""};
+    return {Status::need_more, len, 0, {}};
   }
-  std::size_t consumed = len;
-  if (const char* pos = llhttp_get_error_pos(p); pos && pos >= data && pos <= data + len)
+  std::size_t consumed = allowed;
+  if (const char* pos = llhttp_get_error_pos(p); pos && pos >= data && pos <= data + allowed)
     consumed = static_cast<std::size_t>(pos - data);
+  if (err == HPE_PAUSED) {
+    llhttp_resume(p);
+    if (!req_->expects_continue_) {
+      // Paused by on_message_complete: one request is ready.
+      in_request_ = headers_done_ = false;
+      scan_ = {};
+      return {Status::complete, consumed, 0, {}};
+    }
+    return {Status::expect_continue, consumed, 0, {}};
+  }
   uint16_t status = error_status_ ? error_status_ : 400;
+  const char* reason = error_reason_ ? error_reason_ : llhttp_get_error_reason(p);
   if (!error_status_ && err == HPE_INVALID_VERSION && p->http_major >= 2) status = 505;
-  const char* reason = llhttp_get_error_reason(p);
+  if (!error_status_ && err == HPE_PAUSED_H2_UPGRADE) {
+    status = 505;  // the HTTP/2 connection preface
+    reason = "HTTP/2 preface";
+  }
   return {Status::error, consumed, status, reason ? std::string_view(reason) : std::string_view{}};
 }
 
 int RequestParser::fail(uint16_t status, const char* reason) {
   error_status_ = status;
+  error_reason_ = reason;
   llhttp_set_error_reason(state(llhttp_), reason);
   return HPE_USER;
 }
@@ -94,8 +177,10 @@ int RequestParser::fail(uint16_t status, const char* reason) {
 int RequestParser::on_message_begin(void* p) {
   RequestParser& s = self(p);
   s.in_request_ = true;
-  s.headers_done_ = false;
-  s.in_field_ = false;
+  s.headers_done_ = s.in_field_ = s.have_name_ = s.in_trailers_ = false;
+  s.te_seen_ = s.te_chunked_last_ = s.te_bad_ = s.te_unknown_ = false;
+  s.host_count_ = 0;
+  s.body_bytes_ = 0;
   return 0;
 }
 
@@ -106,12 +191,17 @@ int RequestParser::on_url(void* p, const char* at, std::size_t len) {
 }
 
 int RequestParser::on_url_complete(void* p) {
-  self(p).req_->split_target();
+  RequestParser& s = self(p);
+  RequestImpl& r = *s.req_;
+  r.split_target();
+  // A fragment is never sent (RFC 9112 §3.2); the target's form is checked with the method.
+  if (r.target_.find('#') != std::string_view::npos) return s.fail(400, "fragment in request target");
   return 0;
 }
 
 int RequestParser::on_header_field(void* p, const char* at, std::size_t len) {
   RequestParser& s = self(p);
+  if (s.in_trailers_) return 0;
   RequestImpl& r = *s.req_;
   if (!s.in_field_) {
     if (r.header_count_ == r.header_store_.size()) return s.fail(431, "too many header fields");
@@ -123,12 +213,19 @@ int RequestParser::on_header_field(void* p, const char* at, std::size_t len) {
 }
 
 int RequestParser::on_header_field_complete(void* p) {
-  self(p).in_field_ = false;
+  RequestParser& s = self(p);
+  s.in_field_ = false;
+  if (s.in_trailers_) return 0;
+  if (s.req_->header_count_ == 0 || s.req_->header_store_[s.req_->header_count_ - 1].name.empty())
+    return s.fail(400, "empty header name");
+  s.have_name_ = true;
   return 0;
 }
 
 int RequestParser::on_header_value(void* p, const char* at, std::size_t len) {
   RequestParser& s = self(p);
+  if (s.in_trailers_) return 0;
+  if (!s.have_name_) return s.fail(400, "header field without a name");
   RequestImpl& r = *s.req_;
   s.in_field_ = true;
   r.extend(r.header_store_[r.header_count_ - 1].value, at, len);
@@ -137,12 +234,67 @@ int RequestParser::on_header_value(void* p, const char* at, std::size_t len) {
 
 int RequestParser::on_header_value_complete(void* p) {
   RequestParser& s = self(p);
-  RequestImpl& r = *s.req_;
   s.in_field_ = false;
-  if (r.header_count_ > 0) {
-    Header& h = r.header_store_[r.header_count_ - 1];
-    h.value = trim_ows(h.value);
+  if (s.in_trailers_) return 0;
+  if (!s.have_name_) return s.fail(400, "header field without a name");
+  s.have_name_ = false;
+  RequestImpl& r = *s.req_;
+  Header& h = r.header_store_[r.header_count_ - 1];
+  h.value = trim_ows(h.value);
+  for (char c : h.value)
+    if (c == '\r' || c == '\n') return s.fail(400, "obs-fold or bare line break in header value");
+  if (iequals(h.name, "host")) {
+    if (++s.host_count_ > 1) return s.fail(400, "duplicate Host");
+    if (!valid_host(h.value)) return s.fail(400, "invalid Host");
+  } else if (iequals(h.name, "transfer-encoding")) {
+    s.te_seen_ = true;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string_view item = trim_ows(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (item.empty()) continue;
+      std::string_view coding = trim_ows(item.substr(0, item.find(';')));
+      if (coding.empty()) { s.te_bad_ = true; continue; }
+      for (unsigned char c : coding)
+        if (!is_tchar(c)) s.te_bad_ = true;
+      if (s.te_chunked_last_) s.te_bad_ = true;  // nothing may follow chunked, not even chunked
+      if (iequals(coding, "chunked")) {
+        s.te_chunked_last_ = true;
+      } else {
+        s.te_unknown_ = true;
+      }
+    }
   }
+  return 0;
+}
+
+int RequestParser::check_head() {
+  auto* lp = state(llhttp_);
+  RequestImpl& r = *req_;
+  if (lp->http_major >= 2) return fail(505, "HTTP version not supported");
+  if (lp->http_major != 1 || lp->http_minor > 1) return fail(400, "invalid HTTP version");
+  if (r.method_id_ == Method::CONNECT) return fail(501, "CONNECT is not supported");
+  if (r.target_ == "*" && r.method_id_ != Method::OPTIONS) return fail(400, "* target without OPTIONS");
+  if (r.target_.empty() || (r.target_[0] != '/' && r.target_ != "*" &&
+                            r.target_.find("://") == std::string_view::npos))
+    return fail(400, "invalid request target");
+  if (lp->http_minor == 1 && host_count_ == 0) return fail(400, "missing Host");
+  if (te_seen_) {
+    if (lp->http_minor == 0) return fail(400, "Transfer-Encoding in HTTP/1.0");
+    if (te_bad_ || !te_chunked_last_) return fail(400, "invalid Transfer-Encoding");
+    if (te_unknown_) return fail(501, "unsupported transfer coding");
+  }
+  if (std::string_view expect = r.header("expect"); !expect.empty() || r.has_header("expect")) {
+    if (!iequals(expect, "100-continue")) return fail(417, "unsupported expectation");
+    r.expects_continue_ = lp->http_minor == 1;
+  }
+  if ((lp->flags & F_CONTENT_LENGTH) && lp->content_length > limits_.body)
+    return fail(413, "body too large");
+  r.declared_length_ = (lp->flags & F_CONTENT_LENGTH) ? lp->content_length : 0;
+  r.chunked_ = (lp->flags & F_CHUNKED) != 0;
+  if (!r.chunked_ && r.declared_length_ == 0) r.expects_continue_ = false;  // nothing to wait for
+  lp->upgrade = 0;  // Upgrade is ignored (SPEC §4): the request is answered as plain HTTP/1.1
   return 0;
 }
 
@@ -156,6 +308,15 @@ int RequestParser::on_headers_complete(void* p) {
   r.version_minor_ = lp->http_minor;
   r.keep_alive_ = llhttp_should_keep_alive(lp) != 0;
   s.headers_done_ = true;
+  s.in_trailers_ = true;  // any header callback from now on is a trailer
+  if (int rc = s.check_head()) return rc;
+  return r.expects_continue_ ? HPE_PAUSED : 0;
+}
+
+int RequestParser::on_chunk_header(void* p) {
+  RequestParser& s = self(p);
+  s.body_bytes_ += static_cast<llhttp_t*>(p)->content_length;
+  if (s.body_bytes_ > s.limits_.body) return s.fail(413, "body too large");
   return 0;
 }
 
@@ -166,18 +327,16 @@ int RequestParser::on_body(void* p, const char* at, std::size_t len) {
 
 int RequestParser::on_message_complete(void* p) {
   RequestParser& s = self(p);
-  // Connection: close or HTTP/1.0 without keep-alive is only known for sure here.
   s.req_->keep_alive_ = llhttp_should_keep_alive(static_cast<llhttp_t*>(p)) != 0;
+  s.req_->expects_continue_ = false;  // answered with the final response now
   return HPE_PAUSED;
 }
 
-}  // namespace lithe::http
-
-namespace lithe::http {
 const char* llhttp_version() {
 #define LITHE_STR2(x) #x
 #define LITHE_STR(x) LITHE_STR2(x)
   return LITHE_STR(LLHTTP_VERSION_MAJOR) "." LITHE_STR(LLHTTP_VERSION_MINOR) "." LITHE_STR(
       LLHTTP_VERSION_PATCH);
 }
+
 }  // namespace lithe::http

@@ -42,6 +42,9 @@ void RequestImpl::reset() {
   param_count_ = 0;
   method_id_ = Method::GET;
   keep_alive_ = true;
+  expects_continue_ = false;
+  chunked_ = false;
+  declared_length_ = 0;
   body_in_store_ = false;
   body_store_.clear();
   arena_.reset();

@@ -33,6 +33,10 @@ class RequestImpl : public lithe::Request {
   Method method_id() const { return method_id_; }
   bool keep_alive() const { return keep_alive_; }
   bool is_head() const { return method_id_ == Method::HEAD; }
+  // Expect: 100-continue on an HTTP/1.1 request with a body still to come.
+  bool expects_continue() const { return expects_continue_; }
+  uint64_t declared_length() const { return declared_length_; }
+  bool chunked() const { return chunked_; }
 
   // Writes matched path params, percent-decoding in the arena only values that need it.
   void set_params(const router::Param* params, std::size_t count);
@@ -51,8 +55,11 @@ class RequestImpl : public lithe::Request {
   std::vector<Header> header_store_;  // capacity fixed at limits.headers
   PathParam param_store_[router::max_params];
   std::string body_store_;  // a body that arrived in pieces (+ json_padding spare bytes)
+  uint64_t declared_length_ = 0;  // Content-Length, 0 when absent
   Method method_id_ = Method::GET;
   bool keep_alive_ = true;
+  bool expects_continue_ = false;
+  bool chunked_ = false;
   bool body_in_store_ = false;
 };
 

@@ -17,7 +17,14 @@ namespace lithe::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.io()) {}
+namespace {
+// Bytes a lingering close reads and drops before giving up on the client's FIN.
+constexpr std::size_t linger_limit = 1024 * 1024;
+}  // namespace
+
+Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.io()) {
+  deadline_.owner = this;
+}
 
 Connection::~Connection() = default;
 
@@ -27,18 +34,20 @@ void Connection::start(asio::ip::tcp::socket socket) {
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
   open_ = true;
-  close_after_write_ = peer_eof_ = false;
+  reading_ = close_after_write_ = header_armed_ = lingering_ = false;
   rbegin_ = rpos_ = rend_ = 0;
+  lingered_ = requests_ = 0;
   batch_ = 0;
+  worker_.deadlines().arm(deadline_, Timeout::keepalive);
   do_wait_read();
 }
 
 void Connection::close() {
   if (!open_) return;
   open_ = false;
+  worker_.deadlines().disarm(deadline_);
   error_code ignored;
-  socket_.close(ignored);  // cancels the operation in flight; its handler calls finish_op()
-  release_idle_resources();
+  socket_.close(ignored);  // aborts the waits in flight; their handlers call finish_op()
   if (exchange_) worker_.give_exchange(std::move(exchange_));
   if (rbuf_) worker_.give_buffer(std::move(rbuf_));
   if (out_) {
@@ -53,16 +62,28 @@ void Connection::finish_op() {
   if (!open_ && ops_ == 0) worker_.on_closed(this);
 }
 
+http::RenderContext Connection::render_context(bool keep_alive, bool http10, bool head) const {
+  return {worker_.date().line(), worker_.snapshot().server_line, keep_alive, http10, head};
+}
+
 // Waiting for readability needs no buffer, so an idle keep-alive connection holds none.
 void Connection::do_wait_read() {
   ++ops_;
+  reading_ = true;
   socket_.async_wait(asio::socket_base::wait_read, [this](const error_code& ec) { on_readable(ec); });
 }
 
 void Connection::on_readable(const error_code& ec) {
+  reading_ = false;
   finish_op();
   if (!open_) return;
+  if (ec == asio::error::operation_aborted) {
+    // Cancelled on purpose (a header/body timeout); lingering may now need its own wait.
+    if (lingering_) do_wait_read();
+    return;
+  }
   if (ec) return close();
+  if (lingering_) return linger_read();
   do_read();
 }
 
@@ -71,17 +92,18 @@ void Connection::do_read() {
     rbuf_ = worker_.take_buffer();
     rbegin_ = rpos_ = rend_ = 0;
   }
-  ssize_t n = ::recv(socket_.native_handle(), rbuf_->data.get() + rend_, rbuf_->capacity - rend_, 0);
+  const ssize_t n =
+      ::recv(socket_.native_handle(), rbuf_->data.get() + rend_, rbuf_->capacity - rend_, 0);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return do_wait_read();
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return wait_for_input();
     return close();
   }
   if (n == 0) {
-    // The client is done sending; every complete request was already answered (reads only
-    // happen with nothing left to write) and a request cut off mid-way cannot be.
-    peer_eof_ = true;
+    // The client is done sending. Every complete request was answered already (reads happen
+    // only with nothing left to write); one cut off mid-way cannot be.
     return close();
   }
+  worker_.count_bytes_in(static_cast<std::size_t>(n));
   rend_ += static_cast<std::size_t>(n);
   process_input();
 }
@@ -91,29 +113,70 @@ void Connection::process_input() {
   while (rpos_ < rend_ && !close_after_write_) {
     if (!exchange_) {
       exchange_ = worker_.take_exchange();
-      exchange_->parser.start(exchange_->request);
+      exchange_->parser.start(exchange_->request, worker_.parser_limits());
     }
     if (!exchange_->parser.in_request()) rbegin_ = rpos_;
     auto r = exchange_->parser.feed(rbuf_->data.get() + rpos_, rend_ - rpos_);
     rpos_ += r.consumed;
-    if (r.status == http::RequestParser::Status::need_more) break;
-    if (r.status == http::RequestParser::Status::error) {
+    using S = http::RequestParser::Status;
+    if (r.status == S::need_more) break;
+    if (r.status == S::error) {
+      worker_.count_parse_error(r.error_status);
       fail_request(r.error_status);
       break;
     }
+    if (r.status == S::expect_continue) {
+      on_expect_continue();
+      continue;
+    }
     handle_request();
     exchange_->next();
+    header_armed_ = false;
     if (++batch_ >= snap.config.limits.pipeline_depth) break;
   }
   if (out_ && !out_->empty()) return do_write();
   if (close_after_write_) return close();
-  // Need more bytes.
-  if (rpos_ == rend_ && !exchange_->parser.in_request()) {
+  wait_for_input();
+}
+
+// Waits for more request bytes, with the deadline the current state calls for.
+void Connection::wait_for_input() {
+  Deadlines& deadlines = worker_.deadlines();
+  const bool in_request = exchange_ && exchange_->parser.in_request();
+  if (!in_request) {
     release_idle_resources();
-    return do_wait_read();
+    deadlines.arm(deadline_, Timeout::keepalive);
+  } else if (!exchange_->parser.headers_done()) {
+    // One deadline for the whole head: bytes trickling in do not extend it.
+    if (!header_armed_) deadlines.arm(deadline_, Timeout::header);
+    header_armed_ = true;
+  } else {
+    deadlines.arm(deadline_, Timeout::body);  // silence while reading a body
   }
-  if (!make_room()) return fail_request(431), do_write();
-  do_read();
+  if (in_request && !make_room()) {
+    fail_request(431);
+    return do_write();
+  }
+  if (!reading_) do_wait_read();
+}
+
+// Expect: 100-continue: invite the body only when the request can succeed; otherwise the final
+// status goes out at once and the connection closes (the body may already be on its way).
+void Connection::on_expect_continue() {
+  http::RequestImpl& req = exchange_->request;
+  router::Param params[router::max_params];
+  const app::Snapshot& snap = worker_.snapshot();
+  if (snap.router.match(req.method_id(), req.path(), params).status ==
+      router::Match::Status::found) {
+    if (!out_) out_ = worker_.take_output();
+    out_->append("HTTP/1.1 100 Continue\r\n\r\n");
+    return;
+  }
+  http::ResponseImpl& res = exchange_->response;
+  app::dispatch(snap, req, res);
+  if (!out_) out_ = worker_.take_output();
+  http::render(res, render_context(false, false, req.is_head()), *out_);
+  close_after_write_ = true;
 }
 
 void Connection::handle_request() {
@@ -122,18 +185,18 @@ void Connection::handle_request() {
   const app::Snapshot& snap = worker_.snapshot();
   app::dispatch(snap, req, res);
   if (!out_) out_ = worker_.take_output();
-  const bool keep_alive = req.keep_alive() && !res.closes();
-  http::RenderContext ctx{worker_.date().line(), snap.server_line, keep_alive,
-                          req.version_minor() == 0, req.is_head()};
-  http::render(res, ctx, *out_);
+  const std::size_t limit = snap.config.limits.requests_per_connection;
+  ++requests_;
+  const bool keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
+                          !worker_.draining();
+  http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
   if (!keep_alive) close_after_write_ = true;
 }
 
+// A rejected request: its status, Connection: close, and nothing after it is parsed.
 void Connection::fail_request(uint16_t status) {
   if (!out_) out_ = worker_.take_output();
-  const app::Snapshot& snap = worker_.snapshot();
-  http::RenderContext ctx{worker_.date().line(), snap.server_line, false, false, false};
-  http::render_error(status, ctx, *out_);
+  http::render_error(status, render_context(false, false, false), *out_);
   close_after_write_ = true;
 }
 
@@ -170,15 +233,17 @@ void Connection::write_pending() {
     msghdr msg{};
     msg.msg_iov = out_->iov();
     msg.msg_iovlen = static_cast<std::size_t>(std::min(out_->iov_count(), IOV_MAX));
-    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return close();
+      worker_.deadlines().arm(deadline_, Timeout::write);  // restarted on every progress
       ++ops_;
       socket_.async_wait(asio::socket_base::wait_write,
                          [this](const error_code& ec) { on_writable(ec); });
       return;
     }
+    worker_.count_bytes_out(static_cast<std::size_t>(n));
     if (out_->advance(static_cast<std::size_t>(n))) return on_write_done();
   }
 }
@@ -194,13 +259,59 @@ void Connection::on_write_done() {
   out_->clear();
   worker_.give_output(std::move(out_));
   batch_ = 0;
-  if (close_after_write_) return close();
+  if (close_after_write_) return start_linger();
   if (rpos_ < rend_) return process_input();  // pipelined requests already read
-  if (!exchange_ || !exchange_->parser.in_request()) {
-    release_idle_resources();
-    return do_wait_read();
+  wait_for_input();
+}
+
+// Lingering close: shut the send side, then read and drop what the client still sends until
+// its FIN, so our last response is not destroyed by an RST for unread data.
+void Connection::start_linger() {
+  lingering_ = true;
+  if (exchange_) worker_.give_exchange(std::move(exchange_));
+  if (rbuf_) worker_.give_buffer(std::move(rbuf_));
+  error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+  if (ec) return close();
+  worker_.deadlines().arm(deadline_, Timeout::linger);
+  if (!reading_) do_wait_read();
+}
+
+void Connection::linger_read() {
+  char* scratch = worker_.scratch();
+  for (;;) {
+    const ssize_t n = ::recv(socket_.native_handle(), scratch, Worker::scratch_size, 0);
+    if (n > 0) {
+      lingered_ += static_cast<std::size_t>(n);
+      if (lingered_ > linger_limit) return close();
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+    return close();  // FIN or error: done
   }
-  do_read();
+  worker_.deadlines().arm(deadline_, Timeout::linger);
+  do_wait_read();
+}
+
+void Connection::on_timeout(Timeout kind) {
+  if (!open_) return;
+  switch (kind) {
+    case Timeout::header:
+    case Timeout::body:
+      if (out_ || close_after_write_) return close();
+      {
+        error_code ignored;
+        socket_.cancel(ignored);  // the read wait: its handler sees operation_aborted
+      }
+      worker_.count_parse_error(408);
+      fail_request(408);
+      return do_write();
+    case Timeout::keepalive:
+    case Timeout::write:
+    case Timeout::linger:
+    case Timeout::count:
+      return close();
+  }
 }
 
 // Idle between requests: the buffers go back to the pool.

@@ -19,12 +19,20 @@ void Listener::close() {
   backoff_.cancel();
 }
 
+void Listener::resume() {
+  paused_ = false;
+  if (!accepting_ && acceptor_.is_open()) do_accept();
+}
+
 void Listener::do_accept() {
+  if (paused_) return;
+  accepting_ = true;
   acceptor_.async_accept(
       [this](const boost::system::error_code& ec, asio::ip::tcp::socket s) { on_accept(ec, std::move(s)); });
 }
 
 void Listener::on_accept(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+  accepting_ = false;
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec) {
     const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
@@ -33,7 +41,9 @@ void Listener::on_accept(const boost::system::error_code& ec, asio::ip::tcp::soc
       if (!logged_exhaustion_) spdlog::error("accept: {}; pausing accepts", ec.message());
       logged_exhaustion_ = true;
       backoff_.expires_after(std::chrono::milliseconds(100));
+      accepting_ = true;  // the backoff stands for the accept in flight
       backoff_.async_wait([this](const boost::system::error_code& e) {
+        accepting_ = false;
         if (!e) do_accept();
       });
       return;

@@ -19,10 +19,41 @@ constexpr std::size_t pool_keep = 1024;
 }  // namespace
 
 Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
-    : index_(index), io_(1), snapshot_(std::move(snapshot)), clock_(io_) {
-  const LimitsConfig& limits = snapshot_->config.limits;
+    : index_(index),
+      io_(1),
+      snapshot_(std::move(snapshot)),
+      clock_(io_),
+      deadlines_(io_, &Worker::on_deadline),
+      scratch_(std::make_unique_for_overwrite<char[]>(scratch_size)) {
+  apply_limits();
+}
+
+void Worker::apply_limits() {
+  const Config& cfg = snapshot_->config;
   // A whole request head always fits, with room for the start of its body.
-  buffer_size_ = std::max<std::size_t>(16 * 1024, limits.request_line + limits.header_section + 4096);
+  buffer_size_ = std::max<std::size_t>(16 * 1024,
+                                       cfg.limits.request_line + cfg.limits.header_section + 4096);
+  parser_limits_ = {cfg.limits.request_line, cfg.limits.header_section, cfg.limits.body};
+  deadlines_.set_duration(Timeout::keepalive, cfg.timeouts.keepalive);
+  deadlines_.set_duration(Timeout::header, cfg.timeouts.header);
+  deadlines_.set_duration(Timeout::body, cfg.timeouts.body);
+  deadlines_.set_duration(Timeout::write, cfg.timeouts.write);
+  deadlines_.set_duration(Timeout::linger, std::chrono::seconds(2));
+}
+
+void Worker::on_deadline(void* connection, Timeout kind) {
+  static_cast<Connection*>(connection)->on_timeout(kind);
+}
+
+void Worker::count_parse_error(uint16_t status) {
+  switch (status) {
+    case 400: ++counters_.parse_errors[0]; break;
+    case 408: ++counters_.parse_errors[1]; break;
+    case 413: ++counters_.parse_errors[2]; break;
+    case 414: ++counters_.parse_errors[3]; break;
+    case 431: ++counters_.parse_errors[4]; break;
+    default: ++counters_.parse_errors[5]; break;
+  }
 }
 
 Worker::~Worker() {
@@ -44,6 +75,7 @@ void Worker::stop() {
     stopping_ = true;
     for (auto& l : listeners_) l->close();
     clock_.cancel();
+    deadlines_.shutdown();
     // close() may hand a connection back to the pool: iterate over a copy.
     auto open = active_;
     for (Connection* c : open) c->close();
@@ -85,7 +117,12 @@ void Worker::on_accepted(asio::ip::tcp::socket socket) {
   Connection* raw = c.release();  // owned by active_ until on_closed
   raw->active_index = active_.size();
   active_.push_back(raw);
+  ++counters_.connections_total;
   raw->start(std::move(socket));
+  if (active_.size() >= snapshot_->config.server.max_connections && !accept_paused_) {
+    accept_paused_ = true;
+    for (auto& l : listeners_) l->pause();
+  }
 }
 
 void Worker::on_closed(Connection* c) {
@@ -95,6 +132,10 @@ void Worker::on_closed(Connection* c) {
   active_[i]->active_index = i;
   active_.pop_back();
   connection_pool_.give(std::unique_ptr<Connection>(c), pool_keep);
+  if (accept_paused_ && !stopping_ && active_.size() < snapshot_->config.server.max_connections) {
+    accept_paused_ = false;
+    for (auto& l : listeners_) l->resume();
+  }
 }
 
 }  // namespace lithe::net

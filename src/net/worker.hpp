@@ -12,6 +12,8 @@
 #include "http/date_cache.hpp"
 #include "http/exchange.hpp"
 #include "http/output.hpp"
+#include "http/parser.hpp"
+#include "net/deadlines.hpp"
 
 namespace lithe::net {
 
@@ -79,8 +81,31 @@ class Worker {
 
   std::size_t open_connections() const { return active_.size(); }
 
+  Deadlines& deadlines() { return deadlines_; }
+  const http::ParserLimits& parser_limits() const { return parser_limits_; }
+  // A graceful stop is under way: responses carry Connection: close.
+  bool draining() const { return draining_; }
+
+  // A per-loop buffer for bytes that are read only to be dropped (lingering close).
+  static constexpr std::size_t scratch_size = 16 * 1024;
+  char* scratch() { return scratch_.get(); }
+
+  // Counters for metrics: plain integers, this loop's own (summed when scraped).
+  struct Counters {
+    uint64_t connections_total = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    uint64_t parse_errors[6] = {};  // 400, 408, 413, 414, 431, other (417, 501, 505)
+  };
+  const Counters& counters() const { return counters_; }
+  void count_bytes_in(std::size_t n) { counters_.bytes_in += n; }
+  void count_bytes_out(std::size_t n) { counters_.bytes_out += n; }
+  void count_parse_error(uint16_t status);
+
  private:
-  void tick();  // once a second: Date refresh (and later, timeouts)
+  void tick();  // once a second: Date refresh
+  void apply_limits();
+  static void on_deadline(void* connection, Timeout kind);
 
   unsigned index_;
   boost::asio::io_context io_;
@@ -93,8 +118,14 @@ class Worker {
   Pool<ReadBuffer> buffer_pool_;
   Pool<http::Exchange> exchange_pool_;
   Pool<http::OutputBuffer> output_pool_;
-  std::size_t buffer_size_;
+  Deadlines deadlines_;
+  http::ParserLimits parser_limits_;
+  Counters counters_;
+  std::unique_ptr<char[]> scratch_;
+  std::size_t buffer_size_ = 0;
   bool stopping_ = false;
+  bool draining_ = false;
+  bool accept_paused_ = false;  // at max_connections
 };
 
 }  // namespace lithe::net
