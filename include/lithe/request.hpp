@@ -2,6 +2,8 @@
 // or a per-request arena) and is valid only while the handler runs: copy what you keep.
 #pragma once
 
+#include <simdjson.h>
+
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -37,6 +39,11 @@ class Request {
   std::string_view param(std::string_view name) const;
 
   std::string_view body() const { return body_; }
+
+  // The body parsed as JSON with simdjson, in place (the body buffer keeps simdjson's padding).
+  // Throws simdjson::simdjson_error when it is not valid JSON. The element is valid until the
+  // next json() call on the same worker: copy what an async handler keeps.
+  simdjson::dom::element json() const;
 
  protected:
   Request() = default;

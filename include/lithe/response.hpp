@@ -20,6 +20,9 @@ class Response {
   void json(std::string_view serialized_json) { text(serialized_json, "application/json"); }
   // Sets the body without copying it: the bytes must stay valid until the response is sent.
   void body_view(std::string_view body, std::string_view content_type);
+  // Sends length bytes of an open file from offset, zero copy (sendfile). The response owns fd
+  // from now on and closes it once sent (or dropped).
+  void file(int fd, uint64_t offset, uint64_t length, std::string_view content_type);
 
  protected:
   Response() = default;

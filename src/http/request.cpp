@@ -19,6 +19,14 @@ bool Request::has_header(std::string_view name) const {
   return false;
 }
 
+simdjson::dom::element Request::json() const {
+  // One parser per worker thread: its buffers are reused, so parsing allocates only while it
+  // grows to the largest document seen.
+  thread_local simdjson::dom::parser parser;
+  static_assert(http::json_padding >= simdjson::SIMDJSON_PADDING);
+  return parser.parse(body_.data(), body_.size(), false).value();
+}
+
 std::string_view Request::param(std::string_view name) const {
   for (uint8_t i = 0; i < param_count_; ++i)
     if (params_[i].name == name) return params_[i].value;

@@ -1,5 +1,7 @@
 #include "http/response.hpp"
 
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "http/status.hpp"
@@ -47,9 +49,24 @@ void Response::body_view(std::string_view body, std::string_view content_type) {
   r.body_owned_ = false;
 }
 
+void Response::file(int fd, uint64_t offset, uint64_t length, std::string_view content_type) {
+  check_header_text(content_type);
+  http::ResponseImpl& r = impl(*this);
+  r.drop_file();
+  r.file_ = {fd, offset, length};
+  body_ = {};
+  content_type_ = r.arena_.copy(content_type);
+  r.body_owned_ = false;
+}
+
 }  // namespace lithe
 
 namespace lithe::http {
+
+void ResponseImpl::drop_file() {
+  if (file_.fd >= 0) ::close(file_.fd);
+  file_ = {};
+}
 
 PreparedResponse prepare_response(uint16_t status, std::string_view server_header,
                                   std::string_view content_type,

@@ -29,8 +29,10 @@ PreparedResponse prepare_response(uint16_t status, std::string_view server_heade
 class ResponseImpl : public lithe::Response {
  public:
   explicit ResponseImpl(Arena& arena) : arena_(arena) { extra_headers_.reserve(16); }
+  ~ResponseImpl() { drop_file(); }
 
   void reset() {
+    drop_file();
     status_ = 200;
     content_type_ = body_ = {};
     extra_headers_.clear();
@@ -52,10 +54,26 @@ class ResponseImpl : public lithe::Response {
   bool body_owned() const { return body_owned_; }  // in the arena: copy before the next request
   const std::vector<Header>& extra_headers() const { return extra_headers_; }
 
+  struct FileBody {
+    int fd = -1;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  bool has_file() const { return file_.fd >= 0; }
+  uint64_t file_length() const { return file_.length; }
+  // Hands the file over (to the output buffer, which closes it once sent).
+  FileBody take_file() {
+    FileBody f = file_;
+    file_ = {};
+    return f;
+  }
+
  private:
   friend class lithe::Response;
+  void drop_file();
 
   Arena& arena_;
+  FileBody file_;
   std::vector<Header> extra_headers_;
   const PreparedResponse* prepared_ = nullptr;
   bool body_owned_ = false;

@@ -27,7 +27,7 @@ void content_length(std::size_t n, OutputBuffer& out) {
 
 }  // namespace
 
-void render(const ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
+void render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
   if (const PreparedResponse* p = res.prepared()) {
     out.append(p->head);
     out.append(ctx.date_line);
@@ -52,9 +52,14 @@ void render(const ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out
     out.append(h.value);
     out.append("\r\n");
   }
-  if (has_body) content_length(res.body().size(), out);
+  if (has_body) content_length(res.has_file() ? res.file_length() : res.body().size(), out);
   connection_line(ctx, out);
   out.append("\r\n");
+  if (res.has_file()) {
+    auto f = res.take_file();
+    out.file(f.fd, f.offset, has_body && !ctx.head ? f.length : 0, true);
+    return;
+  }
   if (has_body && !ctx.head) {
     // Arena bytes are reused by the next request of the batch: copy them.
     if (res.body_owned())

@@ -18,8 +18,8 @@ struct RenderContext {
   bool head = false;             // HEAD: headers only
 };
 
-// Appends one response to out.
-void render(const ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out);
+// Appends one response to out (a file body is handed over to out).
+void render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out);
 
 // Appends a short text/plain error response (its reason phrase as the body).
 void render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out);

@@ -1,5 +1,6 @@
 #include "net/connection.hpp"
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -229,11 +230,19 @@ void Connection::do_write() {
 
 // Sends what is left of the batch; waits for writability when the socket buffer is full.
 void Connection::write_pending() {
+  const int fd = socket_.native_handle();
   for (;;) {
-    msghdr msg{};
-    msg.msg_iov = out_->iov();
-    msg.msg_iovlen = static_cast<std::size_t>(std::min(out_->iov_count(), IOV_MAX));
-    const ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+    ssize_t n;
+    if (const int run = out_->memory_run(); run > 0) {
+      msghdr msg{};
+      msg.msg_iov = out_->iov();
+      msg.msg_iovlen = static_cast<std::size_t>(std::min(run, IOV_MAX));
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } else {
+      // A file body: zero copy from the page cache.
+      n = ::sendfile(fd, out_->front_fd(), out_->front_offset(), out_->iov()->iov_len);
+      if (n == 0) return close();  // the file shrank under us: the length we promised is a lie
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return close();
