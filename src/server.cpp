@@ -102,7 +102,10 @@ int Server::run() {
 
   unsigned count = s.config.server.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < count; ++i) s.workers.push_back(std::make_unique<net::Worker>(i, snapshot));
+  for (unsigned i = 0; i < count; ++i) {
+    s.workers.push_back(std::make_unique<net::Worker>(i, snapshot));
+    s.state.metrics.workers.push_back(s.workers.back()->metrics_ptr());
+  }
 
   // Bind every address in every worker; an ephemeral port is fixed by the first worker.
   std::vector<std::string> bound;

@@ -21,12 +21,13 @@ void allow(http::ResponseImpl& res, http::RequestImpl& req, http::MethodMask mas
 
 }  // namespace
 
-void dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& res) {
+std::size_t dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& res) {
+  const std::size_t unrouted = snap.routes.size();
   const http::Method method = req.method_id();
   if (method == http::Method::OPTIONS && req.target() == "*") {
     res.status(204);
     res.header("Allow", snap.allow_all);
-    return;
+    return unrouted;
   }
   router::Param params[router::max_params];
   router::Match m = snap.router.match(method, req.path(), params);
@@ -45,7 +46,7 @@ void dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& 
         res.reset();
         plain_error(res, 500);
       }
-      return;
+      return m.route;
     }
     case router::Match::Status::method_not_allowed:
       if (method == http::Method::OPTIONS) {
@@ -55,11 +56,12 @@ void dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& 
         plain_error(res, 405);
         allow(res, req, m.allowed);
       }
-      return;
+      return unrouted;
     case router::Match::Status::not_found:
       plain_error(res, 404);
-      return;
+      return unrouted;
   }
+  return unrouted;
 }
 
 }  // namespace lithe::app

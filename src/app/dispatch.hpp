@@ -8,6 +8,7 @@
 namespace lithe::app {
 
 // Never throws: a handler's exception becomes a 500 (logged) and the connection lives on.
-void dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& res);
+// Returns the route id that answered, or snap.routes.size() when no route did (404, 405, ...).
+std::size_t dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& res);
 
 }  // namespace lithe::app

@@ -12,6 +12,7 @@
 #include "http/response.hpp"
 #include "lithe/config.hpp"
 #include "lithe/request.hpp"
+#include "metrics/metrics.hpp"
 
 namespace lithe::handlers {
 
@@ -25,6 +26,7 @@ class Handler {
 // Process-wide state some handlers read (health's draining switch).
 struct ServerState {
   std::atomic<bool> draining{false};
+  metrics::MetricsRegistry metrics;
 };
 
 // Reads a route's handler options, recording typed errors at the value's position and,
@@ -77,6 +79,8 @@ class Registry {
 std::unique_ptr<Handler> make_static(BuildContext& ctx);
 std::unique_ptr<Handler> make_json(BuildContext& ctx);
 std::unique_ptr<Handler> make_health(BuildContext& ctx);
+std::unique_ptr<Handler> make_files(BuildContext& ctx);
+std::unique_ptr<Handler> make_metrics(BuildContext& ctx);
 
 // Reads the status option (default 200) and checks its range.
 uint16_t read_status(Options& options, uint16_t fallback);

@@ -124,6 +124,8 @@ Registry::Registry() {
   add("static", make_static);
   add("json", make_json);
   add("health", make_health);
+  add("files", make_files);
+  add("metrics", make_metrics);
 }
 
 void Registry::add(std::string name, Factory factory) {

@@ -116,7 +116,10 @@ void Connection::process_input() {
       exchange_ = worker_.take_exchange();
       exchange_->parser.start(exchange_->request, worker_.parser_limits());
     }
-    if (!exchange_->parser.in_request()) rbegin_ = rpos_;
+    if (!exchange_->parser.in_request()) {
+      rbegin_ = rpos_;
+      request_start_ = Clock::now();
+    }
     auto r = exchange_->parser.feed(rbuf_->data.get() + rpos_, rend_ - rpos_);
     rpos_ += r.consumed;
     using S = http::RequestParser::Status;
@@ -184,7 +187,9 @@ void Connection::handle_request() {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
   const app::Snapshot& snap = worker_.snapshot();
-  app::dispatch(snap, req, res);
+  const std::size_t route = app::dispatch(snap, req, res);
+  const uint16_t status = res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
+  worker_.metrics().routes[route].record(status, Clock::now() - request_start_);
   if (!out_) out_ = worker_.take_output();
   const std::size_t limit = snap.config.limits.requests_per_connection;
   ++requests_;

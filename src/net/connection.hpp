@@ -59,6 +59,7 @@ class Connection {
   std::unique_ptr<http::Exchange> exchange_;  // null while idle
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   Deadline deadline_;         // the one timeout running for this connection
+  Clock::time_point request_start_{};  // first byte of the current request (for metrics)
   std::size_t rbegin_ = 0;    // first byte of the request being parsed
   std::size_t rpos_ = 0;      // first byte not yet given to the parser
   std::size_t rend_ = 0;      // end of the bytes read

@@ -24,6 +24,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
       snapshot_(std::move(snapshot)),
       clock_(io_),
       deadlines_(io_, &Worker::on_deadline),
+      metrics_(std::make_shared<metrics::WorkerMetrics>(snapshot_->routes.size())),
       scratch_(std::make_unique_for_overwrite<char[]>(scratch_size)) {
   apply_limits();
 }
@@ -45,16 +46,6 @@ void Worker::on_deadline(void* connection, Timeout kind) {
   static_cast<Connection*>(connection)->on_timeout(kind);
 }
 
-void Worker::count_parse_error(uint16_t status) {
-  switch (status) {
-    case 400: ++counters_.parse_errors[0]; break;
-    case 408: ++counters_.parse_errors[1]; break;
-    case 413: ++counters_.parse_errors[2]; break;
-    case 414: ++counters_.parse_errors[3]; break;
-    case 431: ++counters_.parse_errors[4]; break;
-    default: ++counters_.parse_errors[5]; break;
-  }
-}
 
 Worker::~Worker() {
   for (Connection* c : active_) delete c;  // still open when the loop ended without stop()
@@ -117,7 +108,7 @@ void Worker::on_accepted(asio::ip::tcp::socket socket) {
   Connection* raw = c.release();  // owned by active_ until on_closed
   raw->active_index = active_.size();
   active_.push_back(raw);
-  ++counters_.connections_total;
+  metrics_->connections_accepted.add();
   raw->start(std::move(socket));
   if (active_.size() >= snapshot_->config.server.max_connections && !accept_paused_) {
     accept_paused_ = true;
@@ -126,6 +117,7 @@ void Worker::on_accepted(asio::ip::tcp::socket socket) {
 }
 
 void Worker::on_closed(Connection* c) {
+  metrics_->connections_closed.add();
   // Swap-remove from the open list, then back to the pool.
   std::size_t i = c->active_index;
   active_[i] = active_.back();

@@ -14,6 +14,7 @@
 #include "http/output.hpp"
 #include "http/parser.hpp"
 #include "net/deadlines.hpp"
+#include "metrics/metrics.hpp"
 
 namespace lithe::net {
 
@@ -90,17 +91,14 @@ class Worker {
   static constexpr std::size_t scratch_size = 16 * 1024;
   char* scratch() { return scratch_.get(); }
 
-  // Counters for metrics: plain integers, this loop's own (summed when scraped).
-  struct Counters {
-    uint64_t connections_total = 0;
-    uint64_t bytes_in = 0;
-    uint64_t bytes_out = 0;
-    uint64_t parse_errors[6] = {};  // 400, 408, 413, 414, 431, other (417, 501, 505)
-  };
-  const Counters& counters() const { return counters_; }
-  void count_bytes_in(std::size_t n) { counters_.bytes_in += n; }
-  void count_bytes_out(std::size_t n) { counters_.bytes_out += n; }
-  void count_parse_error(uint16_t status);
+  // This loop's own counters (summed with the other workers' when scraped).
+  metrics::WorkerMetrics& metrics() { return *metrics_; }
+  const std::shared_ptr<metrics::WorkerMetrics>& metrics_ptr() const { return metrics_; }
+  void count_bytes_in(std::size_t n) { metrics_->bytes_in.add(n); }
+  void count_bytes_out(std::size_t n) { metrics_->bytes_out.add(n); }
+  void count_parse_error(uint16_t status) {
+    metrics_->parse_errors[static_cast<std::size_t>(metrics::parse_error_kind(status))].add();
+  }
 
  private:
   void tick();  // once a second: Date refresh
@@ -120,7 +118,7 @@ class Worker {
   Pool<http::OutputBuffer> output_pool_;
   Deadlines deadlines_;
   http::ParserLimits parser_limits_;
-  Counters counters_;
+  std::shared_ptr<metrics::WorkerMetrics> metrics_;
   std::unique_ptr<char[]> scratch_;
   std::size_t buffer_size_ = 0;
   bool stopping_ = false;
