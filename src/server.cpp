@@ -143,10 +143,12 @@ int Server::run() {
   std::vector<std::thread> threads;
   for (auto& w : s.workers) threads.emplace_back([&w] { w->run(); });
   mark_bound(bound);
+  bool stop_now;
   {
     std::lock_guard lock(s.mutex);
-    if (s.stop_requested) stop();
+    stop_now = s.stop_requested;
   }
+  if (stop_now) stop();  // outside the lock: stop() takes it
   s.control.run();
   for (auto& w : s.workers) w->stop();
   for (auto& t : threads) t.join();

@@ -30,6 +30,16 @@ struct Value {
   std::vector<Value> array;
   std::vector<std::pair<std::string, Value>> table;  // in file order
   SourcePos pos;
+  SourcePos key_pos;  // the key naming this value in its table (= pos elsewhere)
+
+  // Defined out of line: Value holds vectors of itself, which clang with libstdc++ 12 cannot
+  // complete inside the class.
+  Value();
+  ~Value();
+  Value(const Value&);
+  Value(Value&&) noexcept;
+  Value& operator=(const Value&);
+  Value& operator=(Value&&) noexcept;
 
   // The table entry named key, or nullptr (also when this is not a table).
   const Value* find(std::string_view key) const;

@@ -132,12 +132,15 @@ std::vector<std::pair<const toml::key*, const toml::node*>> in_file_order(
 
 Value to_value(const toml::node& node) {
   Value value;
-  value.pos = pos_of(node.source());
+  value.pos = value.key_pos = pos_of(node.source());
   switch (node.type()) {
     case toml::node_type::table:
       value.kind = Value::Kind::table;
       for (auto [key, child] : in_file_order(*node.as_table()))
+      {
         value.table.emplace_back(std::string(key->str()), to_value(*child));
+        value.table.back().second.key_pos = pos_of(key->source());
+      }
       break;
     case toml::node_type::array:
       value.kind = Value::Kind::array;
@@ -582,6 +585,7 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
       read_methods(*node, route);
     } else {
       route.options.table.emplace_back(std::string(name), to_value(*node));
+      route.options.table.back().second.key_pos = pos_of(key->source());
     }
   }
   if (!has_path) error(route.pos, "route has no path");

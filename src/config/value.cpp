@@ -5,6 +5,14 @@
 
 namespace lithe {
 
+Value::Value() = default;
+Value::~Value() = default;
+Value::Value(const Value&) = default;
+Value::Value(Value&&) noexcept = default;
+Value& Value::operator=(const Value&) = default;
+Value& Value::operator=(Value&&) noexcept = default;
+
+
 const Value* Value::find(std::string_view key) const {
   if (kind != Kind::table) return nullptr;
   for (const auto& [name, value] : table)

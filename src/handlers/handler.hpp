@@ -79,6 +79,8 @@ class Registry {
 std::unique_ptr<Handler> make_static(BuildContext& ctx);
 std::unique_ptr<Handler> make_json(BuildContext& ctx);
 std::unique_ptr<Handler> make_health(BuildContext& ctx);
+std::unique_ptr<Handler> make_redirect(BuildContext& ctx);
+std::unique_ptr<Handler> make_echo(BuildContext& ctx);
 std::unique_ptr<Handler> make_files(BuildContext& ctx);
 std::unique_ptr<Handler> make_metrics(BuildContext& ctx);
 

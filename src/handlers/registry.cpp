@@ -68,7 +68,7 @@ void Options::error(SourcePos pos, std::string message) {
 void Options::finish() {
   for (const auto& [key, value] : route_.options.table) {
     if (std::find(used_.begin(), used_.end(), key) == used_.end())
-      error(value.pos, "unknown option '" + key + "' for handler '" + route_.handler + "'");
+      error(value.key_pos, "unknown option '" + key + "' for handler '" + route_.handler + "'");
   }
 }
 
@@ -124,6 +124,8 @@ Registry::Registry() {
   add("static", make_static);
   add("json", make_json);
   add("health", make_health);
+  add("redirect", make_redirect);
+  add("echo", make_echo);
   add("files", make_files);
   add("metrics", make_metrics);
 }

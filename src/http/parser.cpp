@@ -60,6 +60,8 @@ const void* RequestParser::settings() {
     t.on_header_value_complete = cb<on_header_value_complete>;
     t.on_headers_complete = cb<on_headers_complete>;
     t.on_chunk_header = cb<on_chunk_header>;
+    t.on_chunk_extension_name = data_cb<on_chunk_extension>;
+    t.on_chunk_extension_value = data_cb<on_chunk_extension>;
     t.on_body = data_cb<on_body>;
     t.on_message_complete = cb<on_message_complete>;
     return t;
@@ -137,6 +139,9 @@ std::size_t RequestParser::scan_head(const char* data, std::size_t len) {
 
 RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
   llhttp_t* p = state(llhttp_);
+  prev_feed_end_ = feed_end_;
+  feed_data_ = data;
+  feed_end_ = data + len;
   const std::size_t allowed = scan_.done ? len : scan_head(data, len);
   llhttp_errno_t err = llhttp_execute(p, data, allowed);
   if (err == HPE_OK) {
@@ -160,6 +165,10 @@ RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
   uint16_t status = error_status_ ? error_status_ : 400;
   const char* reason = error_reason_ ? error_reason_ : llhttp_get_error_reason(p);
   if (!error_status_ && err == HPE_INVALID_VERSION && p->http_major >= 2) status = 505;
+  // A length beyond 64 bits is still a body larger than any limit.
+  if (!error_status_ && reason &&
+      (std::strcmp(reason, "Content-Length overflow") == 0 || std::strcmp(reason, "Chunk size overflow") == 0))
+    status = 413;
   if (!error_status_ && err == HPE_PAUSED_H2_UPGRADE) {
     status = 505;  // the HTTP/2 connection preface
     reason = "HTTP/2 preface";
@@ -180,7 +189,7 @@ int RequestParser::on_message_begin(void* p) {
   s.headers_done_ = s.in_field_ = s.have_name_ = s.in_trailers_ = false;
   s.te_seen_ = s.te_chunked_last_ = s.te_bad_ = s.te_unknown_ = false;
   s.host_count_ = 0;
-  s.body_bytes_ = 0;
+  s.body_bytes_ = s.trailer_bytes_ = s.trailer_name_bytes_ = 0;
   return 0;
 }
 
@@ -194,6 +203,8 @@ int RequestParser::on_url_complete(void* p) {
   RequestParser& s = self(p);
   RequestImpl& r = *s.req_;
   r.split_target();
+  // The method is known once the target is: a rejection later in the head can honour HEAD.
+  r.method_id_ = static_cast<Method>(static_cast<llhttp_t*>(p)->method);
   // A fragment is never sent (RFC 9112 §3.2); the target's form is checked with the method.
   if (r.target_.find('#') != std::string_view::npos) return s.fail(400, "fragment in request target");
   return 0;
@@ -201,7 +212,7 @@ int RequestParser::on_url_complete(void* p) {
 
 int RequestParser::on_header_field(void* p, const char* at, std::size_t len) {
   RequestParser& s = self(p);
-  if (s.in_trailers_) return 0;
+  if (s.in_trailers_) return s.count_trailer(len, true);
   RequestImpl& r = *s.req_;
   if (!s.in_field_) {
     if (r.header_count_ == r.header_store_.size()) return s.fail(431, "too many header fields");
@@ -215,7 +226,11 @@ int RequestParser::on_header_field(void* p, const char* at, std::size_t len) {
 int RequestParser::on_header_field_complete(void* p) {
   RequestParser& s = self(p);
   s.in_field_ = false;
-  if (s.in_trailers_) return 0;
+  if (s.in_trailers_) {
+    if (s.trailer_name_bytes_ == 0) return s.fail(400, "empty trailer field name");
+    s.trailer_name_bytes_ = 0;
+    return 0;
+  }
   if (s.req_->header_count_ == 0 || s.req_->header_store_[s.req_->header_count_ - 1].name.empty())
     return s.fail(400, "empty header name");
   s.have_name_ = true;
@@ -224,7 +239,16 @@ int RequestParser::on_header_field_complete(void* p) {
 
 int RequestParser::on_header_value(void* p, const char* at, std::size_t len) {
   RequestParser& s = self(p);
-  if (s.in_trailers_) return 0;
+  if (s.in_trailers_) {
+    // llhttp joins an obs-folded trailer silently: its pieces are not contiguous in one read.
+    // A piece may only continue where the last one ended, or start a read that followed a
+    // read ending inside the value.
+    if (s.trailer_value_end_ && at != s.trailer_value_end_ &&
+        !(at == s.feed_data_ && s.trailer_value_end_ == s.prev_feed_end_))
+      return s.fail(400, "obs-fold in trailer");
+    s.trailer_value_end_ = at + len;
+    return s.count_trailer(len, false);
+  }
   if (!s.have_name_) return s.fail(400, "header field without a name");
   RequestImpl& r = *s.req_;
   s.in_field_ = true;
@@ -235,7 +259,10 @@ int RequestParser::on_header_value(void* p, const char* at, std::size_t len) {
 int RequestParser::on_header_value_complete(void* p) {
   RequestParser& s = self(p);
   s.in_field_ = false;
-  if (s.in_trailers_) return 0;
+  if (s.in_trailers_) {
+    s.trailer_value_end_ = nullptr;
+    return 0;
+  }
   if (!s.have_name_) return s.fail(400, "header field without a name");
   s.have_name_ = false;
   RequestImpl& r = *s.req_;
@@ -311,6 +338,20 @@ int RequestParser::on_headers_complete(void* p) {
   s.in_trailers_ = true;  // any header callback from now on is a trailer
   if (int rc = s.check_head()) return rc;
   return r.expects_continue_ ? HPE_PAUSED : 0;
+}
+
+// Trailers are dropped, but they may not grow without bound: header_section limits them too.
+int RequestParser::count_trailer(std::size_t len, bool name) {
+  if (name) trailer_name_bytes_ += len;
+  trailer_bytes_ += len;
+  return trailer_bytes_ > limits_.header_section ? fail(431, "trailer section too large") : 0;
+}
+
+int RequestParser::on_chunk_extension(void* p, const char*, std::size_t len) {
+  RequestParser& s = self(p);
+  // Extensions are ignored; counted against the body limit so they cannot stream forever.
+  s.body_bytes_ += len;
+  return s.body_bytes_ > s.limits_.body ? s.fail(413, "chunk extensions too large") : 0;
 }
 
 int RequestParser::on_chunk_header(void* p) {

@@ -61,6 +61,8 @@ class RequestParser {
   static int on_header_value_complete(void* p);
   static int on_headers_complete(void* p);
   static int on_chunk_header(void* p);
+  static int on_chunk_extension(void* p, const char* at, std::size_t len);
+  int count_trailer(std::size_t len, bool name);
   static int on_body(void* p, const char* at, std::size_t len);
   static int on_message_complete(void* p);
   static RequestParser& self(void* p);
@@ -88,7 +90,13 @@ class RequestParser {
   RequestImpl* req_ = nullptr;
   ParserLimits limits_;
   HeadScan scan_;
-  uint64_t body_bytes_ = 0;      // chunked bodies: declared so far
+  uint64_t body_bytes_ = 0;      // chunked bodies: declared so far (+ extension bytes)
+  std::size_t trailer_bytes_ = 0;       // trailer section so far
+  std::size_t trailer_name_bytes_ = 0;  // the current trailer's name so far
+  const char* feed_data_ = nullptr;        // start of the bytes of the current feed()
+  const char* feed_end_ = nullptr;         // their end
+  const char* prev_feed_end_ = nullptr;    // the end of the previous feed()'s bytes
+  const char* trailer_value_end_ = nullptr;  // end of the current trailer value's last piece
   uint16_t error_status_ = 0;
   const char* error_reason_ = nullptr;
   uint16_t scan_error_ = 0;      // set by scan_head

@@ -202,7 +202,9 @@ void Connection::handle_request() {
 // A rejected request: its status, Connection: close, and nothing after it is parsed.
 void Connection::fail_request(uint16_t status) {
   if (!out_) out_ = worker_.take_output();
-  http::render_error(status, render_context(false, false, false), *out_);
+  // A rejected HEAD still gets no body, when the method was parsed.
+  const bool head = exchange_ && exchange_->parser.in_request() && exchange_->request.is_head();
+  http::render_error(status, render_context(false, false, head), *out_);
   close_after_write_ = true;
 }
 

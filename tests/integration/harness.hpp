@@ -1,0 +1,186 @@
+// Integration test harness: an in-process lithe::Server on loopback, a raw blocking HTTP/1.1
+// client, and a runner for the real `lithe` daemon. Every wait has a deadline and waits for a
+// condition (a socket event, a line in a file, a process exit), never a fixed sleep; a hang
+// becomes a thrown std::runtime_error, which gtest reports as a failure of the test.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "lithe/server.hpp"
+
+namespace lithe::test {
+
+using namespace std::chrono_literals;
+
+// How long any single blocking wait may take before the test fails instead of hanging.
+inline constexpr std::chrono::milliseconds io_timeout = 5s;
+
+// ---------------------------------------------------------------------------------------------
+// In-process server
+
+// Runs lithe::Server, built from TOML text with listen forced to 127.0.0.1:0, on a background
+// thread. setup (optional) runs before the server starts, to register C++ handlers. The
+// destructor calls stop(); if run() has not returned within stop_timeout, it prints why and
+// aborts the test binary (a hung server must not turn into a silent ctest timeout).
+class TestServer {
+ public:
+  explicit TestServer(std::string_view toml_text,
+                      const std::function<void(lithe::Server&)>& setup = {});
+  ~TestServer();
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+
+  uint16_t port() const { return port_; }
+  const std::string& address() const { return address_; }  // "127.0.0.1:41234"
+  lithe::Server& server() { return *server_; }
+
+  static constexpr std::chrono::seconds stop_timeout{15};
+
+ private:
+  std::unique_ptr<lithe::Server> server_;
+  std::thread thread_;
+  std::string address_;
+  uint16_t port_ = 0;
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  int exit_code_ = -1;
+};
+
+// The text of lithe's built-in default config.
+std::string default_config();
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP client
+
+struct HttpResponse {
+  std::string version;  // "HTTP/1.1"
+  int status = 0;
+  std::string reason;
+  std::vector<std::pair<std::string, std::string>> headers;  // in order, as received
+  std::string body;
+  std::string raw;  // every byte of this response, head and body
+
+  // The first header with this name (ASCII case-insensitive), or nullopt.
+  std::optional<std::string> header(std::string_view name) const;
+  bool has_header(std::string_view name) const { return header(name).has_value(); }
+  std::size_t header_count(std::string_view name) const;
+  // Everything up to and including the blank line ending the head.
+  std::string head() const;
+};
+
+// A blocking TCP client on 127.0.0.1:port. Receive and send timeouts (io_timeout) make a
+// stalled server fail the test instead of blocking it forever.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port);
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  // Sends every byte (throws on error).
+  void send(std::string_view data);
+  // Half-closes the sending direction (the server sees EOF).
+  void shutdown_write();
+
+  // Reads exactly one response. no_body: the response has no body whatever its headers say
+  // (the answer to a HEAD). 1xx, 204 and 304 never have one. Throws on EOF or timeout.
+  HttpResponse read_response(bool no_body = false);
+  // Every byte until the server closes (throws on timeout).
+  std::string read_until_close();
+  // Waits up to timeout for the server to close (EOF or reset). False when the timeout passes
+  // or bytes arrive instead (they stay buffered for the next read).
+  bool is_closed(std::chrono::milliseconds timeout = io_timeout);
+
+  // Bytes received but not consumed by a read yet.
+  const std::string& buffered() const { return buf_; }
+  int fd() const { return fd_; }
+
+ private:
+  // Receives more bytes into buf_; false on EOF. Throws on timeout or error.
+  bool fill();
+
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// "GET /path HTTP/1.1\r\nHost: test\r\n" + extra_headers + "\r\n".
+std::string get(std::string_view path, std::string_view extra_headers = "");
+std::string request(std::string_view method, std::string_view path,
+                    std::string_view extra_headers = "");
+
+// True when v is an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7).
+bool is_imf_fixdate(std::string_view v);
+
+// ---------------------------------------------------------------------------------------------
+// Files and processes
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // Writes a file in the directory and returns its path.
+  std::filesystem::path write(const std::string& name, std::string_view content) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string read_file(const std::filesystem::path& p);
+
+struct ExitResult {
+  int exit_code = -1;  // the exit status, or 128 + signal number when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs the binary with args to completion (stdin /dev/null); kills it and throws if it has not
+// exited within timeout.
+ExitResult run_to_exit(const std::string& binary, const std::vector<std::string>& args,
+                       std::chrono::milliseconds timeout = 30s);
+
+// The real daemon, serving: spawned with args, its stderr captured in a file; the constructor
+// waits for its "listening on HOST:PORT" line and throws if the process exits first.
+class Daemon {
+ public:
+  Daemon(const std::string& binary, const std::vector<std::string>& args);
+  ~Daemon();  // SIGKILL if still running
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  uint16_t port() const { return port_; }
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+  std::string stderr_text() const;
+
+  // Sends SIGTERM and waits for the exit; returns the exit code (128 + signal if killed).
+  int terminate(std::chrono::milliseconds timeout = 30s);
+
+ private:
+  TempDir dir_;
+  std::filesystem::path stderr_path_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  std::string address_;
+};
+
+}  // namespace lithe::test
