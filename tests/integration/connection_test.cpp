@@ -1,0 +1,164 @@
+// Connection life over real sockets: every timeout, a slowloris client, a reset mid-response and
+// max_connections. Waits are conditions (EOF, bytes, a metric) with deadlines, never sleeps.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <string>
+
+#include "harness.hpp"
+
+using namespace std::chrono_literals;
+using namespace lithe::test;
+
+namespace {
+
+std::string get_metrics(uint16_t port) {
+  RawClient c(port);
+  c.send("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+  return c.read_response().body;
+}
+
+std::string config(std::string_view extra) {
+  return std::string(extra) + R"(
+[[route]]
+path = "/plaintext"
+handler = "static"
+body = "Hello, World!"
+
+[[route]]
+path = "/upload"
+methods = ["POST"]
+handler = "static"
+body = "ok"
+
+[[route]]
+path = "/metrics"
+handler = "metrics"
+)";
+}
+
+// lithe_connections_open as /metrics reports it (the scraping connection included).
+long open_connections(uint16_t port) {
+  std::string text = get_metrics(port);
+  auto at = text.find("\nlithe_connections_open ");
+  return at == std::string::npos ? -1 : std::stol(text.substr(at + 24));
+}
+
+// Polls /metrics until only the scraping connection is open, for at most `limit`.
+bool wait_for_only_scraper(uint16_t port, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (open_connections(port) == 1) return true;
+    RawClient probe(port);
+    probe.is_closed(50ms);  // paces the polling on a socket condition, not a sleep
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST(Timeouts, KeepaliveClosesIdleConnectionSilently) {
+  TestServer server(config("[timeouts]\nkeepalive = \"300ms\"\n"));
+  RawClient c(server.port());
+  c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(c.read_response().status, 200);
+  EXPECT_TRUE(c.is_closed(5s));
+  EXPECT_TRUE(c.buffered().empty());  // silently: no 408
+}
+
+TEST(Timeouts, HeaderDeadlineCutsASlowlorisClient) {
+  TestServer server(config("[timeouts]\nheader = \"1s\"\n"));
+  RawClient c(server.port());
+  c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+  // One byte every 200 ms: trickling bytes must not extend the single header deadline.
+  int sent = 0;
+  for (; sent < 100; ++sent) {
+    if (c.is_closed(200ms) || !c.buffered().empty()) break;
+    try {
+      c.send("a");
+    } catch (...) {
+      break;
+    }
+  }
+  EXPECT_LT(sent, 25) << "the header deadline was extended by trickling bytes";
+  std::string rest = c.buffered() + c.read_until_close();
+  EXPECT_EQ(rest.rfind("HTTP/1.1 408 ", 0), 0u) << rest;
+  EXPECT_NE(rest.find("\r\nConnection: close\r\n"), std::string::npos);
+}
+
+TEST(Timeouts, BodySilenceIs408AndClose) {
+  TestServer server(config("[timeouts]\nbody = \"300ms\"\n"));
+  RawClient c(server.port());
+  c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 408);
+  EXPECT_EQ(r.header("Connection").value_or(""), "close");
+  EXPECT_TRUE(c.is_closed(5s));
+}
+
+TEST(Timeouts, WriteStallClosesAndFreesTheConnection) {
+  TempDir dir;
+  dir.write("big.bin", std::string(16 * 1024 * 1024, 'x'));
+  TestServer server(config("[timeouts]\nwrite = \"300ms\"\n") + R"(
+[[route]]
+path = "/big"
+handler = "static"
+content_type = "application/octet-stream"
+body_file = ")" + (dir.path() / "big.bin").string() + "\"\n");
+  RawClient c(server.port());
+  int small = 4096;
+  ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+  // The client never reads: the server must give up on the stalled write and free everything.
+  EXPECT_TRUE(wait_for_only_scraper(server.port(), 20s));
+  RawClient other(server.port());
+  other.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(other.read_response().body, "Hello, World!");
+}
+
+TEST(ConnectionLife, ResetMidResponseFreesTheConnection) {
+  TempDir dir;
+  dir.write("big.bin", std::string(16 * 1024 * 1024, 'y'));
+  TestServer server(config("") + R"(
+[[route]]
+path = "/big"
+handler = "static"
+body_file = ")" + (dir.path() / "big.bin").string() + "\"\n");
+  {
+    RawClient c(server.port());
+    c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.is_closed(100ms);  // some of the body arrives
+    linger l{1, 0};      // close with RST
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  }
+  EXPECT_TRUE(wait_for_only_scraper(server.port(), 20s));
+  RawClient other(server.port());
+  other.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(other.read_response().status, 200);
+}
+
+TEST(ConnectionLife, MaxConnectionsPausesAcceptingWithoutDropping) {
+  TestServer server(config("[server]\nmax_connections = 2\n"));
+  auto a = std::make_unique<RawClient>(server.port());
+  RawClient b(server.port());
+  for (RawClient* c : {a.get(), &b}) {
+    c->send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_EQ(c->read_response().status, 200);
+  }
+  RawClient third(server.port());  // the kernel queues it; lithe does not accept it yet
+  third.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_FALSE(third.is_closed(300ms));
+  EXPECT_TRUE(third.buffered().empty());
+  a.reset();  // a slot frees: the queued connection is accepted and answered
+  EXPECT_EQ(third.read_response().body, "Hello, World!");
+}
+
+TEST(ConnectionLife, UnreadBodyIsDrainedAndKeepAliveContinues) {
+  TestServer server(config(""));
+  RawClient c(server.port());
+  c.send("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5\r\nhello\r\n0\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(c.read_response().body, "ok");
+  EXPECT_EQ(c.read_response().body, "Hello, World!");
+}
