@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -161,4 +163,28 @@ TEST(ConnectionLife, UnreadBodyIsDrainedAndKeepAliveContinues) {
          "5\r\nhello\r\n0\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(c.read_response().body, "ok");
   EXPECT_EQ(c.read_response().body, "Hello, World!");
+}
+
+// EMFILE on accept: the daemon pauses accepting (no spinning), logs once, and recovers.
+TEST(ConnectionLife, DescriptorExhaustionBacksOffLogsOnceAndRecovers) {
+  Daemon daemon("/usr/bin/prlimit", {"--nofile=32:32", LITHE_BINARY, "-l", "127.0.0.1:0"});
+  {
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 60; ++i) clients.push_back(std::make_unique<RawClient>(daemon.port()));
+    RawClient& last = *clients.back();
+    last.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    // Not accepted while every descriptor is taken; several 100 ms back-offs pass meanwhile.
+    EXPECT_FALSE(last.is_closed(500ms));
+    EXPECT_TRUE(last.buffered().empty());
+  }
+  RawClient c(daemon.port());
+  c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(c.read_response().body, "Hello, World!");
+  const std::string err = daemon.stderr_text();
+  std::size_t logged = 0;
+  for (auto at = err.find("pausing accepts"); at != std::string::npos;
+       at = err.find("pausing accepts", at + 1))
+    ++logged;
+  EXPECT_EQ(logged, 1u) << err;
+  EXPECT_EQ(daemon.terminate(), 0);
 }
