@@ -128,7 +128,18 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 namespace lithe::test {
 namespace {
 
-constexpr const char* kConfig = R"(
+// A files root made once per test binary (removed with the temp dir at exit).
+const std::string& files_root() {
+  static const TempDir dir;
+  static const std::string root = [] {
+    dir.write("hello.txt", "hello files");
+    return dir.path().string();
+  }();
+  return root;
+}
+
+std::string config() {
+  return std::string(R"(
 [server]
 workers = 1
 
@@ -145,10 +156,18 @@ value = { message = "Hello, World!" }
 [[route]]
 path = "/health"
 handler = "health"
-)";
 
-const char* const kPaths[] = {"/plaintext", "/json", "/health"};
-const char* const kBodies[] = {"Hello, World!", R"({"message":"Hello, World!"})", "ok"};
+[[route]]
+path = "/files/*path"
+handler = "files"
+max_age = "1h"
+root = ")") + files_root() + "\"\n";
+}
+
+constexpr int kRoutes = 4;
+const char* const kPaths[kRoutes] = {"/plaintext", "/json", "/health", "/files/hello.txt"};
+const char* const kBodies[kRoutes] = {"Hello, World!", R"({"message":"Hello, World!"})", "ok",
+                                      "hello files"};
 constexpr int kBatch = 16;
 
 class AllocationTest : public ::testing::Test {
@@ -163,7 +182,7 @@ class AllocationTest : public ::testing::Test {
   static int sequential(RawClient& c, int count, int offset = 0) {
     int ok = 0;
     for (int i = 0; i < count; ++i) {
-      int k = (i + offset) % 3;
+      int k = (i + offset) % kRoutes;
       c.send(requests_[k]);
       HttpResponse r = c.read_response();
       ok += r.status == 200 && r.body == kBodies[k];
@@ -177,11 +196,11 @@ class AllocationTest : public ::testing::Test {
     for (int done = 0; done < count; done += kBatch) {
       int n = std::min(kBatch, count - done);
       std::string batch;
-      for (int i = 0; i < n; ++i) batch += requests_[(done + i) % 3];
+      for (int i = 0; i < n; ++i) batch += requests_[(done + i) % kRoutes];
       c.send(batch);
       for (int i = 0; i < n; ++i) {
         HttpResponse r = c.read_response();
-        ok += r.status == 200 && r.body == kBodies[(done + i) % 3];
+        ok += r.status == 200 && r.body == kBodies[(done + i) % kRoutes];
       }
     }
     return ok;
@@ -194,25 +213,25 @@ class AllocationTest : public ::testing::Test {
     for (int round = 0; round < rounds; ++round) {
       for (std::size_t ci = 0; ci < clients.size(); ++ci) {
         std::string batch;
-        for (int i = 0; i < kBatch; ++i) batch += requests_[(i + ci) % 3];
+        for (int i = 0; i < kBatch; ++i) batch += requests_[(i + ci) % kRoutes];
         clients[ci]->send(batch);
       }
       for (std::size_t ci = 0; ci < clients.size(); ++ci) {
         for (int i = 0; i < kBatch; ++i) {
           HttpResponse r = clients[ci]->read_response();
-          ok += r.status == 200 && r.body == kBodies[(i + ci) % 3];
+          ok += r.status == 200 && r.body == kBodies[(i + ci) % kRoutes];
         }
       }
     }
     return ok;
   }
 
-  static inline const std::string requests_[3] = {get(kPaths[0]), get(kPaths[1]),
-                                                  get(kPaths[2])};
+  static inline const std::string requests_[kRoutes] = {get(kPaths[0]), get(kPaths[1]),
+                                                        get(kPaths[2]), get(kPaths[3])};
 };
 
 TEST_F(AllocationTest, SteadyStateSingleConnection) {
-  TestServer server(kConfig);
+  TestServer server(config());
   RawClient c(server.port());
   // Warm-up: pools, arenas and the event loop's caches reach their working size.
   ASSERT_EQ(sequential(c, 200), 200);
@@ -229,7 +248,7 @@ TEST_F(AllocationTest, SteadyStateSingleConnection) {
 }
 
 TEST_F(AllocationTest, SteadyStateConcurrentConnections) {
-  TestServer server(kConfig);
+  TestServer server(config());
   std::vector<std::unique_ptr<RawClient>> clients;
   for (int i = 0; i < 8; ++i) clients.push_back(std::make_unique<RawClient>(server.port()));
   // Warm-up on every connection, interleaved and all at once.
@@ -253,7 +272,7 @@ TEST_F(AllocationTest, SteadyStateConcurrentConnections) {
 TEST_F(AllocationTest, ColdServerIsSeenAllocating) {
   // A positive control on the server's own threads: a fresh worker fills its pools (connection,
   // read buffer, exchange, output buffer) on its first requests, and the hook must see that.
-  TestServer server(kConfig);
+  TestServer server(config());
   RawClient c(server.port());
   start_counting();
   int ok = sequential(c, 3);
