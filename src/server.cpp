@@ -15,6 +15,7 @@
 
 #include "app/snapshot.hpp"
 #include "handlers/handler.hpp"
+#include "log/log.hpp"
 #include "net/worker.hpp"
 
 namespace lithe {
@@ -79,11 +80,43 @@ void Server::handle(std::string name, HandlerFn fn) {
   });
 }
 
+void Server::handle_factory(std::string name, HandlerFactory factory) {
+  auto shared = std::make_shared<const HandlerFactory>(std::move(factory));
+  impl_->registry.add(std::move(name), [shared](handlers::BuildContext& ctx) {
+    RouteOptions options(ctx.options);
+    auto fn = std::make_shared<const HandlerFn>((*shared)(options));
+    ctx.options.finish();
+    return std::make_unique<FunctionHandler>(std::move(fn));
+  });
+}
+
+const Value* RouteOptions::get(std::string_view key) { return options_.get(key); }
+
+std::string RouteOptions::string(std::string_view key, std::string fallback) {
+  return options_.string(key).value_or(std::move(fallback));
+}
+
+int64_t RouteOptions::integer(std::string_view key, int64_t fallback) {
+  return options_.integer(key).value_or(fallback);
+}
+
+bool RouteOptions::boolean(std::string_view key, bool fallback) {
+  return options_.boolean(key).value_or(fallback);
+}
+
+void RouteOptions::error(std::string message) { options_.error(std::move(message)); }
+
 void Server::check() { app::build_snapshot(impl_->config, impl_->registry, impl_->state); }
 
 int Server::run() {
   Impl& s = *impl_;
   std::signal(SIGPIPE, SIG_IGN);
+  try {
+    log::init(s.config.log);  // embedders get the daemon's logging too
+  } catch (const std::exception& e) {
+    spdlog::error("cannot open error log: {}", e.what());
+    return 1;
+  }
   auto mark_bound = [&s](std::vector<std::string> addrs) {
     std::lock_guard lock(s.mutex);
     s.bound = std::move(addrs);

@@ -12,9 +12,32 @@
 
 namespace lithe {
 
+namespace handlers {
+class Options;
+}
+
+// A route's handler options, as a factory registered with Server::handle sees them. Every key
+// the factory does not read is a config error (FILE:LINE:COL), like any unknown key.
+class RouteOptions {
+ public:
+  explicit RouteOptions(handlers::Options& options) : options_(options) {}
+  // The option's value (any TOML value), or nullptr when absent.
+  const Value* get(std::string_view key);
+  std::string string(std::string_view key, std::string fallback);
+  int64_t integer(std::string_view key, int64_t fallback);
+  bool boolean(std::string_view key, bool fallback);
+  // Records a config error at the route's handler key; the config is then refused.
+  void error(std::string message);
+
+ private:
+  handlers::Options& options_;
+};
+
 class Server {
  public:
   using HandlerFn = std::function<void(const Request&, Response&)>;
+  // Builds a route's handler from its options table, once per route at load.
+  using HandlerFactory = std::function<HandlerFn(RouteOptions&)>;
 
   explicit Server(Config config);
   ~Server();
@@ -23,6 +46,8 @@ class Server {
 
   // Makes `handler = "name"` in a [[route]] call fn. A handler that throws yields a 500.
   void handle(std::string name, HandlerFn fn);
+  // The factory form: a TOML route configures the C++ handler through its own options.
+  void handle_factory(std::string name, HandlerFactory factory);
 
   // Validates routes, handler names and options against the registered handlers.
   // Throws ConfigErrors (FILE:LINE:COL: message).
