@@ -84,6 +84,8 @@ void RequestParser::start(RequestImpl& req, const ParserLimits& limits) {
   error_status_ = scan_error_ = 0;
   error_reason_ = scan_reason_ = nullptr;
   in_request_ = headers_done_ = in_field_ = false;
+  // A pooled parser may carry pointers from its previous connection's failed request.
+  feed_data_ = feed_end_ = prev_feed_end_ = trailer_value_end_ = nullptr;
 }
 
 std::size_t RequestParser::scan_head(const char* data, std::size_t len) {
@@ -190,6 +192,7 @@ int RequestParser::on_message_begin(void* p) {
   s.te_seen_ = s.te_chunked_last_ = s.te_bad_ = s.te_unknown_ = false;
   s.host_count_ = 0;
   s.body_bytes_ = s.trailer_bytes_ = s.trailer_name_bytes_ = 0;
+  s.trailer_value_end_ = nullptr;
   return 0;
 }
 

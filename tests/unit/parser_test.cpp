@@ -210,3 +210,35 @@ TEST(ParserTest, TooManyHeadersIs431) {
 
 }  // namespace
 }  // namespace lithe::http
+
+namespace lithe::http {
+namespace {
+
+// A pooled parser is reused by the next connection after a failed request: nothing of the old
+// stream may leak into the new one (it once left a trailer pointer that looked like obs-fold).
+TEST(ParserTest, PooledParserStartsCleanAfterAnError) {
+  Exchange ex(20);
+  ParserLimits limits{1024, 64, 1024};
+  const std::string bad = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " +
+                          std::string(100, 'a') + "\r\n\r\n";
+  ex.parser.start(ex.request, limits);
+  auto r = ex.parser.feed(bad.data(), bad.size());
+  ASSERT_EQ(r.status, RequestParser::Status::error);
+  EXPECT_EQ(r.error_status, 431);
+  ex.next();
+  const std::string good =
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: abcdef\r\n\r\n";
+  for (std::size_t k = 1; k < good.size(); ++k) {
+    ex.parser.start(ex.request, limits);
+    auto first = ex.parser.feed(good.data(), k);
+    ASSERT_NE(first.status, RequestParser::Status::error) << "split at " << k;
+    if (first.status == RequestParser::Status::complete) continue;
+    auto second = ex.parser.feed(good.data() + k, good.size() - k);
+    ASSERT_EQ(second.status, RequestParser::Status::complete) << "split at " << k;
+    EXPECT_EQ(ex.request.body(), "abc");
+    ex.next();
+  }
+}
+
+}  // namespace
+}  // namespace lithe::http
