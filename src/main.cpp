@@ -102,17 +102,17 @@ int main(int argc, char** argv) {
     for (const auto& err : e.errors()) std::fprintf(stderr, "%s\n", err.to_string().c_str());
     return 1;
   }
-  if (!opt.listen.empty()) config.server.listen = opt.listen;
-  if (opt.workers) config.server.workers = *opt.workers;
-
   try {
     lithe::log::init(config.log);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "lithe: cannot open error log: %s\n", e.what());
+    std::fprintf(stderr, "lithe: cannot open log: %s\n", e.what());
     return 1;
   }
 
   lithe::Server server(std::move(config));
+  // -l and -w stay in force across reloads (SPEC §2).
+  if (!opt.listen.empty()) server.override_listen(opt.listen);
+  if (opt.workers) server.override_workers(*opt.workers);
   if (opt.check) {
     try {
       server.check();

@@ -4,18 +4,31 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "app/snapshot.hpp"
 #include "handlers/handler.hpp"
+#include "log/access_log.hpp"
 #include "log/log.hpp"
+#include "net/systemd.hpp"
 #include "net/worker.hpp"
 
 namespace lithe {
@@ -35,37 +48,223 @@ class FunctionHandler final : public handlers::Handler {
   std::shared_ptr<const Server::HandlerFn> fn_;
 };
 
-// A listening socket bound to ep; SO_REUSEPORT lets every worker bind its own.
-tcp::acceptor make_acceptor(asio::io_context& io, const tcp::endpoint& ep, int backlog) {
-  tcp::acceptor a(io);
-  a.open(ep.protocol());
-  a.set_option(asio::socket_base::reuse_address(true));
-  int one = 1;
-  ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  if (ep.address().is_v6()) a.set_option(asio::ip::v6_only(true));
-  a.bind(ep);
-  a.listen(backlog);
-  return a;
-}
+// Adapts a registered asynchronous function: the response is deferred to a Responder.
+class AsyncFunctionHandler final : public handlers::Handler {
+ public:
+  explicit AsyncFunctionHandler(std::shared_ptr<const Server::AsyncHandlerFn> fn) : fn_(std::move(fn)) {}
+  void handle(const Request& req, http::ResponseImpl& res) override { (*fn_)(req, res.defer()); }
+
+ private:
+  std::shared_ptr<const Server::AsyncHandlerFn> fn_;
+};
+
+// Binds one configured address for every worker. TCP: each worker gets its own SO_REUSEPORT
+// socket (the kernel spreads connections), the first fixing an ephemeral port. Unix: one socket,
+// shared by the workers through duplicated descriptors.
+struct Bound {
+  std::vector<net::Acceptor> acceptors;  // one per worker, in worker order
+  std::string text;                       // "127.0.0.1:41234" or "unix:/path"
+  std::string unix_path;                  // removed on exit / when the listener goes away
+};
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+net::Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protocol::endpoint& ep,
+                        int backlog, bool v6) {
+  net::Acceptor a(io);
+  a.open(ep.protocol());
+  if (ep.protocol().family() != AF_UNIX) {
+    a.set_option(asio::socket_base::reuse_address(true));
+    int one = 1;
+    ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (v6) {
+      int only = 1;
+      ::setsockopt(a.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
+    }
+  }
+  a.bind(ep);
+  a.listen(backlog);
+  return a;
+}
+
+// A socket file left by a process that is gone is removed; one that still answers is not.
+void remove_stale_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("exists and is not a socket");
+  asio::io_context probe_io;
+  asio::local::stream_protocol::socket probe(probe_io);
+  boost::system::error_code ec;
+  probe.connect(asio::local::stream_protocol::endpoint(path), ec);
+  if (!ec) throw std::runtime_error("another server is listening on it");
+  ::unlink(path.c_str());
+}
+
+Bound bind_address(const ListenAddress& addr, const std::vector<std::unique_ptr<net::Worker>>& workers,
+                   int backlog) {
+  Bound b;
+  if (addr.kind == ListenAddress::Kind::unix_socket) {
+    remove_stale_socket(addr.path);
+    asio::local::stream_protocol::endpoint local(addr.path);
+    net::Acceptor first = listen_on(workers[0]->io(), asio::generic::stream_protocol::endpoint(local), backlog, false);
+    if (::chmod(addr.path.c_str(), 0660) != 0) spdlog::warn("chmod 0660 {}: {}", addr.path, std::strerror(errno));
+    const int fd = first.native_handle();
+    const auto protocol = first.local_endpoint().protocol();
+    b.acceptors.push_back(std::move(first));
+    for (std::size_t i = 1; i < workers.size(); ++i) {
+      const int copy = ::dup(fd);
+      if (copy < 0) throw std::runtime_error(std::string("dup: ") + std::strerror(errno));
+      b.acceptors.emplace_back(workers[i]->io(), protocol, copy);
+    }
+    b.text = "unix:" + addr.path;
+    b.unix_path = addr.path;
+    return b;
+  }
+  asio::io_context resolver_io;
+  tcp::resolver resolver(resolver_io);
+  auto results = resolver.resolve(addr.host, std::to_string(addr.port),
+                                  tcp::resolver::numeric_service | tcp::resolver::passive);
+  if (results.empty()) throw std::runtime_error("address does not resolve");
+  tcp::endpoint ep = results.begin()->endpoint();
+  for (auto& w : workers) {
+    net::Acceptor a = listen_on(w->io(), asio::generic::stream_protocol::endpoint(ep), backlog,
+                                ep.address().is_v6());
+    if (ep.port() == 0) {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof(ss);
+      ::getsockname(a.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len);
+      ep.port(ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&ss)->sin_port));
+    }
+    b.acceptors.push_back(std::move(a));
+  }
+  b.text = endpoint_text(ep);
+  return b;
+}
+
+// Writes the pid after binding; removes the file when the server stops.
+class PidFile {
+ public:
+  explicit PidFile(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+    std::FILE* f = std::fopen(path_.c_str(), "w");
+    if (!f) {
+      spdlog::error("cannot write pid file {}: {}", path_, std::strerror(errno));
+      path_.clear();
+      return;
+    }
+    std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
+    std::fclose(f);
+  }
+  ~PidFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+ private:
+  std::string path_;
+};
+
+// "routes: +2 -1 ~1 (+GET /a, ...)": what a reload changed, for its one log line.
+std::string route_key(const RouteConfig& r) {
+  std::string methods;
+  for (const auto& m : r.methods) methods += (methods.empty() ? "" : ",") + m;
+  return methods + " " + r.path;
+}
+
+bool same_value(const Value& a, const Value& b) {
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Value::Kind::boolean: return a.boolean == b.boolean;
+    case Value::Kind::integer: return a.integer == b.integer;
+    case Value::Kind::floating: return a.floating == b.floating;
+    case Value::Kind::string:
+    case Value::Kind::datetime: return a.string == b.string;
+    case Value::Kind::array:
+      if (a.array.size() != b.array.size()) return false;
+      for (std::size_t i = 0; i < a.array.size(); ++i)
+        if (!same_value(a.array[i], b.array[i])) return false;
+      return true;
+    case Value::Kind::table:
+      if (a.table.size() != b.table.size()) return false;
+      for (std::size_t i = 0; i < a.table.size(); ++i)
+        if (a.table[i].first != b.table[i].first || !same_value(a.table[i].second, b.table[i].second))
+          return false;
+      return true;
+  }
+  return false;
+}
+
+std::string route_changes(const Config& before, const Config& after) {
+  std::vector<std::string> added, removed, changed;
+  for (const RouteConfig& r : after.routes) {
+    auto it = std::find_if(before.routes.begin(), before.routes.end(),
+                           [&](const RouteConfig& o) { return route_key(o) == route_key(r); });
+    if (it == before.routes.end())
+      added.push_back(route_key(r));
+    else if (it->handler != r.handler || !same_value(it->options, r.options))
+      changed.push_back(route_key(r));
+  }
+  for (const RouteConfig& r : before.routes) {
+    if (std::none_of(after.routes.begin(), after.routes.end(),
+                     [&](const RouteConfig& n) { return route_key(n) == route_key(r); }))
+      removed.push_back(route_key(r));
+  }
+  std::string out = fmt::format("routes +{} -{} ~{}", added.size(), removed.size(), changed.size());
+  auto list = [&out](char sign, const std::vector<std::string>& v) {
+    for (const auto& k : v) out += fmt::format(", {}{}", sign, k);
+  };
+  list('+', added);
+  list('-', removed);
+  list('~', changed);
+  return out;
+}
+
 }  // namespace
 
 struct Server::Impl {
-  Config config;
+  Config config;            // the config in force (after overrides)
+  std::optional<std::vector<ListenAddress>> listen_override;  // -l: kept across reloads
+  std::optional<unsigned> workers_override;                   // -w: kept across reloads
   handlers::Registry registry;
   handlers::ServerState state;
   std::vector<std::unique_ptr<net::Worker>> workers;
+  std::vector<Bound> listeners;  // acceptors moved out; text and unix path kept
+  std::vector<std::string> listener_keys;  // the ListenAddress text of each listener
   asio::io_context control{1};  // signals and stop requests
   std::mutex mutex;
+  std::mutex reload_mutex;  // one reload at a time
   std::condition_variable bound_cv;
   bool bind_done = false;
   std::vector<std::string> bound;
   bool stop_requested = false;
+  bool running = false;
+  bool graceful = false;  // a graceful stop is under way (a second signal stops at once)
+  std::size_t draining_workers = 0;
+  std::unique_ptr<asio::steady_timer> shutdown_timer;
+
+  std::shared_ptr<log::AccessLog> access_log;  // the one in force (null when off)
+  LogConfig access_config;                      // what it was opened for
+
+  // The access log for cfg: the running one when its destination and format are unchanged.
+  std::shared_ptr<log::AccessLog> access_log_for(const LogConfig& cfg) {
+    if (access_log && cfg.access == access_config.access && cfg.access_format == access_config.access_format)
+      return access_log;
+    return std::shared_ptr<log::AccessLog>(log::AccessLog::open(cfg));
+  }
+
+  void apply_overrides(Config& c) const {
+    if (listen_override) c.server.listen = *listen_override;
+    if (workers_override) c.server.workers = *workers_override;
+  }
+  void remove_socket_files() {
+    for (const Bound& b : listeners)
+      if (!b.unix_path.empty()) ::unlink(b.unix_path.c_str());
+  }
 };
 
 Server::Server(Config config) : impl_(std::make_unique<Impl>()) { impl_->config = std::move(config); }
@@ -90,6 +289,14 @@ void Server::handle_factory(std::string name, HandlerFactory factory) {
   });
 }
 
+void Server::handle_async(std::string name, AsyncHandlerFn fn) {
+  auto shared = std::make_shared<const AsyncHandlerFn>(std::move(fn));
+  impl_->registry.add(std::move(name), [shared](handlers::BuildContext& ctx) {
+    ctx.options.finish();
+    return std::make_unique<AsyncFunctionHandler>(shared);
+  });
+}
+
 const Value* RouteOptions::get(std::string_view key) { return options_.get(key); }
 
 std::string RouteOptions::string(std::string_view key, std::string fallback) {
@@ -108,13 +315,23 @@ void RouteOptions::error(std::string message) { options_.error(std::move(message
 
 void Server::check() { app::build_snapshot(impl_->config, impl_->registry, impl_->state); }
 
+void Server::override_listen(std::vector<ListenAddress> listen) {
+  impl_->listen_override = std::move(listen);
+  impl_->config.server.listen = *impl_->listen_override;
+}
+
+void Server::override_workers(unsigned workers) {
+  impl_->workers_override = workers;
+  impl_->config.server.workers = workers;
+}
+
 int Server::run() {
   Impl& s = *impl_;
   std::signal(SIGPIPE, SIG_IGN);
   try {
     log::init(s.config.log);  // embedders get the daemon's logging too
   } catch (const std::exception& e) {
-    spdlog::error("cannot open error log: {}", e.what());
+    spdlog::error("cannot open log: {}", e.what());
     return 1;
   }
   auto mark_bound = [&s](std::vector<std::string> addrs) {
@@ -124,11 +341,17 @@ int Server::run() {
     s.bound_cv.notify_all();
   };
 
-  std::shared_ptr<const app::Snapshot> snapshot;
+  std::shared_ptr<app::Snapshot> snapshot;
   try {
     snapshot = app::build_snapshot(s.config, s.registry, s.state);
+    snapshot->access_log = s.access_log = s.access_log_for(s.config.log);
+    s.access_config = s.config.log;
   } catch (const ConfigErrors& e) {
     for (const auto& err : e.errors()) spdlog::error("{}", err.to_string());
+    mark_bound({});
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("cannot open access log: {}", e.what());
     mark_bound({});
     return 1;
   }
@@ -140,42 +363,57 @@ int Server::run() {
     s.state.metrics.workers.push_back(s.workers.back()->metrics_ptr());
   }
 
-  // Bind every address in every worker; an ephemeral port is fixed by the first worker.
   std::vector<std::string> bound;
   for (const ListenAddress& addr : s.config.server.listen) {
     try {
-      if (addr.kind != ListenAddress::Kind::tcp)
-        throw std::runtime_error("unix sockets are not supported yet");
-      tcp::resolver resolver(s.control);
-      auto results = resolver.resolve(addr.host, std::to_string(addr.port),
-                                      tcp::resolver::numeric_service | tcp::resolver::passive);
-      if (results.empty()) throw std::runtime_error("address does not resolve");
-      tcp::endpoint ep = results.begin()->endpoint();
-      for (auto& w : s.workers) {
-        tcp::acceptor a = make_acceptor(w->io(), ep, s.config.server.backlog);
-        ep = a.local_endpoint();
-        w->add_listener(std::move(a));
-      }
-      bound.push_back(endpoint_text(ep));
-      spdlog::info("listening on {}", endpoint_text(ep));
+      Bound b = bind_address(addr, s.workers, s.config.server.backlog);
+      for (std::size_t i = 0; i < s.workers.size(); ++i)
+        s.workers[i]->add_listener(addr.text, std::move(b.acceptors[i]));
+      b.acceptors.clear();
+      bound.push_back(b.text);
+      spdlog::info("listening on {}", b.text);
+      s.listeners.push_back(std::move(b));
+      s.listener_keys.push_back(addr.text);
     } catch (const std::exception& e) {
       spdlog::error("cannot listen on {}: {}", addr.text, e.what());
       s.workers.clear();
+      s.remove_socket_files();
       mark_bound({});
       return 2;
     }
   }
+  PidFile pid_file(s.config.server.pid_file);
 
-  asio::signal_set signals(s.control, SIGINT, SIGTERM);
-  signals.async_wait([this](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: stopping", sig);
-    stop();
-  });
+  asio::signal_set signals(s.control, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [this, &signals, &on_signal](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          spdlog::info("SIGHUP: reloading {}", impl_->config.source);
+          reload();
+        } else if (sig == SIGUSR1) {
+          log::reopen();
+          spdlog::info("SIGUSR1: log files reopened");
+        } else if (impl_->graceful) {
+          spdlog::info("signal {} again: stopping now", sig);
+          stop();
+        } else {
+          spdlog::info("signal {}: graceful stop (at most {} ms)", sig, impl_->config.timeouts.shutdown.count());
+          begin_graceful_stop();
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
 
   std::vector<std::thread> threads;
   for (auto& w : s.workers) threads.emplace_back([&w] { w->run(); });
+  {
+    std::lock_guard lock(s.mutex);
+    s.running = true;
+  }
   mark_bound(bound);
+  net::notify_ready();  // every listener is bound and the workers run
   bool stop_now;
   {
     std::lock_guard lock(s.mutex);
@@ -185,7 +423,14 @@ int Server::run() {
   s.control.run();
   for (auto& w : s.workers) w->stop();
   for (auto& t : threads) t.join();
+  {
+    std::lock_guard lock(s.mutex);
+    s.running = false;
+  }
   s.workers.clear();
+  s.remove_socket_files();
+  s.access_log.reset();  // the last snapshot went with the workers: this writes out the queue
+  log::flush();
   spdlog::info("stopped");
   return 0;
 }
@@ -197,7 +442,128 @@ void Server::stop() {
     s.stop_requested = true;
   }
   s.state.draining = true;
+  net::notify_stopping();
   s.control.stop();
+}
+
+void Server::shutdown() {
+  asio::post(impl_->control, [this] {
+    if (!impl_->graceful) begin_graceful_stop();
+  });
+}
+
+// On the control thread: every worker drains; the last one to finish (or the shutdown
+// timeout) ends run().
+void Server::begin_graceful_stop() {
+  Impl& s = *impl_;
+  s.graceful = true;
+  s.state.draining = true;  // health answers 503 from now on
+  net::notify_stopping();
+  s.draining_workers = s.workers.size();
+  s.shutdown_timer = std::make_unique<asio::steady_timer>(s.control, s.config.timeouts.shutdown);
+  s.shutdown_timer->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    spdlog::warn("shutdown timeout: closing the remaining connections");
+    stop();
+  });
+  for (auto& w : s.workers) {
+    w->drain([this] {
+      asio::post(impl_->control, [this] {
+        if (--impl_->draining_workers == 0) {
+          spdlog::info("drained");
+          stop();
+        }
+      });
+    });
+  }
+}
+
+bool Server::reload() {
+  Impl& s = *impl_;
+  std::lock_guard reload_lock(s.reload_mutex);
+  net::notify_reloading();
+  auto done = [](bool ok) {
+    net::notify_ready();
+    return ok;
+  };
+  Config next;
+  try {
+    next = s.config.source == "<default>" ? default_config() : load_config(s.config.source);
+    s.apply_overrides(next);
+  } catch (const ConfigErrors& e) {
+    for (const auto& err : e.errors()) spdlog::error("{}", err.to_string());
+    spdlog::error("reload refused: the running config stays");
+    return done(false);
+  }
+  std::shared_ptr<app::Snapshot> snapshot;
+  try {
+    snapshot = app::build_snapshot(next, s.registry, s.state);
+  } catch (const ConfigErrors& e) {
+    for (const auto& err : e.errors()) spdlog::error("{}", err.to_string());
+    spdlog::error("reload refused: the running config stays");
+    return done(false);
+  }
+  if (next.server.workers != s.config.server.workers)
+    spdlog::warn("reload: server.workers changes on restart only");
+
+  std::unique_lock lock(s.mutex);
+  if (!s.running) return done(false);
+  // Listeners: bind the added ones first, so a failure changes nothing.
+  std::vector<std::pair<std::string, Bound>> added;
+  for (const ListenAddress& addr : next.server.listen) {
+    if (std::find(s.listener_keys.begin(), s.listener_keys.end(), addr.text) != s.listener_keys.end()) continue;
+    try {
+      added.emplace_back(addr.text, bind_address(addr, s.workers, next.server.backlog));
+    } catch (const std::exception& e) {
+      spdlog::error("reload refused: cannot listen on {}: {}", addr.text, e.what());
+      for (auto& [key, b] : added)
+        if (!b.unix_path.empty()) ::unlink(b.unix_path.c_str());
+      return done(false);
+    }
+  }
+  try {
+    log::reconfigure(next.log);
+    snapshot->access_log = s.access_log_for(next.log);
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused: cannot open log: {}", e.what());
+    for (auto& [key, b] : added)
+      if (!b.unix_path.empty()) ::unlink(b.unix_path.c_str());
+    return done(false);
+  }
+  std::vector<std::string> listen_changes;
+  for (auto& [key, b] : added) {
+    for (std::size_t i = 0; i < s.workers.size(); ++i)
+      s.workers[i]->post_add_listener(key, std::move(b.acceptors[i]));
+    b.acceptors.clear();
+    spdlog::info("listening on {}", b.text);
+    listen_changes.push_back("+" + b.text);
+    s.listener_keys.push_back(key);
+    s.listeners.push_back(std::move(b));
+  }
+  for (std::size_t i = 0; i < s.listener_keys.size();) {
+    const std::string& key = s.listener_keys[i];
+    if (std::any_of(next.server.listen.begin(), next.server.listen.end(),
+                    [&](const ListenAddress& a) { return a.text == key; })) {
+      ++i;
+      continue;
+    }
+    for (auto& w : s.workers) w->post_remove_listener(key);
+    spdlog::info("no longer listening on {}", s.listeners[i].text);
+    listen_changes.push_back("-" + s.listeners[i].text);
+    if (!s.listeners[i].unix_path.empty()) ::unlink(s.listeners[i].unix_path.c_str());
+    s.listeners.erase(s.listeners.begin() + static_cast<std::ptrdiff_t>(i));
+    s.listener_keys.erase(s.listener_keys.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  for (auto& w : s.workers) w->post_snapshot(snapshot);
+  std::string summary = route_changes(s.config, next);
+  for (const auto& c : listen_changes) summary += ", listen " + c;
+  s.access_log = snapshot->access_log;
+  s.access_config = next.log;
+  s.config = std::move(next);
+  s.state.metrics.reloads.add();
+  lock.unlock();
+  spdlog::info("reloaded {}: {}", s.config.source, summary);
+  return done(true);
 }
 
 std::vector<std::string> Server::wait_bound() {

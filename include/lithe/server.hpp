@@ -8,6 +8,7 @@
 
 #include "lithe/config.hpp"
 #include "lithe/request.hpp"
+#include "lithe/responder.hpp"
 #include "lithe/response.hpp"
 
 namespace lithe {
@@ -36,6 +37,9 @@ class RouteOptions {
 class Server {
  public:
   using HandlerFn = std::function<void(const Request&, Response&)>;
+  // Answers later: fill responder.response() and call responder.send() from the same loop
+  // (responder.io()), after a timer or other I/O.
+  using AsyncHandlerFn = std::function<void(const Request&, Responder)>;
   // Builds a route's handler from its options table, once per route at load.
   using HandlerFactory = std::function<HandlerFn(RouteOptions&)>;
 
@@ -48,6 +52,8 @@ class Server {
   void handle(std::string name, HandlerFn fn);
   // The factory form: a TOML route configures the C++ handler through its own options.
   void handle_factory(std::string name, HandlerFactory factory);
+  // The asynchronous form. A throw before send() yields a 500, as for handle().
+  void handle_async(std::string name, AsyncHandlerFn fn);
 
   // Validates routes, handler names and options against the registered handlers.
   // Throws ConfigErrors (FILE:LINE:COL: message).
@@ -57,14 +63,28 @@ class Server {
   // status: 0 after a clean stop, 1 for a bad config, 2 when an address cannot be bound.
   int run();
 
-  // Thread-safe; run() returns soon after.
+  // Thread-safe immediate stop: connections close, run() returns soon after.
   void stop();
+  // Thread-safe graceful stop, as SIGTERM: listeners close, `health` answers 503, requests in
+  // flight finish (their responses say Connection: close), idle connections close; run()
+  // returns 0 once drained or after timeouts.shutdown.
+  void shutdown();
+  // Re-reads the config file (as SIGHUP). An invalid file is logged and changes nothing;
+  // a valid one applies to new requests: routes, handlers, limits, timeouts, logs and
+  // listeners. Returns whether it was applied. Not from a handler.
+  bool reload();
+
+  // Command-line overrides (-l, -w): they replace the file's values now and on every reload.
+  void override_listen(std::vector<ListenAddress> listen);
+  void override_workers(unsigned workers);
 
   // The bound addresses ("127.0.0.1:41234"), once run() has bound them; waits until then
   // (or until run() has failed, returning an empty list).
   std::vector<std::string> wait_bound();
 
  private:
+  void begin_graceful_stop();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -25,7 +25,7 @@ http::MethodMask methods_mask(const RouteConfig& route) {
 }
 }  // namespace
 
-std::shared_ptr<const Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
+std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
                                                handlers::ServerState& state) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
@@ -50,7 +50,9 @@ std::shared_ptr<const Snapshot> build_snapshot(Config config, const handlers::Re
     std::string refused = snap->router.add(route.path, methods_mask(route), id);
     if (!refused.empty()) errors.push_back({cfg.source, route.path_pos, refused});
     snap->routes.push_back({route.path, route.handler, std::move(handler)});
+    snap->route_slot.push_back(state.metrics.slot_for(route.path));
   }
+  snap->route_slot.push_back(0);
   if (!errors.empty()) {
     std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
       return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.column < b.pos.column;

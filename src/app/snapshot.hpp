@@ -11,6 +11,10 @@
 #include "lithe/config.hpp"
 #include "router/router.hpp"
 
+namespace lithe::log {
+class AccessLog;
+}
+
 namespace lithe::app {
 
 struct Route {
@@ -23,13 +27,15 @@ struct Snapshot {
   Config config;
   router::Router router;
   std::vector<Route> routes;      // indexed by the router's route id
+  std::vector<uint32_t> route_slot;  // route id → metrics slot; [routes.size()] = unmatched (0)
   std::string server_line;        // "Server: lithe\r\n" or ""
   std::string allow_all;          // Allow value for OPTIONS *
+  std::shared_ptr<log::AccessLog> access_log;  // null when log.access = "off"
 };
 
 // Builds every route's handler and the router. Throws ConfigErrors (unknown handler, bad
 // options, duplicate route) with positions in the config file.
-std::shared_ptr<const Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
+std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
                                                handlers::ServerState& state);
 
 // "GET, HEAD, POST" for a mask, in method-number order.

@@ -6,25 +6,21 @@ namespace lithe::handlers {
 namespace {
 class MetricsHandler final : public Handler {
  public:
-  MetricsHandler(const ServerState& state, std::vector<std::string> routes)
-      : state_(state), routes_(std::move(routes)) {}
+  explicit MetricsHandler(const ServerState& state) : state_(state) {}
 
   void handle(const lithe::Request&, http::ResponseImpl& res) override {
     // Scrapes are rare: building the text allocates, unlike the request path.
-    res.text(metrics::render_prometheus(state_.metrics, routes_), "text/plain; version=0.0.4; charset=utf-8");
+    res.text(metrics::render_prometheus(state_.metrics), "text/plain; version=0.0.4; charset=utf-8");
   }
 
  private:
   const ServerState& state_;
-  std::vector<std::string> routes_;  // route labels by route id
 };
 }  // namespace
 
 std::unique_ptr<Handler> make_metrics(BuildContext& ctx) {
   ctx.options.finish();
-  std::vector<std::string> routes;
-  for (const RouteConfig& r : ctx.options.config().routes) routes.push_back(r.path);
-  return std::make_unique<MetricsHandler>(ctx.state, std::move(routes));
+  return std::make_unique<MetricsHandler>(ctx.state);
 }
 
 }  // namespace lithe::handlers

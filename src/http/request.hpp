@@ -42,6 +42,7 @@ class RequestImpl : public lithe::Request {
   void set_params(const router::Param* params, std::size_t count);
 
   Arena& arena() { return arena_; }
+  std::size_t max_headers() const { return header_store_.size(); }
 
  private:
   friend class RequestParser;

@@ -7,6 +7,7 @@
 
 #include "http/arena.hpp"
 #include "lithe/request.hpp"
+#include "lithe/responder.hpp"
 #include "lithe/response.hpp"
 
 namespace lithe::http {
@@ -39,7 +40,23 @@ class ResponseImpl : public lithe::Response {
     prepared_ = nullptr;
     body_owned_ = false;
     close_ = false;
+    deferred_ = false;
   }
+
+  // Asynchronous answers: the connection installs the hook that makes a Responder for the
+  // request being dispatched; a handler calling defer() answers later through it.
+  using DeferHook = lithe::Responder (*)(void* owner);
+  void set_defer_hook(void* owner, DeferHook hook) {
+    defer_owner_ = owner;
+    defer_hook_ = hook;
+  }
+  // Empty Responder (and not deferred) where no connection serves the request (unit tests).
+  lithe::Responder defer() {
+    if (!defer_hook_) return {};
+    deferred_ = true;
+    return defer_hook_(defer_owner_);
+  }
+  bool deferred() const { return deferred_; }
 
   // Answer with a response rendered at load.
   void prepared(const PreparedResponse* p) { prepared_ = p; }
@@ -76,8 +93,11 @@ class ResponseImpl : public lithe::Response {
   FileBody file_;
   std::vector<Header> extra_headers_;
   const PreparedResponse* prepared_ = nullptr;
+  void* defer_owner_ = nullptr;
+  DeferHook defer_hook_ = nullptr;
   bool body_owned_ = false;
   bool close_ = false;
+  bool deferred_ = false;
 };
 
 }  // namespace lithe::http

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace lithe::metrics {
 
@@ -13,6 +14,36 @@ void RouteStats::record(uint16_t status, std::chrono::nanoseconds elapsed) {
   auto b = std::lower_bound(duration_bounds.begin(), duration_bounds.end(), seconds);
   duration[static_cast<std::size_t>(b - duration_bounds.begin())].add();
   duration_ns.add(static_cast<uint64_t>(elapsed.count()));
+}
+
+RouteTable::~RouteTable() {
+  for (auto& c : chunks_) delete c.load(std::memory_order_relaxed);
+}
+
+void RouteTable::ensure(std::size_t slot) {
+  auto& c = chunks_.at(slot / chunk_size);
+  if (!c.load(std::memory_order_relaxed)) c.store(new Chunk, std::memory_order_release);
+}
+
+const RouteStats* RouteTable::find(std::size_t slot) const {
+  if (slot / chunk_size >= max_chunks) return nullptr;
+  const Chunk* c = chunks_[slot / chunk_size].load(std::memory_order_acquire);
+  return c ? &c->stats[slot % chunk_size] : nullptr;
+}
+
+uint32_t MetricsRegistry::slot_for(std::string_view label) {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 1; i < labels_.size(); ++i)
+    if (labels_[i] == label) return static_cast<uint32_t>(i);
+  if (labels_.size() >= RouteTable::chunk_size * RouteTable::max_chunks)
+    throw std::length_error("too many distinct route paths over the server's life");
+  labels_.emplace_back(label);
+  return static_cast<uint32_t>(labels_.size() - 1);
+}
+
+std::vector<std::string> MetricsRegistry::labels() const {
+  std::lock_guard lock(mutex_);
+  return labels_;
 }
 
 ParseError parse_error_kind(uint16_t status) {
@@ -60,20 +91,20 @@ uint64_t sum(const MetricsRegistry& r, F f) {
 }
 }  // namespace
 
-std::string render_prometheus(const MetricsRegistry& r, const std::vector<std::string>& route_names) {
+std::string render_prometheus(const MetricsRegistry& r) {
   std::string out;
   auto it = std::back_inserter(out);
-  const std::size_t route_count = route_names.size() + 1;
-  auto route_label = [&](std::size_t i) {
-    return i < route_names.size() ? label(route_names[i]) : std::string("<unmatched>");
-  };
+  const std::vector<std::string> names = r.labels();
+  const std::size_t route_count = names.size();
+  auto route_label = [&](std::size_t i) { return label(names[i]); };
 
   out.append("# HELP lithe_requests_total Requests answered, by route and status code.\n"
              "# TYPE lithe_requests_total counter\n");
   for (std::size_t i = 0; i < route_count; ++i) {
     for (std::size_t s = 0; s <= counted_statuses.size(); ++s) {
       uint64_t n = sum(r, [&](const WorkerMetrics& w) {
-        return i < w.routes.size() ? w.routes[i].by_status[s].get() : 0;
+        const RouteStats* st = w.routes.find(i);
+        return st ? st->by_status[s].get() : 0;
       });
       if (n == 0) continue;
       std::string code = s < counted_statuses.size() ? std::to_string(counted_statuses[s]) : "other";
@@ -87,8 +118,9 @@ std::string render_prometheus(const MetricsRegistry& r, const std::vector<std::s
     uint64_t count = 0;
     std::array<uint64_t, duration_bounds.size() + 1> buckets{};
     for (const auto& w : r.workers) {
-      if (i >= w->routes.size()) continue;
-      for (std::size_t b = 0; b < buckets.size(); ++b) buckets[b] += w->routes[i].duration[b].get();
+      const RouteStats* st = w->routes.find(i);
+      if (!st) continue;
+      for (std::size_t b = 0; b < buckets.size(); ++b) buckets[b] += st->duration[b].get();
     }
     for (uint64_t b : buckets) count += b;
     if (count == 0) continue;
@@ -101,7 +133,8 @@ std::string render_prometheus(const MetricsRegistry& r, const std::vector<std::s
     }
     fmt::format_to(it, "lithe_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", rl, count);
     uint64_t ns = sum(r, [&](const WorkerMetrics& w) {
-      return i < w.routes.size() ? w.routes[i].duration_ns.get() : 0;
+      const RouteStats* st = w.routes.find(i);
+      return st ? st->duration_ns.get() : 0;
     });
     fmt::format_to(it, "lithe_request_duration_seconds_sum{{route=\"{}\"}} {}\n", rl, static_cast<double>(ns) / 1e9);
     fmt::format_to(it, "lithe_request_duration_seconds_count{{route=\"{}\"}} {}\n", rl, count);

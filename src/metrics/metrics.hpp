@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lithe::metrics {
@@ -44,9 +46,37 @@ enum class ParseError : uint8_t { bad_request, timeout, body_too_large, uri_too_
 ParseError parse_error_kind(uint16_t status);
 const char* parse_error_name(ParseError kind);
 
+// A worker's per-route stats, by route slot. Chunks are created by the owning worker when a
+// config (re)load names new slots, never on the request path, and published to scrapers with
+// release/acquire: a scrape may run on any thread while the worker adds chunks.
+class RouteTable {
+ public:
+  static constexpr std::size_t chunk_size = 64;
+  static constexpr std::size_t max_chunks = 256;  // 16384 distinct route labels
+  RouteTable() = default;
+  ~RouteTable();
+  RouteTable(const RouteTable&) = delete;
+  RouteTable& operator=(const RouteTable&) = delete;
+
+  // Owner thread: makes sure slot exists (allocates at most one chunk).
+  void ensure(std::size_t slot);
+  // Owner thread, after ensure(slot).
+  RouteStats& get(std::size_t slot) {
+    return chunks_[slot / chunk_size].load(std::memory_order_relaxed)->stats[slot % chunk_size];
+  }
+  // Any thread: nullptr when the slot was never ensured.
+  const RouteStats* find(std::size_t slot) const;
+
+ private:
+  struct Chunk {
+    std::array<RouteStats, chunk_size> stats;
+  };
+  std::array<std::atomic<Chunk*>, max_chunks> chunks_{};
+};
+
 struct WorkerMetrics {
-  explicit WorkerMetrics(std::size_t route_count) : routes(route_count + 1) {}
-  std::vector<RouteStats> routes;  // by route id; the last one counts unrouted requests
+  WorkerMetrics() { routes.ensure(0); }
+  RouteTable routes;  // by route slot; slot 0 counts unrouted requests
   Counter connections_accepted;
   Counter connections_closed;
   Counter bytes_in;
@@ -54,13 +84,23 @@ struct WorkerMetrics {
   std::array<Counter, static_cast<std::size_t>(ParseError::count)> parse_errors;
 };
 
-// What a scrape reads: every worker's metrics and the process-wide reload count.
+// What a scrape reads: every worker's metrics, the route labels and the reload count.
+// Route labels get stable slots, so a reload that renumbers routes keeps each label's counters,
+// and routes that share a path share a label.
 struct MetricsRegistry {
   std::vector<std::shared_ptr<WorkerMetrics>> workers;  // fixed once the workers run
   Counter reloads;
+
+  // The slot of a route label (the route's path), created on first use. Config load only.
+  uint32_t slot_for(std::string_view label);
+  std::vector<std::string> labels() const;  // by slot; slot 0 is "<unmatched>"
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> labels_{"<unmatched>"};
 };
 
 // Prometheus text exposition (version 0.0.4) of the sum over workers.
-std::string render_prometheus(const MetricsRegistry& registry, const std::vector<std::string>& route_names);
+std::string render_prometheus(const MetricsRegistry& registry);
 
 }  // namespace lithe::metrics

@@ -5,12 +5,20 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
 
 #include "app/dispatch.hpp"
+#include "http/proxy_protocol.hpp"
+#include "http/status.hpp"
+#include "log/access_log.hpp"
 #include "http/response_writer.hpp"
+#include "net/pending.hpp"
 #include "net/worker.hpp"
 
 namespace lithe::net {
@@ -27,15 +35,42 @@ Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.io()) {
   deadline_.owner = this;
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
+}
 
-void Connection::start(asio::ip::tcp::socket socket) {
+void Connection::start(asio::generic::stream_protocol::socket socket) {
   socket_ = std::move(socket);
   error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);  // fails harmlessly on unix sockets
   socket_.non_blocking(true, ec);
   open_ = true;
   reading_ = close_after_write_ = header_armed_ = lingering_ = false;
+  dispatching_ = awaiting_ = async_ready_ = holds_retired_ = false;
+  const Config& cfg = worker_.snapshot().config;
+  expect_proxy_ = cfg.proxy.proxy_protocol;
+  unix_peer_ = false;
+  peer_ = {};
+  peer_text_[0] = '\0';
+  if (expect_proxy_ || worker_.snapshot().access_log) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (::getpeername(socket_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      if (ss.ss_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+        peer_[10] = peer_[11] = 0xff;
+        std::memcpy(&peer_[12], &in->sin_addr, 4);
+      } else if (ss.ss_family == AF_INET6) {
+        std::memcpy(peer_.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+      } else {
+        unix_peer_ = true;
+      }
+    }
+    if (unix_peer_)
+      std::memcpy(peer_text_, "unix:", 6);
+    else
+      http::format_ip(peer_, peer_text_);
+  }
   rbegin_ = rpos_ = rend_ = 0;
   lingered_ = requests_ = 0;
   batch_ = 0;
@@ -49,13 +84,38 @@ void Connection::close() {
   worker_.deadlines().disarm(deadline_);
   error_code ignored;
   socket_.close(ignored);  // aborts the waits in flight; their handlers call finish_op()
+  if (pending_) cancel_pending();
   if (exchange_) worker_.give_exchange(std::move(exchange_));
   if (rbuf_) worker_.give_buffer(std::move(rbuf_));
   if (out_) {
     out_->clear();
     worker_.give_output(std::move(out_));
   }
+  unpin_retired();
   if (ops_ == 0) worker_.on_closed(this);
+}
+
+bool Connection::pin_retired() {
+  if (!open_ || holds_retired_ || (!out_ && !awaiting_)) return false;
+  holds_retired_ = true;
+  return true;
+}
+
+void Connection::unpin_retired() {
+  if (!holds_retired_) return;
+  holds_retired_ = false;
+  worker_.release_retired();
+}
+
+bool Connection::close_if_idle() {
+  if (!open_ || lingering_ || awaiting_ || out_ || rpos_ < rend_ ||
+      (exchange_ && exchange_->parser.in_request()))
+    return false;
+  char byte;
+  const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return false;  // a request is on its way: it is answered, with Connection: close
+  close();
+  return true;
 }
 
 void Connection::finish_op() {
@@ -85,6 +145,14 @@ void Connection::on_readable(const error_code& ec) {
   }
   if (ec) return close();
   if (lingering_) return linger_read();
+  if (awaiting_) {
+    // Only watching for the client going away while a handler answers asynchronously.
+    char byte;
+    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return do_wait_read();
+    if (n < 0) return close();  // reset: the responder is cancelled
+    return;  // more requests or a half-close: both are handled after the response
+  }
   do_read();
 }
 
@@ -109,7 +177,37 @@ void Connection::do_read() {
   process_input();
 }
 
+// PROXY protocol (v1 or v2) before the first request: the source address replaces the peer's.
+// Returns false while more bytes are needed or once the connection is closed for a bad one.
+bool Connection::read_proxy_header() {
+  http::ProxyHeader header;
+  std::size_t consumed = 0;
+  switch (http::parse_proxy_header(rbuf_->data.get() + rpos_, rend_ - rpos_, header, &consumed)) {
+    case http::ProxyParse::need_more:
+      if (!header_armed_) worker_.deadlines().arm(deadline_, Timeout::header);
+      header_armed_ = true;
+      if (!reading_) do_wait_read();
+      return false;
+    case http::ProxyParse::invalid:
+      close();  // not from a proxy we were told to expect: nothing of it is read as HTTP
+      return false;
+    case http::ProxyParse::done:
+      break;
+  }
+  rpos_ += consumed;
+  rbegin_ = rpos_;
+  expect_proxy_ = false;
+  header_armed_ = false;
+  if (header.has_source && !header.local) {
+    peer_ = header.source;
+    unix_peer_ = false;
+    http::format_ip(peer_, peer_text_);
+  }
+  return true;
+}
+
 void Connection::process_input() {
+  if (expect_proxy_ && !read_proxy_header()) return;
   const app::Snapshot& snap = worker_.snapshot();
   while (rpos_ < rend_ && !close_after_write_) {
     if (!exchange_) {
@@ -134,11 +232,16 @@ void Connection::process_input() {
       continue;
     }
     handle_request();
+    if (awaiting_) break;
     exchange_->next();
     header_armed_ = false;
     if (++batch_ >= snap.config.limits.pipeline_depth) break;
   }
   if (out_ && !out_->empty()) return do_write();
+  if (awaiting_) {
+    if (!reading_) do_wait_read();
+    return;
+  }
   if (close_after_write_) return close();
   wait_for_input();
 }
@@ -186,15 +289,92 @@ void Connection::on_expect_continue() {
 void Connection::handle_request() {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
+  res.set_defer_hook(this, &Connection::make_responder);
+  dispatching_ = true;
   const app::Snapshot& snap = worker_.snapshot();
-  const std::size_t route = app::dispatch(snap, req, res);
+  const std::size_t slot = snap.route_slot[app::dispatch(snap, req, res)];
+  dispatching_ = false;
+  if (res.deferred() && pending_) {
+    // The handler answers later: hold the request, read nothing more, watch for a reset.
+    awaiting_ = true;
+    async_slot_ = slot;  // a reload may renumber routes before the answer: keep the slot
+    worker_.deadlines().disarm(deadline_);
+    return;
+  }
+  if (pending_) pending_->conn = nullptr, pending_ = nullptr;  // it threw after deferring
+  finish_response(slot);
+}
+
+lithe::Responder Connection::make_responder(void* self) {
+  auto* c = static_cast<Connection*>(self);
+  auto pending = std::make_shared<detail::Pending>(c, &c->exchange_->request, &c->exchange_->response,
+                                                   &c->worker_.io());
+  c->pending_ = pending.get();
+  return lithe::Responder(std::move(pending));
+}
+
+void Connection::complete_async() {
+  pending_ = nullptr;
+  if (dispatching_) return;  // sent from inside the handler: handle_request renders it
+  awaiting_ = false;
+  if (out_) {
+    async_ready_ = true;  // an earlier batch is still being written
+    return;
+  }
+  resume_after_async();
+}
+
+void Connection::complete_async_dropped() {
+  http::ResponseImpl& res = exchange_->response;
+  res.reset();
+  res.status(500);
+  res.body_view("Internal Server Error", "text/plain; charset=utf-8");
+  complete_async();
+}
+
+void Connection::resume_after_async() {
+  finish_response(async_slot_);
+  exchange_->next();
+  header_armed_ = false;
+  ++batch_;
+  process_input();  // requests pipelined behind it, then the write
+}
+
+// The client went away first: the responder goes inert and its owner hears of it once.
+void Connection::cancel_pending() {
+  pending_->conn = nullptr;
+  std::function<void()> fn = std::move(pending_->on_cancel);
+  pending_ = nullptr;
+  awaiting_ = async_ready_ = false;
+  if (!fn) return;
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    spdlog::error("responder cancel callback threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("responder cancel callback threw a non-exception");
+  }
+}
+
+void Connection::finish_response(std::size_t slot) {
+  http::RequestImpl& req = exchange_->request;
+  http::ResponseImpl& res = exchange_->response;
+  const app::Snapshot& snap = worker_.snapshot();
   const uint16_t status = res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
-  worker_.metrics().routes[route].record(status, Clock::now() - request_start_);
+  worker_.metrics().routes.get(slot).record(status, Clock::now() - request_start_);
   if (!out_) out_ = worker_.take_output();
   const std::size_t limit = snap.config.limits.requests_per_connection;
   ++requests_;
   const bool keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
                           !worker_.draining();
+  if (snap.access_log) {
+    std::size_t body = 0;
+    if (req.is_head() || status == 204 || status == 304) body = 0;
+    else if (res.prepared()) body = res.prepared()->body.size();
+    else if (res.has_file()) body = res.file_length();
+    else body = res.body().size();
+    log_access(status, body);
+  }
   http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
   if (!keep_alive) close_after_write_ = true;
 }
@@ -204,8 +384,35 @@ void Connection::fail_request(uint16_t status) {
   if (!out_) out_ = worker_.take_output();
   // A rejected HEAD still gets no body, when the method was parsed.
   const bool head = exchange_ && exchange_->parser.in_request() && exchange_->request.is_head();
+  if (worker_.snapshot().access_log)
+    log_access(status, head ? 0 : http::reason_phrase(status).size() + 1);
   http::render_error(status, render_context(false, false, head), *out_);
   close_after_write_ = true;
+}
+
+// One access log line. The client is the peer, or the address a trusted proxy forwarded.
+void Connection::log_access(uint16_t status, std::size_t body_bytes) {
+  const app::Snapshot& snap = worker_.snapshot();
+  log::AccessRecord rec;
+  char client[http::ip_text_size];
+  rec.client = peer_text_;
+  const bool have_request = exchange_ && !exchange_->request.method().empty();
+  if (have_request) {
+    const http::RequestImpl& req = exchange_->request;
+    if (!unix_peer_ && !snap.config.proxy.trusted.empty())
+      rec.client = http::client_address(peer_, snap.config.proxy, req.headers(), client);
+    rec.method = req.method();
+    rec.target = req.target();
+    rec.version_minor = static_cast<int>(req.version_minor());
+    rec.referer = req.header("referer");
+    rec.user_agent = req.header("user-agent");
+  }
+  rec.time = std::time(nullptr);
+  rec.status = status;
+  rec.bytes_sent = body_bytes;
+  rec.duration_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - request_start_).count());
+  snap.access_log->log(rec);
 }
 
 // The buffer is full in the middle of a request: move the live bytes to the front.
@@ -275,7 +482,16 @@ void Connection::on_write_done() {
   out_->clear();
   worker_.give_output(std::move(out_));
   batch_ = 0;
+  if (!awaiting_) unpin_retired();
   if (close_after_write_) return start_linger();
+  if (async_ready_) {
+    async_ready_ = false;
+    return resume_after_async();
+  }
+  if (awaiting_) {
+    if (!reading_) do_wait_read();
+    return;
+  }
   if (rpos_ < rend_) return process_input();  // pipelined requests already read
   wait_for_input();
 }

@@ -10,8 +10,8 @@ namespace lithe::net {
 
 namespace asio = boost::asio;
 
-Listener::Listener(Worker& worker, asio::ip::tcp::acceptor acceptor)
-    : worker_(worker), acceptor_(std::move(acceptor)), backoff_(worker.io()) {}
+Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
+    : worker_(worker), key_(std::move(key)), acceptor_(std::move(acceptor)), backoff_(worker.io()) {}
 
 void Listener::close() {
   boost::system::error_code ignored;
@@ -28,10 +28,10 @@ void Listener::do_accept() {
   if (paused_) return;
   accepting_ = true;
   acceptor_.async_accept(
-      [this](const boost::system::error_code& ec, asio::ip::tcp::socket s) { on_accept(ec, std::move(s)); });
+      [this](const boost::system::error_code& ec, Socket s) { on_accept(ec, std::move(s)); });
 }
 
-void Listener::on_accept(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+void Listener::on_accept(const boost::system::error_code& ec, Socket socket) {
   accepting_ = false;
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec) {

@@ -1,18 +1,25 @@
-// Accepts connections on one listening socket and hands them to its worker.
+// Accepts connections on one listening socket (TCP or unix) and hands them to its worker.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <string>
 
 namespace lithe::net {
 
 class Worker;
 
+using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
+using Socket = boost::asio::generic::stream_protocol::socket;
+
 class Listener {
  public:
-  Listener(Worker& worker, boost::asio::ip::tcp::acceptor acceptor);
+  // key names the configured address (its text), so a reload can tell kept from removed.
+  Listener(Worker& worker, std::string key, Acceptor acceptor);
   void start() { do_accept(); }
   void close();
+  const std::string& key() const { return key_; }
   // Stops taking connections (max_connections reached) until resume(); the kernel's backlog
   // holds new ones meanwhile, so nothing is dropped.
   void pause() { paused_ = true; }
@@ -20,10 +27,11 @@ class Listener {
 
  private:
   void do_accept();
-  void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+  void on_accept(const boost::system::error_code& ec, Socket socket);
 
   Worker& worker_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  std::string key_;
+  Acceptor acceptor_;
   boost::asio::steady_timer backoff_;  // after EMFILE/ENFILE: wait instead of spinning
   bool logged_exhaustion_ = false;     // EMFILE/ENFILE is logged once, not per attempt
   bool paused_ = false;                // no accept is in flight while paused

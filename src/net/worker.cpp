@@ -24,13 +24,36 @@ Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
       snapshot_(std::move(snapshot)),
       clock_(io_),
       deadlines_(io_, &Worker::on_deadline),
-      metrics_(std::make_shared<metrics::WorkerMetrics>(snapshot_->routes.size())),
+      metrics_(std::make_shared<metrics::WorkerMetrics>()),
       scratch_(std::make_unique_for_overwrite<char[]>(scratch_size)) {
   apply_limits();
 }
 
+void Worker::post_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
+  asio::post(io_, [this, snapshot = std::move(snapshot)]() mutable { set_snapshot(std::move(snapshot)); });
+}
+
+void Worker::set_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
+  retired_.push_back(std::move(snapshot_));
+  snapshot_ = std::move(snapshot);
+  apply_limits();
+  for (Connection* c : active_)
+    if (c->pin_retired()) ++retired_holders_;
+  if (retired_holders_ == 0) retired_.clear();
+  if (accept_paused_ && active_.size() < snapshot_->config.server.max_connections) {
+    accept_paused_ = false;
+    for (auto& l : listeners_) l->resume();
+  }
+}
+
+void Worker::release_retired() {
+  if (--retired_holders_ == 0) retired_.clear();
+}
+
 void Worker::apply_limits() {
   const Config& cfg = snapshot_->config;
+  for (uint32_t slot : snapshot_->route_slot) metrics_->routes.ensure(slot);
+  exchange_headers_ = cfg.limits.headers;
   // A whole request head always fits, with room for the start of its body.
   buffer_size_ = std::max<std::size_t>(16 * 1024,
                                        cfg.limits.request_line + cfg.limits.header_section + 4096);
@@ -51,8 +74,44 @@ Worker::~Worker() {
   for (Connection* c : active_) delete c;  // still open when the loop ended without stop()
 }
 
-void Worker::add_listener(asio::ip::tcp::acceptor acceptor) {
-  listeners_.push_back(std::make_unique<Listener>(*this, std::move(acceptor)));
+void Worker::add_listener(std::string key, Acceptor acceptor) {
+  listeners_.push_back(std::make_unique<Listener>(*this, std::move(key), std::move(acceptor)));
+}
+
+void Worker::post_add_listener(std::string key, Acceptor acceptor) {
+  // The acceptor is tied to this io_context already; only its ownership travels.
+  auto shared = std::make_shared<Acceptor>(std::move(acceptor));
+  asio::post(io_, [this, key = std::move(key), shared]() mutable {
+    if (stopping_ || draining_) return;
+    add_listener(std::move(key), std::move(*shared));
+    listeners_.back()->start();
+    if (accept_paused_) listeners_.back()->pause();
+  });
+}
+
+void Worker::post_remove_listener(std::string key) {
+  asio::post(io_, [this, key = std::move(key)] {
+    for (auto& l : listeners_)
+      if (l->key() == key) l->close();  // kept: a cancelled accept may still reference it
+  });
+}
+
+void Worker::drain(std::function<void()> drained) {
+  asio::post(io_, [this, drained = std::move(drained)]() mutable {
+    draining_ = true;
+    on_drained_ = std::move(drained);
+    for (auto& l : listeners_) l->close();
+    auto open = active_;  // close_if_idle() may hand a connection back to the pool
+    for (Connection* c : open) c->close_if_idle();
+    check_drained();
+  });
+}
+
+void Worker::check_drained() {
+  if (!draining_ || !active_.empty() || !on_drained_) return;
+  auto f = std::move(on_drained_);
+  on_drained_ = nullptr;
+  f();
 }
 
 void Worker::run() {
@@ -83,17 +142,24 @@ void Worker::tick() {
 }
 
 std::unique_ptr<ReadBuffer> Worker::take_buffer() {
-  return buffer_pool_.take([this] { return std::make_unique<ReadBuffer>(buffer_size_); });
+  for (;;) {
+    auto b = buffer_pool_.take([this] { return std::make_unique<ReadBuffer>(buffer_size_); });
+    if (b->capacity == buffer_size_) return b;  // else sized by an old config: dropped
+  }
 }
-void Worker::give_buffer(std::unique_ptr<ReadBuffer> b) { buffer_pool_.give(std::move(b), pool_keep); }
+void Worker::give_buffer(std::unique_ptr<ReadBuffer> b) {
+  if (b->capacity == buffer_size_) buffer_pool_.give(std::move(b), pool_keep);
+}
 
 std::unique_ptr<http::Exchange> Worker::take_exchange() {
-  return exchange_pool_.take(
-      [this] { return std::make_unique<http::Exchange>(snapshot_->config.limits.headers); });
+  for (;;) {
+    auto e = exchange_pool_.take([this] { return std::make_unique<http::Exchange>(exchange_headers_); });
+    if (e->request.max_headers() == exchange_headers_) return e;  // else sized by an old config
+  }
 }
 void Worker::give_exchange(std::unique_ptr<http::Exchange> e) {
   e->next();
-  exchange_pool_.give(std::move(e), pool_keep);
+  if (e->request.max_headers() == exchange_headers_) exchange_pool_.give(std::move(e), pool_keep);
 }
 
 std::unique_ptr<http::OutputBuffer> Worker::take_output() {
@@ -101,8 +167,8 @@ std::unique_ptr<http::OutputBuffer> Worker::take_output() {
 }
 void Worker::give_output(std::unique_ptr<http::OutputBuffer> o) { output_pool_.give(std::move(o), pool_keep); }
 
-void Worker::on_accepted(asio::ip::tcp::socket socket) {
-  if (stopping_) return;
+void Worker::on_accepted(Socket socket) {
+  if (stopping_ || draining_) return;
   std::unique_ptr<Connection> c =
       connection_pool_.take([this] { return std::make_unique<Connection>(*this); });
   Connection* raw = c.release();  // owned by active_ until on_closed
@@ -128,6 +194,7 @@ void Worker::on_closed(Connection* c) {
     accept_paused_ = false;
     for (auto& l : listeners_) l->resume();
   }
+  check_drained();
 }
 
 }  // namespace lithe::net

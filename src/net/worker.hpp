@@ -3,9 +3,10 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "app/snapshot.hpp"
@@ -13,13 +14,13 @@
 #include "http/exchange.hpp"
 #include "http/output.hpp"
 #include "http/parser.hpp"
-#include "net/deadlines.hpp"
 #include "metrics/metrics.hpp"
+#include "net/deadlines.hpp"
+#include "net/listener.hpp"
 
 namespace lithe::net {
 
 class Connection;
-class Listener;
 
 // A free list of pooled objects: taken on demand, returned for reuse, never freed per use.
 template <class T>
@@ -56,12 +57,24 @@ class Worker {
   boost::asio::io_context& io() { return io_; }
   unsigned index() const { return index_; }
 
-  // Serves on an already bound and listening socket.
-  void add_listener(boost::asio::ip::tcp::acceptor acceptor);
+  // Serves on an already bound and listening socket; before run(), or on the loop.
+  void add_listener(std::string key, Acceptor acceptor);
+  // Thread-safe: serves a listener added by a reload / stops serving a removed one.
+  void post_add_listener(std::string key, Acceptor acceptor);
+  void post_remove_listener(std::string key);
   // Runs the loop until stop(); call from the worker's own thread.
   void run();
   // Thread-safe: closes listeners and connections and ends run().
   void stop();
+  // Thread-safe graceful stop: listeners close, idle connections close, the rest close after
+  // their response (which says Connection: close); drained() runs on this loop once no
+  // connection is left.
+  void drain(std::function<void()> drained);
+  // Thread-safe: new requests use this snapshot; responses still being written keep the
+  // old one alive until they are done.
+  void post_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
+  // A connection that held a retired snapshot is done with it.
+  void release_retired();
 
   const app::Snapshot& snapshot() const { return *snapshot_; }
   const std::shared_ptr<const app::Snapshot>& snapshot_ptr() const { return snapshot_; }
@@ -76,7 +89,7 @@ class Worker {
   void give_output(std::unique_ptr<http::OutputBuffer> o);
 
   // A new connection on an accepted socket.
-  void on_accepted(boost::asio::ip::tcp::socket socket);
+  void on_accepted(Socket socket);
   // Called by a connection once it is closed and has no operation in flight.
   void on_closed(Connection* c);
 
@@ -103,11 +116,16 @@ class Worker {
  private:
   void tick();  // once a second: Date refresh
   void apply_limits();
+  void set_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
+  void check_drained();
   static void on_deadline(void* connection, Timeout kind);
 
   unsigned index_;
   boost::asio::io_context io_;
   std::shared_ptr<const app::Snapshot> snapshot_;
+  std::vector<std::shared_ptr<const app::Snapshot>> retired_;  // still referenced by writes
+  std::size_t retired_holders_ = 0;  // connections that may reference a retired snapshot
+  std::function<void()> on_drained_;  // set while a graceful stop waits for connections
   http::DateCache date_;
   boost::asio::steady_timer clock_;
   std::vector<std::unique_ptr<Listener>> listeners_;
@@ -121,6 +139,7 @@ class Worker {
   std::shared_ptr<metrics::WorkerMetrics> metrics_;
   std::unique_ptr<char[]> scratch_;
   std::size_t buffer_size_ = 0;
+  std::size_t exchange_headers_ = 0;  // header capacity of pooled exchanges
   bool stopping_ = false;
   bool draining_ = false;
   bool accept_paused_ = false;  // at max_connections

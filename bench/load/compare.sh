@@ -1,0 +1,621 @@
+#!/usr/bin/env bash
+# lithe vs nginx, side by side, on loopback (issue 6's benchmark suite).
+#
+# Builds lithe (Release), starts lithe and nginx with equivalent configs on free 127.0.0.1 ports,
+# and measures each row with wrk against both, alternating which server goes first:
+#   /plaintext at c=10, 100 and 1000; /plaintext pipelined 16 deep at c=100; /json; a param
+#   route (/users/{id}); a 13 B and a 64 KiB file; 10,000 idle keep-alive connections (server
+#   RSS per connection); lithe -w 2 vs -w 1 (and nginx worker_processes 2 vs 1).
+# Per row: req/s, server CPU µs per request (utime+stime from /proc/PID/stat over the run,
+# divided by the requests wrk completed), p99 latency (wrk --latency) and errors (non-2xx/3xx +
+# socket errors), and the issue's target with a pass/fail mark.
+#
+# Prints one markdown table and writes OUT_DIR/NAME.csv, OUT_DIR/NAME.md (table, machine,
+# command), OUT_DIR/NAME.log (every wrk output) and a chart (OUT_DIR/chart.png; needs gnuplot).
+# NAME is "latest" for a default run and "quick" for --quick, so a quick run never overwrites
+# the figures bench/RESULTS.md quotes.
+#
+# Usage: bench/load/compare.sh [--quick] [--no-build]
+#   --quick      2 s per measurement after a 1 s warm-up (about a minute and a half in all);
+#                default: 15 s after a 3 s warm-up (about 6 minutes)
+#   --no-build   measure the lithe binary already in BUILD_DIR (skips cmake and ninja)
+# Env: BUILD_DIR (build-bench), OUT_DIR (bench/results), JOBS (ninja -j; default nproc-1),
+#      DURATION / WARMUP (wrk durations in whole seconds, e.g. 10), IDLE_CONNS (10000),
+#      ROWS (comma list to run a subset: plain10,plain100,plain1000,pipe16,json,param,
+#      file13,file64k,idle,workers2).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+OUT_DIR=${OUT_DIR:-$ROOT/bench/results}
+HOST=127.0.0.1  # loopback only
+NGINX=${NGINX:-/usr/sbin/nginx}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+ALL_ROWS=plain10,plain100,plain1000,pipe16,json,param,file13,file64k,idle,workers2
+ROWS=${ROWS:-$ALL_ROWS}
+COMMAND_LINE="bench/load/compare.sh $*"
+
+QUICK=0
+BUILD=1
+for arg in "$@"; do
+  case $arg in
+    --quick) QUICK=1 ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown argument $arg (try --help)" >&2; exit 1 ;;
+  esac
+done
+if (( QUICK )); then
+  DURATION=${DURATION:-2}; WARMUP=${WARMUP:-1}; NAME=quick; CHART=chart-quick.png
+else
+  DURATION=${DURATION:-15}; WARMUP=${WARMUP:-3}; NAME=latest; CHART=chart.png
+fi
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+log() { echo "compare.sh: $*" >&2; }
+for tool in cmake ninja wrk curl awk python3 ps; do
+  command -v "$tool" >/dev/null || die "needs $tool"
+done
+[[ -x $NGINX ]] || die "needs nginx at $NGINX (Debian: nginx-light)"
+[[ $DURATION =~ ^[0-9]+$ && $WARMUP =~ ^[0-9]+$ ]] || die "DURATION and WARMUP are whole seconds"
+(( DURATION >= 1 && DURATION <= 600 && WARMUP <= 600 )) || die "DURATION must be 1..600 s"
+[[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "IDLE_CONNS must be a number"
+want() { [[ ,$ROWS, == *,$1,* ]]; }
+for r in ${ROWS//,/ }; do [[ ,$ALL_ROWS, == *,$r,* ]] || die "unknown row $r (rows: $ALL_ROWS)"; done
+
+# --- file descriptors: 10,000 idle connections plus wrk's 1,000 need a high limit ---
+NOFILE_WANT=$(( IDLE_CONNS + 2000 > 30000 ? IDLE_CONNS + 2000 : 30000 ))
+if (( $(ulimit -Hn) < NOFILE_WANT )); then ulimit -Hn "$NOFILE_WANT" 2>/dev/null || true; fi
+hard=$(ulimit -Hn)
+if [[ $hard == unlimited ]] || (( hard >= NOFILE_WANT )); then ulimit -n "$NOFILE_WANT"
+else ulimit -n "$hard"; fi
+NOFILE=$(ulimit -n)
+(( NOFILE >= IDLE_CONNS + 200 )) ||
+  log "warning: ulimit -n is $NOFILE, below the $IDLE_CONNS idle connections plus margin"
+
+# --- scratch space; every server started is stopped however the script exits ---
+WORK=$(mktemp -d)
+chmod 755 "$WORK"  # nginx workers may run as another user when started as root
+PIDS=()
+stop_pid() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build (Release); ninja is a no-op when up to date ---
+JOBS=${JOBS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}
+if (( !BUILD )); then
+  log "--no-build: measuring the existing $BUILD_DIR/lithe (built $(date -r "$BUILD_DIR/lithe" '+%F %T' 2>/dev/null || echo '?'))"
+elif [[ ! -f $BUILD_DIR/build.ninja ]]; then
+  log "configuring $BUILD_DIR (Release)"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLITHE_BUILD_TESTS=OFF \
+    >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "cmake failed"; }
+fi
+grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null ||
+  die "$BUILD_DIR is not a Release build (set BUILD_DIR to another directory)"
+if (( BUILD )); then
+  log "building lithe in $BUILD_DIR (ninja -j$JOBS)"
+  ninja -C "$BUILD_DIR" -j"$JOBS" lithe >"$WORK/build.log" 2>&1 ||
+    { tail -30 "$WORK/build.log" >&2; die "build failed (--no-build measures the binary already built)"; }
+fi
+LITHE=$BUILD_DIR/lithe
+[[ -x $LITHE ]] || die "no server binary at $LITHE"
+
+# --- CPU pinning: servers on CPU 1, wrk (and the idle-connection helper) on CPU 0 ---
+PIN_SERVER=(); PIN_CLIENT=(); PIN_BOTH=(); PINNED=0
+if (( $(nproc) >= 2 )) && command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null &&
+   taskset -c 1 true 2>/dev/null; then
+  PIN_SERVER=(taskset -c 1); PIN_CLIENT=(taskset -c 0); PIN_BOTH=(taskset -c 0,1); PINNED=1
+else
+  log "warning: fewer than 2 usable CPUs: server and wrk share (figures are less meaningful)"
+fi
+
+# --- content: the same bytes for both servers ---
+mkdir -p "$WORK/www/static"
+printf 'Hello, World!' >"$WORK/www/static/small.txt"                 # 13 B
+head -c 65536 /dev/urandom >"$WORK/www/static/big.bin"               # 64 KiB
+[[ $(stat -c %s "$WORK/www/static/small.txt") == 13 ]] || die "small file is not 13 B"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# lithe: port 0, the bound port is read back from the log line "listening on HOST:PORT".
+cat >"$WORK/lithe.toml" <<EOF
+[server]
+listen = ["$HOST:0"]
+workers = 1
+backlog = 1024
+max_connections = 20000
+server_header = "lithe"
+
+[timeouts]
+keepalive = "120s"
+
+[log]
+level = "info"
+access = "off"
+
+[[route]]
+path = "/plaintext"
+handler = "static"
+body = "Hello, World!"
+
+[[route]]
+path = "/json"
+handler = "json"
+value = { message = "Hello, World!" }
+
+[[route]]
+path = "/users/{id}"
+handler = "static"
+body = "Hello, World!"
+
+[[route]]
+path = "/static/*path"
+handler = "files"
+root = "www/static"
+EOF
+
+# nginx: the same routes; one worker unless asked; runs as the current user (as root, the
+# "user" directive keeps workers as root, so they can read the scratch files).
+write_nginx_conf() {  # PORT WORKERS
+  local user_line=""
+  [[ $(id -u) != 0 ]] || user_line="user $(id -un) $(id -gn);"
+  local wc=$(( NOFILE - 100 > 20000 ? 20000 : NOFILE - 100 ))
+  cat >"$WORK/nginx.conf" <<EOF
+$user_line
+worker_processes $2;
+worker_rlimit_nofile $NOFILE;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events {
+  worker_connections $wc;
+}
+http {
+  access_log off;
+  server_tokens off;
+  sendfile on;
+  keepalive_requests 1000000000;
+  keepalive_timeout 120s;
+  client_body_temp_path $WORK/nginx-body;
+  proxy_temp_path $WORK/nginx-proxy;
+  fastcgi_temp_path $WORK/nginx-fastcgi;
+  uwsgi_temp_path $WORK/nginx-uwsgi;
+  scgi_temp_path $WORK/nginx-scgi;
+  types {
+    text/plain txt;
+    application/octet-stream bin;
+  }
+  default_type application/octet-stream;
+  charset_types text/plain;
+  server {
+    listen $HOST:$1 backlog=1024;
+    location = /plaintext {
+      default_type text/plain;
+      charset utf-8;
+      return 200 "Hello, World!";
+    }
+    location = /json {
+      default_type application/json;
+      return 200 '{"message":"Hello, World!"}';
+    }
+    location ~ ^/users/[^/]+\$ {
+      default_type text/plain;
+      charset utf-8;
+      return 200 "Hello, World!";
+    }
+    location /static/ {
+      root $WORK/www;
+      charset utf-8;
+    }
+  }
+}
+EOF
+}
+
+LITHE_PID=; LITHE_PORT=; NGINX_PID=; NGINX_PORT=
+
+start_lithe() {  # WORKERS PIN...
+  local workers=$1; shift
+  "$@" "$LITHE" -c "$WORK/lithe.toml" -w "$workers" >"$WORK/lithe.log" 2>&1 &
+  LITHE_PID=$!; PIDS+=("$LITHE_PID")
+  LITHE_PORT=
+  for _ in $(seq 100); do  # at most ~10 s
+    kill -0 "$LITHE_PID" 2>/dev/null || { cat "$WORK/lithe.log" >&2; die "lithe exited"; }
+    LITHE_PORT=$(grep -o "listening on $HOST:[0-9]*" "$WORK/lithe.log" | head -1 | sed 's/.*://') || true
+    [[ -z $LITHE_PORT ]] || break
+    sleep 0.1
+  done
+  [[ -n $LITHE_PORT ]] || { cat "$WORK/lithe.log" >&2; die "lithe did not report its port"; }
+  wait_ready "http://$HOST:$LITHE_PORT/plaintext" "$LITHE_PID" "$WORK/lithe.log"
+}
+
+start_nginx() {  # WORKERS PIN...
+  local workers=$1; shift
+  local attempt
+  for attempt in 1 2 3; do
+    NGINX_PORT=$(free_port)
+    write_nginx_conf "$NGINX_PORT" "$workers"
+    : >"$WORK/nginx-error.log"
+    "$@" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
+    NGINX_PID=$!; PIDS+=("$NGINX_PID")
+    sleep 0.2
+    if kill -0 "$NGINX_PID" 2>/dev/null; then
+      wait_ready "http://$HOST:$NGINX_PORT/plaintext" "$NGINX_PID" "$WORK/nginx-error.log"
+      return 0
+    fi
+    log "nginx did not start (attempt $attempt): $(tail -2 "$WORK/nginx-error.log" "$WORK/nginx.out" | tr '\n' ' ')"
+  done
+  die "nginx did not start"
+}
+
+wait_ready() {  # URL PID LOGFILE
+  for _ in $(seq 100); do
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "server $2 exited"; }
+    if curl -s -o /dev/null --max-time 1 "$1"; then return 0; fi
+    sleep 0.1
+  done
+  cat "$3" >&2; die "server at $1 did not answer within 10 s"
+}
+
+stop_lithe() { [[ -z $LITHE_PID ]] || stop_pid "$LITHE_PID"; LITHE_PID=; }
+stop_nginx() { [[ -z $NGINX_PID ]] || stop_pid "$NGINX_PID"; NGINX_PID=; }
+
+# A server's processes: lithe is one process (workers are threads, which /proc/PID/stat sums);
+# nginx is its master plus its worker processes.
+server_pids() {  # lithe|nginx
+  if [[ $1 == lithe ]]; then echo "$LITHE_PID"
+  else echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID"); fi
+}
+cpu_ticks() {  # lithe|nginx -> utime+stime (clock ticks) over the server's processes
+  local total=0 pid stat
+  for pid in $(server_pids "$1"); do
+    stat=$(<"/proc/$pid/stat") || continue
+    stat=${stat##*) }
+    total=$(( total + $(awk '{ print $12 + $13 }' <<<"$stat") ))
+  done
+  echo "$total"
+}
+rss_kb() {  # lithe|nginx -> VmRSS (kB) summed over the server's processes
+  local total=0 pid
+  for pid in $(server_pids "$1"); do
+    total=$(( total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status") ))
+  done
+  echo "$total"
+}
+port_of() { if [[ $1 == lithe ]]; then echo "$LITHE_PORT"; else echo "$NGINX_PORT"; fi; }
+pid_of() { if [[ $1 == lithe ]]; then echo "$LITHE_PID"; else echo "$NGINX_PID"; fi; }
+
+# --- equivalence check: both servers answer every route alike (status, body size, type) ---
+check_routes() {
+  local server path out port
+  printf '%-20s %-48s %s\n' route lithe nginx >&2
+  for path in /plaintext /json /users/42 /static/small.txt /static/big.bin; do
+    local line=()
+    for server in lithe nginx; do
+      port=$(port_of "$server")
+      out=$(curl -s -o /dev/null --max-time 5 \
+        -w '%{http_code} body=%{size_download}B head=%{size_header}B %{content_type}' \
+        "http://$HOST:$port$path") || die "$server: GET $path failed"
+      [[ $out == 200\ * ]] || die "$server: GET $path: $out"
+      line+=("$out")
+    done
+    printf '%-20s %-48s %s\n' "$path" "${line[0]}" "${line[1]}" >&2
+  done
+}
+
+# --- one wrk measurement ---
+# Sets M_RPS M_CPU (µs/req) M_P99 (µs) M_ERR M_REQ for SERVER at PATH.
+LOGFILE=$WORK/wrk-all.log
+: >"$LOGFILE"
+measure() {  # SERVER PATH CONNS PIPELINE THREADS CLIENT_PIN(0/1) LABEL
+  local server=$1 path=$2 conns=$3 pipeline=$4 threads=$5 pin=$6 label=$7
+  local url="http://$HOST:$(port_of "$server")$path"
+  local args=(-t"$threads" -c"$conns" --latency)
+  local tail_args=("$url")
+  if (( pipeline > 1 )); then
+    args+=(-s "$ROOT/bench/load/pipeline.lua"); tail_args+=(-- "$pipeline")
+  fi
+  local client=("${PIN_CLIENT[@]}")
+  (( pin )) || client=("${PIN_BOTH[@]}")
+  if (( WARMUP > 0 )); then
+    timeout --kill-after=5 $(( WARMUP + 30 )) "${client[@]}" wrk "${args[@]}" -d"${WARMUP}s" \
+      "${tail_args[@]}" >/dev/null 2>&1 || true
+  fi
+  local before after
+  before=$(cpu_ticks "$server")
+  timeout --kill-after=5 $(( DURATION + 30 )) "${client[@]}" wrk "${args[@]}" -d"${DURATION}s" \
+    "${tail_args[@]}" >"$WORK/wrk.txt" 2>&1 || true
+  after=$(cpu_ticks "$server")
+  kill -0 "$(pid_of "$server")" 2>/dev/null || die "$server died during $label"
+  {
+    echo "### $label — $server: wrk ${args[*]} -d${DURATION}s ${tail_args[*]}"
+    echo "### server CPU ticks: $before -> $after (CLK_TCK $(getconf CLK_TCK))"
+    cat "$WORK/wrk.txt"; echo
+  } >>"$LOGFILE"
+  read -r M_REQ M_RPS M_P99 M_ERR M_CPU < <(
+    awk -v before="$before" -v after="$after" -v hz="$(getconf CLK_TCK)" '
+      function us(v,   n, u) {  # "245.00us", "1.02ms", "1.10s" -> µs
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "ms") return n * 1000
+        if (u == "s") return n * 1000000
+        if (u == "m") return n * 60000000
+        return n
+      }
+      /requests in/ { total = $1 }
+      /^Requests\/sec:/ { rps = $2 }
+      $1 == "99%" { p99 = us($2) }
+      /Non-2xx or 3xx responses:/ { non2xx = $NF }
+      /Socket errors:/ { gsub(/,/, ""); sock = $4 + $6 + $8 + $10 }
+      END {
+        if (total == 0) { print 0, 0, 0, 0, 0; exit }
+        printf "%d %.0f %.0f %d %.3f\n", total, rps, p99, non2xx + sock,
+               (after - before) * 1000000 / hz / total
+      }' "$WORK/wrk.txt")
+  if (( M_REQ == 0 )); then
+    log "$label/$server: wrk completed no request:"; cat "$WORK/wrk.txt" >&2
+  fi
+  log "$(printf '%-26s %-5s %10s req/s  %7s µs/req  p99 %7s µs  errors %s' \
+    "$label" "$server" "$M_RPS" "$M_CPU" "$M_P99" "$M_ERR")"
+}
+
+declare -A R=()   # R[row:server:metric]
+ROW_ORDER=()
+declare -A LABEL=()
+ROW_INDEX=0
+run_row() {  # ID LABEL PATH CONNS PIPELINE THREADS PIN
+  local id=$1 label=$2 server order
+  want "$id" || return 0
+  ROW_ORDER+=("$id"); LABEL[$id]=$label
+  # Alternate which server goes first, so slow drift in background load spreads over both.
+  if (( ROW_INDEX++ % 2 == 0 )); then order="lithe nginx"; else order="nginx lithe"; fi
+  for server in $order; do
+    measure "$server" "$3" "$4" "$5" "$6" "$7" "$label"
+    R[$id:$server:rps]=$M_RPS; R[$id:$server:cpu]=$M_CPU
+    R[$id:$server:p99]=$M_P99; R[$id:$server:err]=$M_ERR; R[$id:$server:req]=$M_REQ
+  done
+}
+
+idle_row() {
+  local id=idle server
+  want "$id" || return 0
+  ROW_ORDER+=("$id"); LABEL[$id]="$IDLE_CONNS idle keep-alive conns"
+  for server in lithe nginx; do
+    local port before after out closed
+    port=$(port_of "$server")
+    sleep 0.5
+    before=$(rss_kb "$server")
+    # The helper holds the connections until its stdin closes (fd 3 here) or 120 s pass.
+    exec 3> >(exec "${PIN_CLIENT[@]}" python3 "$ROOT/bench/load/idle_conns.py" "$HOST" "$port" \
+      "$IDLE_CONNS" --hold 120 --timeout 90 >"$WORK/idle.out" 2>&1)
+    local helper=$!
+    PIDS+=("$helper")
+    out=
+    for _ in $(seq 1000); do  # at most ~100 s
+      out=$(head -1 "$WORK/idle.out" 2>/dev/null || true)
+      [[ -z $out ]] || break
+      sleep 0.1
+    done
+    [[ $out == "ready $IDLE_CONNS" ]] || { exec 3>&-; die "$server idle helper: ${out:-no answer}"; }
+    sleep 1  # let the server settle after the last response
+    after=$(rss_kb "$server")
+    exec 3>&-   # EOF on the helper's stdin: it closes every connection and exits
+    for _ in $(seq 100); do kill -0 "$helper" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$helper" 2>/dev/null && kill -TERM "$helper" 2>/dev/null || true
+    closed=$(awk '/^closed-by-server/ { print $2 }' "$WORK/idle.out")
+    R[$id:$server:rss_before]=$before; R[$id:$server:rss_after]=$after
+    R[$id:$server:bpc]=$(( (after - before) * 1024 / IDLE_CONNS ))
+    R[$id:$server:closed]=${closed:-0}
+    {
+      echo "### idle — $server: $IDLE_CONNS connections, VmRSS $before kB -> $after kB"
+      cat "$WORK/idle.out"; echo
+    } >>"$LOGFILE"
+    log "$(printf '%-26s %-5s VmRSS %s -> %s kB = %s B/conn (closed by server while idle: %s)' \
+      "idle" "$server" "$before" "$after" "${R[$id:$server:bpc]}" "${closed:-0}")"
+  done
+}
+
+# --- the run ---
+START=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "durations: ${WARMUP}s warm-up + ${DURATION}s per measurement; ulimit -n $NOFILE"
+start_lithe 1 "${PIN_SERVER[@]}"
+start_nginx 1 "${PIN_SERVER[@]}"
+log "lithe pid $LITHE_PID on :$LITHE_PORT, nginx pid $NGINX_PID on :$NGINX_PORT$( ((PINNED)) && echo ', servers on CPU 1, clients on CPU 0')"
+check_routes
+
+# Idle memory first, on freshly started servers, so earlier loads' pools do not hide it.
+idle_row
+run_row plain10   "/plaintext c=10"          /plaintext        10   1 1 1
+run_row plain100  "/plaintext c=100"         /plaintext        100  1 1 1
+run_row plain1000 "/plaintext c=1000"        /plaintext        1000 1 1 1
+run_row pipe16    "/plaintext pipelined 16"  /plaintext        100  16 1 1
+run_row json      "/json c=100"              /json             100  1 1 1
+run_row param     "/users/{id} c=100"        /users/42         100  1 1 1
+run_row file13    "13 B file c=100"          /static/small.txt 100  1 1 1
+run_row file64k   "64 KiB file c=100"        /static/big.bin   100  1 1 1
+
+if want workers2; then
+  # Two workers, the server allowed on both CPUs; wrk (two threads) shares them.
+  stop_lithe; stop_nginx
+  start_lithe 2 "${PIN_BOTH[@]}"
+  start_nginx 2 "${PIN_BOTH[@]}"
+  run_row workers2 "/plaintext c=100, 2 workers" /plaintext 100 1 2 0
+fi
+stop_lithe; stop_nginx
+ELAPSED=$(( $(date +%s) - START ))
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- the table, the CSV and the chart ---
+mkdir -p "$OUT_DIR"
+CSV=$OUT_DIR/$NAME.csv
+MD=$OUT_DIR/$NAME.md
+{
+  echo "id,row,lithe_rps,nginx_rps,rps_ratio,lithe_cpu_us_per_req,nginx_cpu_us_per_req,cpu_ratio,lithe_p99_us,nginx_p99_us,lithe_errors,nginx_errors,lithe_rss_b_per_conn,nginx_rss_b_per_conn,target,measured,pass"
+  for id in "${ROW_ORDER[@]}"; do
+    printf '%s|%s' "$id" "${LABEL[$id]}"
+    for key in lithe:rps nginx:rps lithe:cpu nginx:cpu lithe:p99 nginx:p99 lithe:err nginx:err \
+               lithe:bpc nginx:bpc; do
+      printf '|%s' "${R[$id:$key]:-}"
+    done
+    echo
+  done
+} | awk -F'|' -v plain100_rps="${R[plain100:lithe:rps]:-}" \
+      -v n_plain100_rps="${R[plain100:nginx:rps]:-}" -v idle_n="$IDLE_CONNS" '
+  function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : sprintf("%.2f", a / b) }
+  function q(s) { return "\"" s "\"" }
+  function ms(v) { return sprintf("%.2f ms", v / 1000) }
+  NR == 1 { print; next }
+  {
+    id = $1; row = $2; lr = $3; nr = $4; lc = $5; nc = $6; lp = $7; np = $8; le = $9; ne = $10
+    lb = $11; nb = $12
+    rr = ratio(lr, nr); cr = ratio(lc, nc)
+    target = ""; measured = ""; pass = ""
+    if (id ~ /^plain(10|100|1000)$/) {
+      target = "CPU/req <= 0.9x nginx; p99 <= nginx"
+      measured = sprintf("CPU %.2fx nginx; p99 %s vs %s", cr, ms(lp), ms(np))
+      pass = (cr != "" && cr + 0 <= 0.9 && lp + 0 <= np + 0) ? "pass" : "fail"
+    } else if (id == "pipe16") {
+      target = ">= 1000000 req/s"
+      measured = sprintf("%d req/s", lr)
+      pass = (lr + 0 >= 1000000) ? "pass" : "fail"
+    } else if (id == "json" || id == "param") {
+      target = "req/s within 10% of /plaintext c=100"
+      if (plain100_rps == "") { measured = "(plain100 not run)"; pass = "n/a" }
+      else {
+        measured = sprintf("%.2fx of /plaintext", lr / plain100_rps)
+        pass = (lr / plain100_rps >= 0.9) ? "pass" : "fail"
+      }
+    } else if (id ~ /^file/) {
+      target = "req/s >= nginx"
+      measured = sprintf("%.2fx nginx", rr)
+      pass = (rr + 0 >= 1) ? "pass" : "fail"
+    } else if (id == "idle") {
+      target = "<= 512 B RSS per idle connection"
+      measured = sprintf("%d B/conn (nginx %d)", lb, nb)
+      pass = (lb + 0 <= 512) ? "pass" : "fail"
+      rr = ""; cr = ratio(lb, nb)
+    } else if (id == "workers2") {
+      target = "2 workers >= 1.8x 1 worker"
+      if (plain100_rps == "") { measured = "(plain100 not run)"; pass = "n/a" }
+      else {
+        measured = sprintf("%.2fx (nginx %.2fx)", lr / plain100_rps, nr / n_plain100_rps)
+        pass = (lr / plain100_rps >= 1.8) ? "pass" : "fail"
+      }
+    }
+    if (id == "idle") cr = ""
+    print id "," q(row) "," lr "," nr "," rr "," lc "," nc "," cr "," lp "," np "," le "," ne "," \
+          lb "," nb "," q(target) "," q(measured) "," pass
+  }' >"$CSV"
+
+# Markdown from the CSV.
+TABLE=$(python3 - "$CSV" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+def num(v, fmt="{:,.0f}"):
+    return fmt.format(float(v)) if v not in ("", None) else "—"
+def lat(v):
+    if v in ("", None): return "—"
+    v = float(v)
+    return f"{v/1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
+mark = {"pass": "✅ pass", "fail": "❌ fail", "n/a": "n/a", "": ""}
+out = ["| row | lithe req/s | nginx req/s | ratio | lithe CPU µs/req | nginx CPU µs/req | ratio "
+       "| p99 lithe / nginx | errors lithe / nginx | target | measured | |",
+       "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|---|"]
+for r in rows:
+    idle = r["id"] == "idle"
+    out.append("| " + " | ".join([
+        r["row"].replace("|", "\\|"),
+        f'{num(r["lithe_rss_b_per_conn"])} B/conn' if idle else num(r["lithe_rps"]),
+        f'{num(r["nginx_rss_b_per_conn"])} B/conn' if idle else num(r["nginx_rps"]),
+        (f'{float(r["lithe_rss_b_per_conn"]) / float(r["nginx_rss_b_per_conn"]):.2f}'
+         if idle and r["nginx_rss_b_per_conn"] not in ("", "0") else num(r["rps_ratio"], "{:.2f}")),
+        num(r["lithe_cpu_us_per_req"], "{:.2f}"), num(r["nginx_cpu_us_per_req"], "{:.2f}"),
+        num(r["cpu_ratio"], "{:.2f}"),
+        "—" if idle else f'{lat(r["lithe_p99_us"])} / {lat(r["nginx_p99_us"])}',
+        "—" if idle else f'{r["lithe_errors"] or "—"} / {r["nginx_errors"] or "—"}',
+        r["target"].replace("<=", "≤").replace(">=", "≥"), r["measured"], mark[r["pass"]],
+    ]) + " |")
+out.append("| 0 allocations per request | | | | | | | | | 0 | tested by tests/integration/allocation_test.cpp, not here | |")
+print("\n".join(out))
+PY
+)
+
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+{
+  echo "$TABLE"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); run took ${ELAPSED} s"
+  echo "- command: \`$COMMAND_LINE\` (${WARMUP} s warm-up + ${DURATION} s per measurement, wrk -t1 unless noted)"
+  echo "- machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r); load average (1/5/15 min) $LOAD_BEFORE before the run, $LOAD_AFTER after (this script adds about 2)"
+  echo "- lithe $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted src changes)'), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+  if (( PINNED )); then
+    echo "- pinning: server on CPU 1, wrk on CPU 0; the 2-worker row gives both servers and wrk (-t2) CPUs 0-1"
+  else
+    echo "- pinning: none (fewer than 2 CPUs)"
+  fi
+  echo "- CPU µs/req: server utime+stime from /proc/PID/stat (nginx: master + workers) over the measured run / requests completed"
+  echo "- pipelined p99 is per batch of 16 (wrk times one response per write)"
+} >"$MD"
+cp "$LOGFILE" "$OUT_DIR/$NAME.log"
+
+echo
+echo "$TABLE"
+echo
+sed -n '/^- date/,$p' "$MD"
+
+# Chart: CPU µs per request (top) and req/s (bottom), lithe vs nginx, per row.
+if command -v gnuplot >/dev/null; then
+  python3 - "$CSV" >"$WORK/chart.dat" <<'PY'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1])):
+    if r["id"] == "idle" or not r["lithe_cpu_us_per_req"] or not r["nginx_cpu_us_per_req"]:
+        continue
+    print('"%s" %s %s %.1f %.1f' % (r["row"].replace('"', "'"), r["lithe_cpu_us_per_req"],
+          r["nginx_cpu_us_per_req"], float(r["lithe_rps"]) / 1000, float(r["nginx_rps"]) / 1000))
+PY
+  gnuplot <<EOF || log "warning: gnuplot failed; no chart"
+set terminal pngcairo size 1200,900 font "sans,10" noenhanced
+set output "$OUT_DIR/$CHART"
+set multiplot layout 2,1 title "lithe vs nginx on loopback — $(date -u '+%Y-%m-%d'), $(nproc) CPUs, ${DURATION} s per run"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key top left
+set xtics rotate by -20 scale 0 font ",9"
+set yrange [0:*]
+set title "server CPU per request (µs, lower is better)"
+set ylabel "µs / request"
+plot "$WORK/chart.dat" using 2:xtic(1) title "lithe" lc rgb "#1f77b4", \
+     '' using 3 title "nginx" lc rgb "#2ca02c", \
+     '' using (\$0 - 0.15):2:(sprintf("%.1f", \$2)) with labels offset 0,0.6 font ",8" notitle, \
+     '' using (\$0 + 0.15):3:(sprintf("%.1f", \$3)) with labels offset 0,0.6 font ",8" notitle
+set title "throughput (thousand requests/s, higher is better; log scale)"
+set ylabel "k req/s"
+set logscale y
+set yrange [1:*]
+plot "$WORK/chart.dat" using 4:xtic(1) title "lithe" lc rgb "#1f77b4", \
+     '' using 5 title "nginx" lc rgb "#2ca02c", \
+     '' using (\$0 - 0.15):4:(sprintf("%.0f", \$4)) with labels offset 0,0.6 font ",8" notitle, \
+     '' using (\$0 + 0.15):5:(sprintf("%.0f", \$5)) with labels offset 0,0.6 font ",8" notitle
+unset multiplot
+EOF
+  [[ -f $OUT_DIR/$CHART ]] && log "chart: $OUT_DIR/$CHART"
+else
+  log "no gnuplot: no chart (Debian: apt-get install gnuplot-nox)"
+fi
+log "wrote $CSV, $MD, $OUT_DIR/$NAME.log"

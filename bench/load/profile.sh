@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Where does lithe's CPU go for /plaintext without pipelining?
+#
+# Starts lithe (Release, pinned to CPU 1) and, for reference, nginx with one worker, and for each:
+#   1. counts system calls per request: strace -c -f attached during a short wrk run
+#      (strace slows the server a lot; only the counts per request matter, not the times);
+#   2. (lithe only) samples the CPU with perf record (cpu-clock, call graphs) during a wrk run and
+#      prints the top symbols overall, by DSO, and in lithe's own code.
+# Output goes to stdout and OUT_DIR/summary.txt; perf.data (git-ignored) and the strace tables
+# are kept in OUT_DIR (bench/results/profile).
+#
+# Usage: bench/load/profile.sh
+# Env: BUILD_DIR (build-bench), CONNS (100), DURATION (8, seconds of perf sampling),
+#      STRACE_DURATION (3), PATH_ (/plaintext), OUT_DIR (bench/results/profile), NGINX_TOO (1)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+OUT_DIR=${OUT_DIR:-$ROOT/bench/results/profile}
+CONNS=${CONNS:-100}
+DURATION=${DURATION:-8}
+STRACE_DURATION=${STRACE_DURATION:-3}
+URL_PATH=${PATH_:-/plaintext}
+NGINX=${NGINX:-/usr/sbin/nginx}
+NGINX_TOO=${NGINX_TOO:-1}
+HOST=127.0.0.1
+
+die() { echo "profile.sh: $*" >&2; exit 1; }
+for tool in wrk curl strace python3 ps; do command -v "$tool" >/dev/null || die "needs $tool"; done
+[[ -x $BUILD_DIR/lithe ]] || die "no $BUILD_DIR/lithe: run bench/load/compare.sh --quick (it builds) first"
+HAVE_PERF=0
+if command -v perf >/dev/null && perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
+  HAVE_PERF=1
+else
+  echo "profile.sh: perf unavailable (Debian: linux-perf; kernel.perf_event_paranoid) - syscall counts only" >&2
+fi
+
+WORK=$(mktemp -d); chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$OUT_DIR"
+exec > >(tee "$OUT_DIR/summary.txt")
+
+PIN_SERVER=(); PIN_CLIENT=()
+if (( $(nproc) >= 2 )) && taskset -c 1 true 2>/dev/null; then PIN_SERVER=(taskset -c 1); PIN_CLIENT=(taskset -c 0); fi
+
+cat >"$WORK/lithe.toml" <<EOF
+[server]
+listen = ["$HOST:0"]
+[log]
+level = "info"
+[[route]]
+path = "/plaintext"
+handler = "static"
+body = "Hello, World!"
+[[route]]
+path = "/json"
+handler = "json"
+value = { message = "Hello, World!" }
+EOF
+
+"${PIN_SERVER[@]}" "$BUILD_DIR/lithe" -c "$WORK/lithe.toml" >"$WORK/lithe.log" 2>&1 &
+LITHE_PID=$!; PIDS+=("$LITHE_PID")
+LITHE_PORT=
+for _ in $(seq 100); do
+  LITHE_PORT=$(grep -o "listening on $HOST:[0-9]*" "$WORK/lithe.log" | sed 's/.*://' | head -1) || true
+  [[ -z $LITHE_PORT ]] || break; sleep 0.1
+done
+[[ -n $LITHE_PORT ]] || { cat "$WORK/lithe.log" >&2; die "lithe did not start"; }
+
+NGINX_PID=
+if (( NGINX_TOO )) && [[ -x $NGINX ]]; then
+  NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  user_line=""; [[ $(id -u) != 0 ]] || user_line="user $(id -un) $(id -gn);"
+  cat >"$WORK/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off; server_tokens off; keepalive_requests 1000000000;
+  client_body_temp_path $WORK/b; proxy_temp_path $WORK/p; fastcgi_temp_path $WORK/f;
+  uwsgi_temp_path $WORK/u; scgi_temp_path $WORK/s;
+  server {
+    listen $HOST:$NGINX_PORT;
+    location = /plaintext { default_type text/plain; return 200 "Hello, World!"; }
+    location = /json { default_type application/json; return 200 '{"message":"Hello, World!"}'; }
+  }
+}
+EOF
+  "${PIN_SERVER[@]}" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
+  NGINX_PID=$!; PIDS+=("$NGINX_PID")
+fi
+for _ in $(seq 50); do curl -s -o /dev/null "http://$HOST:$LITHE_PORT$URL_PATH" && break; sleep 0.1; done
+[[ -z $NGINX_PID ]] || for _ in $(seq 50); do curl -s -o /dev/null "http://$HOST:$NGINX_PORT$URL_PATH" && break; sleep 0.1; done
+
+wrk_run() {  # PORT SECONDS -> wrk output on stdout
+  timeout --kill-after=5 $(( $2 + 30 )) "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNS" -d"$2s" "http://$HOST:$1$URL_PATH"
+}
+requests_of() { awk '/requests in/ { print $1 }' "$1"; }
+
+# --- 1. system calls per request ---
+strace_server() {  # NAME PID PORT
+  local name=$1 pid=$2 port=$3 tpids
+  wrk_run "$port" 1 >/dev/null  # warm up
+  if [[ $name == nginx ]]; then tpids=$(ps -o pid= --ppid "$pid" | head -1); else tpids=$pid; fi
+  timeout $(( STRACE_DURATION + 20 )) strace -c -f -p "$tpids" -o "$OUT_DIR/strace-$name.txt" &
+  local spid=$!
+  sleep 1
+  wrk_run "$port" "$STRACE_DURATION" >"$WORK/wrk-strace-$name.txt"
+  kill -INT "$spid" 2>/dev/null || true
+  wait "$spid" 2>/dev/null || true
+  local reqs; reqs=$(requests_of "$WORK/wrk-strace-$name.txt")
+  echo "== $name: system calls per request (strace -c -f, $reqs requests; the counts include ~1 s before wrk started, when the server was idle) =="
+  awk -v reqs="$reqs" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {
+      name = $NF; calls = $4
+      total += calls
+      printf "  %-16s %10d calls  %6.3f per request\n", name, calls, calls / reqs
+    }
+    END { printf "  %-16s %10d calls  %6.3f per request\n", "total", total, total / reqs }' \
+    "$OUT_DIR/strace-$name.txt" | sort -k2 -n -r | head -12 || true
+  echo
+}
+strace_server lithe "$LITHE_PID" "$LITHE_PORT"
+[[ -z $NGINX_PID ]] || strace_server nginx "$NGINX_PID" "$NGINX_PORT"
+
+# perf report, filtered; never fails the script (head closing the pipe early is fine).
+report() {  # LINES perf-report-args...
+  local lines=$1; shift
+  perf report -i "$OUT_DIR/perf.data" --stdio "$@" 2>/dev/null | grep '%' | head -"$lines" || true
+}
+
+# --- 2. perf profile of lithe ---
+if (( HAVE_PERF )); then
+  wrk_run "$LITHE_PORT" 1 >/dev/null
+  ticks() { local s; s=$(<"/proc/$LITHE_PID/stat"); s=${s##*) }; awk '{ print $12 + $13 }' <<<"$s"; }
+  t0=$(ticks)
+  perf record -e cpu-clock -F 4000 -g -p "$LITHE_PID" -o "$OUT_DIR/perf.data" -- sleep "$(( DURATION + 1 ))" \
+    >"$WORK/perf.out" 2>&1 &
+  ppid=$!
+  sleep 0.5
+  wrk_run "$LITHE_PORT" "$DURATION" >"$WORK/wrk-perf.txt"
+  t1=$(ticks)
+  wait "$ppid" || true
+  reqs=$(requests_of "$WORK/wrk-perf.txt")
+  echo "== lithe under perf: $reqs requests, $(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk-perf.txt") req/s, $(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / r }') CPU µs/request =="
+  echo "-- by DSO --"
+  report 8 --no-children --sort dso -g none
+  echo "-- top symbols (all) --"
+  report 25 --no-children --sort sym -g none
+  echo "-- top symbols in user space (lithe + libc) --"
+  report 25 --no-children --sort sym -g none --dsos lithe,libc.so.6
+  echo "-- kernel time by system call entry (callers of do_syscall_64, children included) --"
+  perf report -i "$OUT_DIR/perf.data" --children --sort sym --stdio -g none 2>/dev/null |
+    grep -E '__x64_sys_|__sys_|do_epoll|ksys_|do_syscall_64|softirq' | head -14 || true
+  echo "perf data: $OUT_DIR/perf.data (perf report -i ... to browse)"
+fi

@@ -1,0 +1,49 @@
+// Who the client is, as the access log shows it: the peer itself, or, when the peer is a trusted
+// proxy, the address its forwarding header names (SPEC §3 [proxy], §6). Pure: no I/O, and no
+// allocation, since it runs for every logged request.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "lithe/config.hpp"
+#include "lithe/request.hpp"
+
+namespace lithe::http {
+
+// An IPv6 address, or an IPv4 one in its mapped form (::ffff:a.b.c.d), as Cidr::contains wants.
+using IpAddress = std::array<uint8_t, 16>;
+
+// Room for any address as text plus a NUL (INET6_ADDRSTRLEN).
+inline constexpr std::size_t ip_text_size = 46;
+
+// An IPv4 dotted quad or an IPv6 literal (no brackets, no zone, no port); IPv4 comes back mapped.
+std::optional<IpAddress> parse_ip(std::string_view text) noexcept;
+
+// The address as text in out: dotted quad for IPv4-mapped, compressed lowercase IPv6 otherwise
+// (inet_ntop's form, no brackets). out is NUL-terminated as well.
+std::string_view format_ip(const IpAddress& address, char (&out)[ip_text_size]) noexcept;
+
+// The client's address. An untrusted peer is the client whatever its headers say. A trusted
+// peer's proxy.client_header (name matched case-insensitively; every field of it counts) is
+// read as follows:
+//  - X-Forwarded-For and Forwarded (its for= parameters): the list of hops is walked from the
+//    right; the first hop not itself trusted is the client, and when all are, the leftmost.
+//    A hop that cannot be read (garbage, "unknown", an obfuscated "_name", a Forwarded element
+//    without for=) stops the walk: the hop to its right (or the peer) is the client, as nothing
+//    left of it can be believed.
+//  - X-Real-IP: its value when there is exactly one such field and it is an IP address.
+// Anything else (no header, an unreadable one, an unknown client_header) gives the peer.
+IpAddress resolve_client_address(const IpAddress& peer, const ProxyConfig& proxy,
+                                 std::span<const Header> headers) noexcept;
+
+// resolve_client_address, formatted into out.
+std::string_view client_address(const IpAddress& peer, const ProxyConfig& proxy,
+                                std::span<const Header> headers,
+                                char (&out)[ip_text_size]) noexcept;
+
+}  // namespace lithe::http

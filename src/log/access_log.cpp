@@ -1,0 +1,252 @@
+#include "log/access_log.hpp"
+
+#include <spdlog/async_logger.h>
+#include <spdlog/details/thread_pool.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "log/log.hpp"
+
+namespace lithe::log {
+namespace {
+
+// Lines queued between the workers and the writing thread; a burst this long never waits.
+constexpr std::size_t kQueueLines = 8192;
+
+void append(fmt::memory_buffer& out, std::string_view text) {
+  out.append(text.data(), text.data() + text.size());
+}
+
+template <typename Integer>
+void append_number(fmt::memory_buffer& out, Integer n) {
+  const fmt::format_int text(n);
+  out.append(text.data(), text.data() + text.size());
+}
+
+// The request time in both formats, rendered once per second per thread: localtime_r takes a
+// process-wide lock, which the workers would otherwise contend for on every line.
+struct TimeText {
+  std::time_t second = 0;
+  bool valid = false;
+  char clf[48];  // 30/Nov/2026:16:05:49 +0000
+  std::size_t clf_size = 0;
+  char iso[48];  // 2026-11-30T16:05:49+00:00
+  std::size_t iso_size = 0;
+};
+
+const TimeText& local_time(std::time_t t) {
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local TimeText text;
+  if (text.valid && text.second == t) return text;
+  std::tm tm{};
+  if (!::localtime_r(&t, &tm)) {
+    tm = std::tm{};  // out of range: shown as 1900-01-01, never as garbage
+    tm.tm_mday = 1;
+  }
+  const char sign = tm.tm_gmtoff < 0 ? '-' : '+';
+  const long offset_min = (tm.tm_gmtoff < 0 ? -tm.tm_gmtoff : tm.tm_gmtoff) / 60;
+  const long year = 1900L + tm.tm_year;
+  text.clf_size =
+      fmt::format_to_n(text.clf, sizeof text.clf, "{:02}/{}/{}:{:02}:{:02}:{:02} {}{:02}{:02}",
+                       tm.tm_mday, kMonths[tm.tm_mon % 12], year, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                       sign, offset_min / 60, offset_min % 60)
+          .size;
+  text.iso_size =
+      fmt::format_to_n(text.iso, sizeof text.iso, "{}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
+                       year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
+                       offset_min / 60, offset_min % 60)
+          .size;
+  text.second = t;
+  text.valid = true;
+  return text;
+}
+
+constexpr char kHexUpper[] = "0123456789ABCDEF";
+constexpr char kHexLower[] = "0123456789abcdef";
+
+// nginx's escape=default: ", \, control bytes and everything from 0x7f up as \xHH.
+void append_clf_escaped(fmt::memory_buffer& out, std::string_view text) {
+  std::size_t run = 0;  // start of the bytes not yet appended, copied in one go
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') continue;
+    append(out, text.substr(run, i - run));
+    const char escaped[] = {'\\', 'x', kHexUpper[c >> 4], kHexUpper[c & 0xf]};
+    out.append(escaped, escaped + sizeof escaped);
+    run = i + 1;
+  }
+  append(out, text.substr(run));
+}
+
+// Length of the well-formed UTF-8 sequence of two to four bytes at the start of text, or 0
+// (Unicode table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence_size(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  std::size_t size = 0;
+  unsigned char second_min = 0x80, second_max = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    size = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    size = 3;
+    if (lead == 0xe0) second_min = 0xa0;
+    if (lead == 0xed) second_max = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    size = 4;
+    if (lead == 0xf0) second_min = 0x90;
+    if (lead == 0xf4) second_max = 0x8f;
+  } else {
+    return 0;
+  }
+  if (text.size() < size || byte(1) < second_min || byte(1) > second_max) return 0;
+  for (std::size_t i = 2; i < size; ++i)
+    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
+  return size;
+}
+
+// A JSON string with its quotes. Control bytes and DEL as \u00XX; a byte that is not part of
+// well-formed UTF-8 as \u00XX too (its Latin-1 reading), so the output is always valid JSON.
+void append_json_string(fmt::memory_buffer& out, std::string_view text) {
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (const std::size_t size = utf8_sequence_size(text.substr(i)); size != 0) {
+        i += size;
+        continue;
+      }
+    }
+    append(out, text.substr(run, i - run));
+    if (c == '"' || c == '\\') {
+      const char escaped[] = {'\\', static_cast<char>(c)};
+      out.append(escaped, escaped + sizeof escaped);
+    } else {
+      const char escaped[] = {'\\', 'u', '0', '0', kHexLower[c >> 4], kHexLower[c & 0xf]};
+      out.append(escaped, escaped + sizeof escaped);
+    }
+    run = ++i;
+  }
+  append(out, text.substr(run));
+  out.push_back('"');
+}
+
+}  // namespace
+
+void format_combined(const AccessRecord& record, fmt::memory_buffer& out) {
+  const TimeText& time = local_time(record.time);
+  append_clf_escaped(out, record.client.empty() ? "-" : record.client);
+  append(out, " - - [");
+  append(out, {time.clf, time.clf_size});
+  append(out, "] \"");
+  if (record.method.empty()) {
+    out.push_back('-');
+  } else {
+    append_clf_escaped(out, record.method);
+    out.push_back(' ');
+    append_clf_escaped(out, record.target);
+    append(out, " HTTP/1.");
+    append_number(out, record.version_minor);
+  }
+  append(out, "\" ");
+  append_number(out, record.status);
+  out.push_back(' ');
+  append_number(out, record.bytes_sent);
+  append(out, " \"");
+  append_clf_escaped(out, record.referer.empty() ? "-" : record.referer);
+  append(out, "\" \"");
+  append_clf_escaped(out, record.user_agent.empty() ? "-" : record.user_agent);
+  append(out, "\" ");
+  append_number(out, record.duration_us);
+}
+
+void format_json(const AccessRecord& record, fmt::memory_buffer& out) {
+  const TimeText& time = local_time(record.time);
+  append(out, "{\"client\":");
+  append_json_string(out, record.client);
+  append(out, ",\"time\":");
+  append_json_string(out, {time.iso, time.iso_size});
+  append(out, ",\"method\":");
+  append_json_string(out, record.method);
+  append(out, ",\"target\":");
+  append_json_string(out, record.target);
+  append(out, ",\"protocol\":\"");
+  if (!record.method.empty()) {
+    append(out, "HTTP/1.");
+    append_number(out, record.version_minor);
+  }
+  append(out, "\",\"status\":");
+  append_number(out, record.status);
+  append(out, ",\"bytes\":");
+  append_number(out, record.bytes_sent);
+  append(out, ",\"duration_us\":");
+  append_number(out, record.duration_us);
+  append(out, ",\"referer\":");
+  append_json_string(out, record.referer);
+  append(out, ",\"user_agent\":");
+  append_json_string(out, record.user_agent);
+  out.push_back('}');
+}
+
+std::unique_ptr<AccessLog> AccessLog::open(const LogConfig& cfg) {
+  if (cfg.access == "off") return nullptr;
+  AccessFormat format;
+  if (cfg.access_format == "combined")
+    format = AccessFormat::combined;
+  else if (cfg.access_format == "json")
+    format = AccessFormat::json;
+  else
+    throw std::runtime_error("unknown access_format \"" + cfg.access_format + "\"");
+  return std::unique_ptr<AccessLog>(new AccessLog(cfg.access, format));
+}
+
+// Overflow policy: block. An access log is a record (audits, billing, incident reviews), and
+// overrun_oldest would drop lines silently; the queue absorbs bursts, so a worker waits only
+// when the disk stays slower than the request rate, and then the server slows to what it can
+// record, as nginx does by writing synchronously. block also never drops the queued flush
+// request that flush() waits for.
+AccessLog::AccessLog(const std::string& destination, AccessFormat format)
+    : format_(format),
+      pool_(std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1)),
+      sink_(destination == "stdout" ? FileSink::borrow(stdout, pool_.get())
+                                    : FileSink::open(destination, pool_.get())),
+      logger_(std::make_shared<spdlog::async_logger>("access", sink_, pool_,
+                                                     spdlog::async_overflow_policy::block)) {
+  logger_->set_pattern("%v");  // the line is formatted already; spdlog adds the newline
+}
+
+AccessLog::~AccessLog() = default;
+
+void AccessLog::log(const AccessRecord& record) const {
+  // Per thread and reused: after the first long line, formatting allocates nothing.
+  thread_local fmt::memory_buffer line;
+  line.clear();
+  if (format_ == AccessFormat::json)
+    format_json(record, line);
+  else
+    format_combined(record, line);
+  logger_->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
+}
+
+void AccessLog::reopen() {
+  sink_->reopen();
+}
+
+void AccessLog::flush() {
+  std::uint64_t ticket;
+  {
+    std::lock_guard lock(flush_mutex_);
+    ticket = ++flush_tickets_;
+    logger_->flush();  // queued behind every line logged before
+  }
+  // Only these requests flush the sink, so the count reaching our ticket means ours is done.
+  sink_->wait_flush_count(ticket);
+}
+
+}  // namespace lithe::log

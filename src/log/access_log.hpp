@@ -1,0 +1,87 @@
+// The access log: one line per response, formatted on the worker thread that served it and
+// written by spdlog's asynchronous logger on a thread of its own.
+#pragma once
+
+#include <fmt/format.h>
+#include <spdlog/fwd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "lithe/config.hpp"
+
+namespace spdlog::details {
+class thread_pool;
+}
+
+namespace lithe::log {
+
+class FileSink;
+
+// What a connection knows of one response; views into its buffers, valid during log().
+struct AccessRecord {
+  std::string_view client;  // address text, already resolved from trusted proxy headers
+  std::time_t time = 0;     // request start, wall clock
+  std::string_view method;  // empty when no request line was read: the request shows as "-"
+  std::string_view target;
+  int version_minor = 1;  // HTTP/1.x
+  std::uint16_t status = 0;
+  std::size_t bytes_sent = 0;  // body bytes, as nginx's $body_bytes_sent
+  std::uint64_t duration_us = 0;
+  std::string_view referer;  // empty = absent
+  std::string_view user_agent;
+};
+
+// nginx's combined format and the duration in µs, without the newline:
+// 127.0.0.1 - - [30/Nov/2026:16:05:49 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.0" 250
+// Fields are escaped as nginx's escape=default does: ", \, bytes < 0x20 and >= 0x7f as \xHH.
+void format_combined(const AccessRecord& record, fmt::memory_buffer& out);
+
+// One JSON object without the newline; bytes that are not valid UTF-8 become \u00XX, so the
+// line is always valid JSON. Absent referer and user agent are ""; without a request line,
+// method, target and protocol are "".
+void format_json(const AccessRecord& record, fmt::memory_buffer& out);
+
+enum class AccessFormat { combined, json };
+
+class AccessLog {
+ public:
+  // nullptr when cfg.access is "off"; otherwise a log to stdout, or appending to the file
+  // cfg.access, in cfg.access_format. Throws std::runtime_error (unknown format, or a file
+  // that cannot be opened).
+  static std::unique_ptr<AccessLog> open(const LogConfig& cfg);
+  ~AccessLog();  // writes out everything queued
+
+  AccessLog(const AccessLog&) = delete;
+  AccessLog& operator=(const AccessLog&) = delete;
+
+  // Thread-safe. Waits only while the queue is full (the disk is slower than the requests).
+  void log(const AccessRecord& record) const;
+
+  // Closes the file and opens it again at its path (logrotate); a no-op for stdout. Throws
+  // std::system_error and keeps writing to the old file if the path cannot be opened.
+  // log::reopen() does this for every access log too.
+  void reopen();
+
+  // Returns once every line logged before the call has been written to the OS.
+  void flush();
+
+ private:
+  AccessLog(const std::string& destination, AccessFormat format);
+
+  AccessFormat format_;
+  // Declared in this order so that the logger goes first and the pool last: the pool's
+  // destructor then writes out the queue before its thread stops.
+  std::shared_ptr<spdlog::details::thread_pool> pool_;
+  std::shared_ptr<FileSink> sink_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::mutex flush_mutex_;  // flush requests enter the queue in ticket order
+  std::uint64_t flush_tickets_ = 0;
+};
+
+}  // namespace lithe::log

@@ -1,0 +1,34 @@
+// The shared state behind lithe::Responder: which connection waits for the answer. The
+// connection clears `conn` when the client goes away; the last Responder copy going away
+// without send() tells the connection, which then answers 500.
+#pragma once
+
+#include <functional>
+
+#include "http/response.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace lithe::net {
+class Connection;
+}
+
+namespace lithe::detail {
+
+struct Pending {
+  Pending(net::Connection* c, const Request* req, http::ResponseImpl* res, boost::asio::io_context* loop)
+      : conn(c), request(req), response(res), io(loop) {}
+  ~Pending();
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+
+  net::Connection* conn;          // null once sent or cancelled
+  const Request* request;         // valid while conn is set
+  http::ResponseImpl* response;   // valid while conn is set
+  boost::asio::io_context* io;    // the connection's loop (outlives every handler on it)
+  std::function<void()> on_cancel;
+};
+
+}  // namespace lithe::detail

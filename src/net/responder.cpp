@@ -1,0 +1,58 @@
+// lithe::Responder: a handle on a response that a handler sends later from the same loop.
+#include "lithe/responder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "net/connection.hpp"
+#include "net/pending.hpp"
+
+namespace lithe {
+
+namespace {
+// Where a late writer's response goes once the client has gone: nowhere.
+http::ResponseImpl& scratch_response() {
+  thread_local http::Arena arena;
+  thread_local http::ResponseImpl response(arena);
+  response.reset();
+  arena.reset();
+  return response;
+}
+
+const Request& empty_request() {
+  struct Empty : Request {};
+  thread_local Empty request;
+  return request;
+}
+}  // namespace
+
+bool Responder::active() const { return pending_ && pending_->conn; }
+
+const Request& Responder::request() const {
+  return active() ? *pending_->request : empty_request();
+}
+
+Response& Responder::response() { return active() ? *pending_->response : scratch_response(); }
+
+void Responder::send() {
+  if (!active()) return;
+  net::Connection* c = pending_->conn;
+  pending_->conn = nullptr;
+  pending_->on_cancel = nullptr;
+  c->complete_async();
+}
+
+void Responder::on_cancel(std::function<void()> fn) {
+  if (active()) pending_->on_cancel = std::move(fn);
+}
+
+boost::asio::io_context& Responder::io() const { return *pending_->io; }
+
+namespace detail {
+Pending::~Pending() {
+  if (!conn) return;
+  spdlog::error("an asynchronous handler dropped its responder without sending: 500");
+  conn->complete_async_dropped();
+}
+}  // namespace detail
+
+}  // namespace lithe
