@@ -49,9 +49,11 @@ class HopWalk {
     has_trusted_after_stop_ = false;
   }
 
-  IpAddress result(const IpAddress& peer) const {
+  // nullopt: the walk named nobody, so the peer stands.
+  std::optional<IpAddress> result() const {
     if (stop_ == Stop::untrusted) return untrusted_;
-    return has_trusted_after_stop_ ? trusted_after_stop_ : peer;
+    if (has_trusted_after_stop_) return trusted_after_stop_;
+    return std::nullopt;
   }
 
  private:
@@ -238,16 +240,16 @@ class ForwardedReader {
   std::size_t pos_ = 0;
 };
 
-IpAddress from_x_real_ip(const IpAddress& peer, std::span<const Header> headers) {
+std::optional<IpAddress> from_x_real_ip(std::span<const Header> headers) {
   std::optional<IpAddress> found;
   std::size_t fields = 0;
   for (const Header& header : headers) {
     if (!iequals(header.name, "X-Real-IP")) continue;
     // Two fields cannot be told apart: which one did the trusted proxy write?
-    if (++fields > 1) return peer;
+    if (++fields > 1) return std::nullopt;
     found = parse_ip(trim_ows(header.value));
   }
-  return found ? *found : peer;
+  return found;
 }
 
 }  // namespace
@@ -267,10 +269,15 @@ std::string_view format_ip(const IpAddress& address, char (&out)[ip_text_size]) 
 IpAddress resolve_client_address(const IpAddress& peer, const ProxyConfig& proxy,
                                  std::span<const Header> headers) noexcept {
   if (!is_trusted(proxy, peer)) return peer;
+  return forwarded_client(proxy, headers).value_or(peer);
+}
+
+std::optional<IpAddress> forwarded_client(const ProxyConfig& proxy,
+                                          std::span<const Header> headers) noexcept {
   const std::string& wanted = proxy.client_header;
-  if (iequals(wanted, "X-Real-IP")) return from_x_real_ip(peer, headers);
+  if (iequals(wanted, "X-Real-IP")) return from_x_real_ip(headers);
   bool forwarded = iequals(wanted, "Forwarded");
-  if (!forwarded && !iequals(wanted, "X-Forwarded-For")) return peer;
+  if (!forwarded && !iequals(wanted, "X-Forwarded-For")) return std::nullopt;
 
   HopWalk walk(proxy);
   for (const Header& header : headers) {
@@ -280,7 +287,7 @@ IpAddress resolve_client_address(const IpAddress& peer, const ProxyConfig& proxy
     else
       walk_x_forwarded_for(header.value, walk);
   }
-  return walk.result(peer);
+  return walk.result();
 }
 
 std::string_view client_address(const IpAddress& peer, const ProxyConfig& proxy,

@@ -41,6 +41,11 @@ std::string_view format_ip(const IpAddress& address, char (&out)[ip_text_size]) 
 IpAddress resolve_client_address(const IpAddress& peer, const ProxyConfig& proxy,
                                  std::span<const Header> headers) noexcept;
 
+// The address a trusted peer's forwarding header names, by the rules above; nullopt when it
+// names none (the peer then stands). For peers trusted by other means (unix sockets).
+std::optional<IpAddress> forwarded_client(const ProxyConfig& proxy,
+                                          std::span<const Header> headers) noexcept;
+
 // resolve_client_address, formatted into out.
 std::string_view client_address(const IpAddress& peer, const ProxyConfig& proxy,
                                 std::span<const Header> headers,

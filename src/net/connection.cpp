@@ -51,7 +51,6 @@ void Connection::start(asio::generic::stream_protocol::socket socket) {
   expect_proxy_ = cfg.proxy.proxy_protocol;
   unix_peer_ = false;
   peer_ = {};
-  peer_text_[0] = '\0';
   if (expect_proxy_ || worker_.snapshot().access_log) {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
@@ -66,10 +65,6 @@ void Connection::start(asio::generic::stream_protocol::socket socket) {
         unix_peer_ = true;
       }
     }
-    if (unix_peer_)
-      std::memcpy(peer_text_, "unix:", 6);
-    else
-      http::format_ip(peer_, peer_text_);
   }
   rbegin_ = rpos_ = rend_ = 0;
   lingered_ = requests_ = 0;
@@ -201,7 +196,6 @@ bool Connection::read_proxy_header() {
   if (header.has_source && !header.local) {
     peer_ = header.source;
     unix_peer_ = false;
-    http::format_ip(peer_, peer_text_);
   }
   return true;
 }
@@ -395,12 +389,19 @@ void Connection::log_access(uint16_t status, std::size_t body_bytes) {
   const app::Snapshot& snap = worker_.snapshot();
   log::AccessRecord rec;
   char client[http::ip_text_size];
-  rec.client = peer_text_;
+  // Formatted per line rather than kept per connection: idle connections stay small.
+  rec.client = unix_peer_ ? std::string_view("unix:") : http::format_ip(peer_, client);
   const bool have_request = exchange_ && !exchange_->request.method().empty();
   if (have_request) {
     const http::RequestImpl& req = exchange_->request;
-    if (!unix_peer_ && !snap.config.proxy.trusted.empty())
-      rec.client = http::client_address(peer_, snap.config.proxy, req.headers(), client);
+    const ProxyConfig& proxy = snap.config.proxy;
+    if (unix_peer_ && !proxy.trusted.empty()) {
+      // A unix-socket peer is a local process the socket's mode allows: as trusted as the
+      // proxies listed. It stays "unix:" when its header names nobody.
+      if (auto found = http::forwarded_client(proxy, req.headers())) rec.client = http::format_ip(*found, client);
+    } else if (!proxy.trusted.empty()) {
+      rec.client = http::client_address(peer_, proxy, req.headers(), client);
+    }
     rec.method = req.method();
     rec.target = req.target();
     rec.version_minor = static_cast<int>(req.version_minor());

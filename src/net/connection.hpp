@@ -82,7 +82,6 @@ class Connection {
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;  // the response a Responder will send, if any
   http::IpAddress peer_{};              // the peer (or the PROXY protocol's source)
-  char peer_text_[http::ip_text_size];  // peer_ as text, for the access log
   Deadline deadline_;         // the one timeout running for this connection
   Clock::time_point request_start_{};  // first byte of the current request (for metrics)
   std::size_t rbegin_ = 0;    // first byte of the request being parsed

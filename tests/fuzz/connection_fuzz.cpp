@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -215,8 +215,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
 
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
-  boost::asio::ip::tcp::socket server_end(io);
-  server_end.assign(boost::asio::ip::tcp::v4(), fds[0]);  // Asio only needs a stream fd
+  boost::asio::generic::stream_protocol::socket server_end(io);
+  server_end.assign(boost::asio::generic::stream_protocol(AF_UNIX, 0), fds[0]);
   w.worker->on_accepted(std::move(server_end));
   const int peer = fds[1];
 

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -543,6 +544,187 @@ int Daemon::terminate(std::chrono::milliseconds timeout) {
   }
   pid_ = -1;
   return *code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RawClient: other transports
+
+namespace {
+
+void set_client_options(int fd) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(io_timeout).count());
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+[[noreturn]] void close_and_fail(int fd, const std::string& what) {
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  fail_errno(what);
+}
+
+}  // namespace
+
+RawClient::RawClient(uint16_t port, const std::string& source_ip) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) fail_errno("socket");
+  set_client_options(fd_);
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, source_ip.c_str(), &source.sin_addr) != 1) {
+    ::close(fd_);
+    fail("bad source address '" + source_ip + "'");
+  }
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0)
+    close_and_fail(fd_, "bind to " + source_ip);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    close_and_fail(fd_, "connect from " + source_ip + " to 127.0.0.1:" + std::to_string(port));
+}
+
+RawClient::RawClient(const std::filesystem::path& unix_path) {
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) fail_errno("socket(AF_UNIX)");
+  set_client_options(fd_);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = unix_path.string();
+  if (path.size() >= sizeof(addr.sun_path)) {
+    ::close(fd_);
+    fail("unix socket path too long: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    close_and_fail(fd_, "connect to unix:" + path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChildProcess, ports
+
+namespace {
+
+pid_t spawn_in_group(const std::string& binary, const std::vector<std::string>& args,
+                     const std::filesystem::path& out, const std::filesystem::path& err) {
+  int out_fd = open_for_child(out);
+  int err_fd = open_for_child(err);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);  // a group of its own, led by the child
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(binary.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_fd);
+  ::close(err_fd);
+  if (rc != 0) {
+    errno = rc;
+    fail_errno("posix_spawn " + binary);
+  }
+  return pid;
+}
+
+}  // namespace
+
+ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::string>& args) {
+  pid_ = spawn_in_group(binary, args, dir_.path() / "stdout", dir_.path() / "stderr");
+}
+
+ChildProcess::~ChildProcess() {
+  if (!exit_code_) {
+    ::kill(-pid_, SIGTERM);
+    if (!wait_exit(5s)) kill_and_reap(pid_);
+  }
+  ::kill(-pid_, SIGKILL);  // anything of the group that outlived its leader (ESRCH when none)
+}
+
+std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
+  if (!exit_code_) exit_code_ = lithe::test::wait_exit(pid_, timeout);
+  return exit_code_;
+}
+
+int ChildProcess::stop(int sig, std::chrono::milliseconds timeout) {
+  if (exit_code_) return *exit_code_;
+  ::kill(-pid_, sig);
+  if (!wait_exit(timeout)) {
+    ::kill(-pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    exit_code_ = decode_status(status);
+  }
+  return *exit_code_;
+}
+
+std::string ChildProcess::stdout_text() const { return read_file(dir_.path() / "stdout"); }
+std::string ChildProcess::stderr_text() const { return read_file(dir_.path() / "stderr"); }
+
+uint16_t free_tcp_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail_errno("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    close_and_fail(fd, "bind 127.0.0.1:0");
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool can_connect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail_errno("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool can_connect(const std::filesystem::path& unix_path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail_errno("socket(AF_UNIX)");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = unix_path.string();
+  if (path.size() >= sizeof(addr.sun_path)) {
+    ::close(fd);
+    fail("unix socket path too long: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (Clock::now() >= deadline) return false;
+    ::poll(nullptr, 0, std::min(5, remaining_ms(deadline)));
+  }
 }
 
 }  // namespace lithe::test

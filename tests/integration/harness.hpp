@@ -88,6 +88,11 @@ struct HttpResponse {
 class RawClient {
  public:
   explicit RawClient(uint16_t port);
+  // A TCP client on 127.0.0.1:port whose own end is bound to source_ip first (e.g. "127.0.0.2":
+  // a proxy in between then sees a client address that is not its own).
+  RawClient(uint16_t port, const std::string& source_ip);
+  // A client on a unix stream socket.
+  explicit RawClient(const std::filesystem::path& unix_path);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -182,5 +187,45 @@ class Daemon {
   uint16_t port_ = 0;
   std::string address_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Other programs (reverse proxies in front of the daemon) and loopback ports
+
+// Any program, spawned with stdin from /dev/null, stdout and stderr in files, in a process group
+// of its own so that its children (nginx's workers) are stopped with it. The destructor sends
+// SIGTERM to the group, waits a little, then SIGKILLs whatever is left of it.
+class ChildProcess {
+ public:
+  ChildProcess(const std::string& binary, const std::vector<std::string>& args);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // The exit code (128 + signal when killed) once the process has exited within timeout; nullopt
+  // while it runs (0ms: just look).
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout = 0ms);
+  // Sends sig to the group and waits for the exit; SIGKILLs the group after timeout. Returns the
+  // exit code as wait_exit does.
+  int stop(int sig, std::chrono::milliseconds timeout = 10s);
+  std::string stdout_text() const;
+  std::string stderr_text() const;
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed). Another
+// process may take it before the caller binds it: callers retry on EADDRINUSE.
+uint16_t free_tcp_port();
+
+// One connection attempt: true when something accepts on 127.0.0.1:port / the unix socket.
+bool can_connect(uint16_t port);
+bool can_connect(const std::filesystem::path& unix_path);
+
+// Checks condition until it holds or timeout passes (every few ms); returns its last value.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = io_timeout);
 
 }  // namespace lithe::test

@@ -1,0 +1,742 @@
+// The real `lithe` daemon behind real reverse proxies, as it is deployed (SPEC §3 [proxy] and
+// [log], §5, §6): nginx with an upstream keepalive pool over TCP and over a unix socket, two
+// daemons behind one nginx upstream while one of them stops gracefully, and HAProxy sending the
+// PROXY protocol (v1 and v2). nginx and HAProxy run as child processes with generated configs in
+// a temporary directory; a test is skipped when the proxy it needs is not installed
+// (scripts/setup.sh installs both).
+#include <gtest/gtest.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+
+#ifndef LITHE_BINARY
+#error "LITHE_BINARY must name the built lithe daemon"
+#endif
+
+namespace lithe::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kBinary = LITHE_BINARY;
+
+// The first of the candidates that is an executable file, or "".
+std::string find_program(std::initializer_list<const char*> candidates) {
+  for (const char* c : candidates)
+    if (::access(c, X_OK) == 0) return c;
+  return "";
+}
+
+const std::string kNginx = find_program({"/usr/sbin/nginx", "/usr/bin/nginx"});
+const std::string kHaproxy = find_program({"/usr/sbin/haproxy", "/usr/bin/haproxy"});
+
+#define SKIP_WITHOUT(program, name)                                                  \
+  if ((program).empty())                                                            \
+  GTEST_SKIP() << name " is not installed (looked in /usr/sbin and /usr/bin); "     \
+                  "scripts/setup.sh installs it"
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+std::string lowercase(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+std::vector<std::string> lines_containing(const std::string& text, std::string_view needle) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto eol = text.find('\n', at);
+    if (eol == std::string::npos) break;  // a line still being written
+    std::string line = text.substr(at, eol - at);
+    if (contains(line, needle)) out.push_back(std::move(line));
+    at = eol + 1;
+  }
+  return out;
+}
+
+// The access log's lines containing marker, once there are count of them (the log is written
+// asynchronously). A failure names what the log holds.
+std::vector<std::string> await_log_lines(const fs::path& log, std::string_view marker,
+                                         std::size_t count = 1) {
+  std::vector<std::string> found;
+  bool ok = wait_until([&] {
+    found = lines_containing(read_file(log), marker);
+    return found.size() >= count;
+  });
+  if (!ok)
+    ADD_FAILURE() << "expected " << count << " access log line(s) with '" << marker << "', found "
+                  << found.size() << "; the log:\n"
+                  << read_file(log);
+  return found;
+}
+
+// The value of an unlabelled Prometheus sample ("name 42"), or -1.
+long long metric(const std::string& text, std::string_view name) {
+  const std::string prefix = "\n" + std::string(name) + " ";
+  auto at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + prefix.size()));
+}
+
+// The sum of every sample of a labelled counter ("name{...} 42").
+long long metric_sum(const std::string& text, std::string_view name) {
+  long long sum = 0;
+  const std::string prefix = "\n" + std::string(name) + "{";
+  for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    auto eol = text.find('\n', at + 1);
+    auto space = text.rfind(' ', eol);
+    sum += std::stoll(text.substr(space + 1, eol - space - 1));
+  }
+  return sum;
+}
+
+// Deterministic bytes of every value, 0 to 255.
+std::string binary_body(std::size_t size) {
+  std::string out(size, '\0');
+  uint32_t x = 2463534242u;
+  for (char& c : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x & 0xff);
+  }
+  return out;
+}
+
+// body in chunked transfer coding, cut into chunks of assorted sizes.
+std::string chunked(std::string_view body) {
+  static constexpr std::size_t sizes[] = {1, 7, 4096, 65536, 3, 20000};
+  std::string out;
+  std::size_t i = 0;
+  while (!body.empty()) {
+    std::size_t n = std::min(body.size(), sizes[i++ % std::size(sizes)]);
+    char size_text[20];
+    std::snprintf(size_text, sizeof size_text, "%zx", n);
+    out.append(size_text).append("\r\n").append(body.substr(0, n)).append("\r\n");
+    body.remove_prefix(n);
+  }
+  return out + "0\r\n\r\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+// A proxy listening on 127.0.0.1:port(). prepare(port) writes its config for that port and
+// returns its command line; started() says when it has bound (besides accepting connections).
+// A port taken by someone else between free_tcp_port() and the proxy's bind is retried.
+class ProxyProcess {
+ public:
+  using Prepare = std::function<std::vector<std::string>(uint16_t port)>;
+
+  ProxyProcess(std::string name, const std::string& binary, const Prepare& prepare,
+               std::function<std::string()> log_text, const std::function<bool()>& started)
+      : name_(std::move(name)), log_text_(std::move(log_text)) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      port_ = free_tcp_port();
+      std::vector<std::string> args = prepare(port_);
+      process_ = std::make_unique<ChildProcess>(binary, args);
+      const bool up = wait_until(
+          [&] { return process_->wait_exit().has_value() || (started() && can_connect(port_)); },
+          10s);
+      if (std::optional<int> code = process_->wait_exit()) {
+        const std::string text = logs();
+        process_.reset();
+        if (contains(text, "Address already in use")) continue;  // lost the race for the port
+        throw std::runtime_error(name_ + " exited with " + std::to_string(*code) +
+                                 " at startup: " + text);
+      }
+      if (!up) throw std::runtime_error(name_ + " did not start listening in time: " + logs());
+      return;
+    }
+    throw std::runtime_error(name_ + ": no free port after 8 attempts");
+  }
+
+  uint16_t port() const { return port_; }
+  ChildProcess& process() { return *process_; }
+  // stderr and the error log, for failure messages.
+  std::string logs() const {
+    return "\n--- " + name_ + " stderr:\n" + process_->stderr_text() + "\n--- " + name_ +
+           " log:\n" + log_text_();
+  }
+
+ private:
+  std::string name_;
+  std::function<std::string()> log_text_;
+  std::unique_ptr<ChildProcess> process_;
+  uint16_t port_ = 0;
+};
+
+// nginx with one worker, everything it writes kept in its own directory. http_block is the body
+// of the http {} block; "@LISTEN@" in it becomes the address nginx listens on.
+class Nginx {
+ public:
+  explicit Nginx(const std::string& http_block) {
+    const std::string d = dir_.path().string();
+    std::string user;
+    if (::geteuid() == 0) {
+      // The workers would otherwise run as nobody, who cannot use lithe's socket (mode 0660)
+      // nor the temporary files in this directory.
+      const passwd* pw = ::getpwuid(::geteuid());
+      const group* gr = ::getgrgid(::getegid());
+      if (pw && gr) user = std::string("user ") + pw->pw_name + " " + gr->gr_name + ";\n";
+    }
+    proxy_ = std::make_unique<ProxyProcess>(
+        "nginx", kNginx,
+        [this, d, user, http_block](uint16_t port) {
+          std::error_code ignored;
+          fs::remove(dir_.path() / "error.log", ignored);  // a failed attempt's, if any
+          dir_.write("nginx.conf",
+                     "worker_processes 1;\n" + user + "error_log " + d + "/error.log notice;\n" +
+                         "pid " + d + "/nginx.pid;\n" +
+                         "events { worker_connections 1024; }\n"
+                         "http {\n"
+                         "  access_log off;\n"
+                         "  client_body_temp_path " + d + "/client_body;\n" +
+                         "  proxy_temp_path " + d + "/proxy;\n" +
+                         "  fastcgi_temp_path " + d + "/fastcgi;\n" +
+                         "  uwsgi_temp_path " + d + "/uwsgi;\n" +
+                         "  scgi_temp_path " + d + "/scgi;\n" +
+                         replace_all(http_block, "@LISTEN@", "127.0.0.1:" + std::to_string(port)) +
+                         "}\n");
+          // -e: nginx logs here even before it has read the config (it would try
+          // /var/log/nginx otherwise on builds that default to it).
+          return std::vector<std::string>{"-p", d + "/", "-c", d + "/nginx.conf", "-e",
+                                          d + "/error.log", "-g", "daemon off;"};
+        },
+        [this] { return read_file(dir_.path() / "error.log"); },
+        // nginx writes its pid file once every listening socket is open.
+        [this] { return fs::exists(dir_.path() / "nginx.pid"); });
+  }
+
+  uint16_t port() const { return proxy_->port(); }
+  std::string logs() const { return proxy_->logs(); }
+
+ private:
+  TempDir dir_;  // destroyed after the process
+  std::unique_ptr<ProxyProcess> proxy_;
+};
+
+// HAProxy in the foreground (-db) with the given config; "@LISTEN@" becomes its bind address.
+class Haproxy {
+ public:
+  explicit Haproxy(const std::string& config) {
+    proxy_ = std::make_unique<ProxyProcess>(
+        "haproxy", kHaproxy,
+        [this, config](uint16_t port) {
+          auto path = dir_.write("haproxy.cfg", replace_all(config, "@LISTEN@",
+                                                            "127.0.0.1:" + std::to_string(port)));
+          return std::vector<std::string>{"-f", path.string(), "-db"};
+        },
+        [] { return std::string("(on stderr)"); }, [] { return true; });
+  }
+
+  uint16_t port() const { return proxy_->port(); }
+  std::string logs() const { return proxy_->logs(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<ProxyProcess> proxy_;
+};
+
+// One lithe daemon with its config and access log in a directory of its own. It always listens
+// on 127.0.0.1:0 first (port(), for /metrics and direct checks), and on unix:DIR/lithe.sock too
+// when with_unix_socket.
+class Lithe {
+ public:
+  // toml: the config without [log] access (added here) and without listen (given by -l).
+  Lithe(const std::string& toml, bool with_unix_socket) {
+    std::string config = "[log]\naccess = \"" + access_log().string() + "\"\n\n" + toml;
+    auto path = dir_.write("lithe.toml", config);
+    std::vector<std::string> args = {"-c", path.string(), "-l", "127.0.0.1:0"};
+    if (with_unix_socket) args.insert(args.end(), {"-l", "unix:" + socket().string()});
+    daemon_ = std::make_unique<Daemon>(kBinary, args);
+    // The first listener is reported first; the unix one follows it.
+    if (with_unix_socket && !wait_until([&] { return can_connect(socket()); }))
+      throw std::runtime_error("lithe is not accepting on " + socket().string() + ": " +
+                               daemon_->stderr_text());
+  }
+
+  Daemon& daemon() { return *daemon_; }
+  uint16_t port() const { return daemon_->port(); }
+  fs::path socket() const { return dir_.path() / "lithe.sock"; }
+  fs::path access_log() const { return dir_.path() / "access.log"; }
+
+  std::string metrics() {
+    RawClient c(port());
+    c.send(get("/metrics"));
+    HttpResponse r = c.read_response();
+    if (r.status != 200) throw std::runtime_error("GET /metrics: " + r.raw);
+    return "\n" + r.body;  // every sample then follows a newline
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1. nginx in front, upstream keepalive pool
+
+constexpr std::string_view kAppRoutes = R"(
+[proxy]
+trusted = ["127.0.0.1/32"]
+
+[[route]]
+path = "/plaintext"
+handler = "static"
+body = "Hello, World!"
+
+[[route]]
+path = "/item/{id}"
+handler = "static"
+body = "item {id}"
+
+[[route]]
+path = "/headers"
+handler = "echo"
+mode = "headers"
+
+[[route]]
+path = "/echo"
+methods = ["POST"]
+handler = "echo"
+
+[[route]]
+path = "/stream/echo"
+methods = ["POST"]
+handler = "echo"
+
+[[route]]
+path = "/stream/headers"
+methods = ["POST"]
+handler = "echo"
+mode = "headers"
+
+[[route]]
+path = "/metrics"
+handler = "metrics"
+)";
+
+// The operator's config: a keepalive pool towards lithe (which needs HTTP/1.1 upstream and no
+// "Connection: close" from nginx), the client address appended to X-Forwarded-For, and a
+// location that streams request bodies (chunked towards lithe) instead of buffering them.
+std::string nginx_front(const std::string& upstream_server) {
+  return R"(
+  upstream lithe {
+    server )" + upstream_server + R"(;
+    keepalive 16;
+  }
+  server {
+    listen @LISTEN@;
+    client_max_body_size 4m;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    location / {
+      proxy_pass http://lithe;
+    }
+    location /stream/ {
+      proxy_pass http://lithe;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }
+  }
+)";
+}
+
+// Keep-alive traffic from one client through nginx; returns how many requests it sent.
+int drive_traffic(uint16_t nginx_port) {
+  int sent = 0;
+  RawClient c(nginx_port);
+
+  // Sequential requests on one connection.
+  for (int i = 0; i < 200; ++i, ++sent) {
+    c.send(get("/plaintext"));
+    HttpResponse r = c.read_response();
+    if (r.status != 200 || r.body != "Hello, World!") {
+      ADD_FAILURE() << "sequential request " << i << ": " << r.raw;
+      return sent;
+    }
+  }
+
+  // Pipelined: one write, the responses in order.
+  std::string batch;
+  constexpr int depth = 40;
+  for (int i = 0; i < depth; ++i) batch += get("/item/" + std::to_string(i));
+  c.send(batch);
+  for (int i = 0; i < depth; ++i, ++sent) {
+    HttpResponse r = c.read_response();
+    if (r.status != 200 || r.body != "item " + std::to_string(i)) {
+      ADD_FAILURE() << "pipelined request " << i << ": " << r.raw;
+      return sent;
+    }
+  }
+
+  // Bodies, small and large, with Content-Length and chunked, buffered by nginx (/echo: sent to
+  // lithe with a Content-Length) and streamed (/stream/echo: sent to lithe chunked).
+  const std::string small = "hello through nginx";
+  const std::string large = binary_body(200 * 1024);
+  for (const char* path : {"/echo", "/stream/echo"}) {
+    for (const std::string* body : {&small, &large}) {
+      for (bool use_chunked : {false, true}) {
+        SCOPED_TRACE(std::string(path) + (body == &small ? " small" : " 200 KiB") +
+                     (use_chunked ? " chunked" : " with Content-Length"));
+        std::string req = request("POST", path,
+                                  "Content-Type: application/octet-stream\r\n" +
+                                      (use_chunked ? std::string("Transfer-Encoding: chunked\r\n")
+                                                   : "Content-Length: " +
+                                                         std::to_string(body->size()) + "\r\n"));
+        req += use_chunked ? chunked(*body) : *body;
+        c.send(req);
+        HttpResponse r = c.read_response();
+        ++sent;
+        EXPECT_EQ(r.status, 200) << r.head();
+        EXPECT_EQ(r.header("Content-Type"), "application/octet-stream");
+        EXPECT_EQ(r.body.size(), body->size());
+        EXPECT_TRUE(r.body == *body) << "the body came back altered";
+      }
+    }
+  }
+
+  // The streaming location really hands lithe a chunked body (when nginx has not read all of
+  // it with the head: a body it already holds whole goes with a Content-Length).
+  c.send(request("POST", "/stream/headers", "Transfer-Encoding: chunked\r\n") + chunked(large));
+  HttpResponse r = c.read_response();
+  ++sent;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(contains(lowercase(r.body), "transfer-encoding: chunked")) << r.body;
+
+  // What nginx forwards: the client's X-Forwarded-For with its own peer appended.
+  c.send(get("/headers", "X-Forwarded-For: 198.51.100.23\r\n"));
+  r = c.read_response();
+  ++sent;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(contains(r.body, "198.51.100.23, 127.0.0.1")) << r.body;
+  return sent;
+}
+
+// nginx reused its upstream connections: far fewer connections than requests.
+void expect_pooled(Lithe& lithe, int requests) {
+  const std::string m = lithe.metrics();
+  const long long connections = metric(m, "lithe_connections_total");
+  const long long answered = metric_sum(m, "lithe_requests_total");
+  EXPECT_GE(answered, requests) << m;
+  ASSERT_GT(connections, 0) << m;
+  // The pool holds at most 16 idle connections, and /metrics itself comes on one more.
+  EXPECT_LE(connections, 17) << m;
+  EXPECT_LT(connections * 10, answered) << "nginx did not reuse its upstream connections\n" << m;
+}
+
+TEST(NginxFront, KeepalivePoolOverTcp) {
+  SKIP_WITHOUT(kNginx, "nginx");
+  Lithe lithe(std::string(kAppRoutes), false);
+  Nginx nginx(nginx_front("127.0.0.1:" + std::to_string(lithe.port())));
+
+  const int sent = drive_traffic(nginx.port());
+  if (HasFailure()) std::fprintf(stderr, "%s\n", nginx.logs().c_str());
+  expect_pooled(lithe, sent);
+
+  // The access log names the client nginx saw (127.0.0.1 here), or, when the request came with
+  // its own X-Forwarded-For, the address left of the trusted hops.
+  RawClient c(nginx.port());
+  c.send(get("/plaintext?tag=forwarded-tcp", "X-Forwarded-For: 198.51.100.23\r\n"));
+  EXPECT_EQ(c.read_response().status, 200);
+  c.send(get("/plaintext?tag=plain-tcp"));
+  EXPECT_EQ(c.read_response().status, 200);
+  for (const auto& line : await_log_lines(lithe.access_log(), "tag=forwarded-tcp"))
+    EXPECT_EQ(line.rfind("198.51.100.23 ", 0), 0u) << line;
+  for (const auto& line : await_log_lines(lithe.access_log(), "tag=plain-tcp"))
+    EXPECT_EQ(line.rfind("127.0.0.1 ", 0), 0u) << line;
+
+  EXPECT_EQ(lithe.daemon().terminate(), 0) << lithe.daemon().stderr_text();
+}
+
+TEST(NginxFront, KeepalivePoolOverUnixSocket) {
+  SKIP_WITHOUT(kNginx, "nginx");
+  Lithe lithe(std::string(kAppRoutes), true);
+  Nginx nginx(nginx_front("unix:" + lithe.socket().string()));
+
+  const int sent = drive_traffic(nginx.port());
+  if (HasFailure()) std::fprintf(stderr, "%s\n", nginx.logs().c_str());
+  expect_pooled(lithe, sent);
+
+  // A unix-socket peer counts as trusted once proxy.trusted is set (only local processes the
+  // socket's mode allows can connect), so the forwarded client is logged here too.
+  RawClient c(nginx.port());
+  c.send(get("/plaintext?tag=forwarded-unix", "X-Forwarded-For: 198.51.100.23\r\n"));
+  EXPECT_EQ(c.read_response().status, 200);
+  for (const auto& line : await_log_lines(lithe.access_log(), "tag=forwarded-unix"))
+    EXPECT_EQ(line.rfind("198.51.100.23 ", 0), 0u) << line;
+
+  EXPECT_EQ(lithe.daemon().terminate(), 0) << lithe.daemon().stderr_text();
+  EXPECT_FALSE(fs::exists(lithe.socket())) << "the socket file outlived the daemon";
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Scale-out: two daemons behind one upstream, one stops gracefully under load
+
+std::string who_config(const std::string& name) {
+  return R"(
+[timeouts]
+shutdown = "5s"
+
+[[route]]
+path = "/who"
+handler = "static"
+body = ")" + name + R"("
+
+[[route]]
+path = "/health"
+handler = "health"
+)";
+}
+
+TEST(NginxScaleOut, GracefulStopOfOneDaemonLosesNoRequest) {
+  SKIP_WITHOUT(kNginx, "nginx");
+  Lithe one(who_config("one"), false);
+  Lithe two(who_config("two"), false);
+  Nginx nginx(R"(
+  upstream lithe {
+    server 127.0.0.1:)" + std::to_string(one.port()) + R"(;
+    server 127.0.0.1:)" + std::to_string(two.port()) + R"(;
+    keepalive 16;
+  }
+  server {
+    listen @LISTEN@;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    location / {
+      proxy_pass http://lithe;
+      proxy_next_upstream error timeout http_503;
+    }
+  }
+)");
+
+  // Client threads send requests back to back until they have each sent enough after the stop
+  // (and never more than max_requests each).
+  constexpr int threads = 4;
+  constexpr int before_stop = 400;    // requests answered, all threads together, before SIGTERM
+  constexpr int after_stop = 100;     // per thread, once the stopped daemon has exited
+  constexpr int max_requests = 5000;  // per thread
+  struct Tally {
+    int ones_before = 0, twos_before = 0, ones_after = 0, twos_after = 0, others = 0;
+    int errors = 0, non_200 = 0;
+    std::string first_problem;
+  };
+  std::vector<Tally> tallies(threads);
+  std::atomic<bool> exited{false};
+  std::mutex mutex;
+  std::condition_variable cv;
+  int answered = 0;
+
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t) {
+    clients.emplace_back([&, t] {
+      Tally& tally = tallies[t];
+      std::unique_ptr<RawClient> c;
+      int sent_after = 0;
+      for (int i = 0; i < max_requests && sent_after < after_stop; ++i) {
+        const bool after = exited.load();  // read before the request is sent
+        try {
+          if (!c) c = std::make_unique<RawClient>(nginx.port());
+          c->send(get("/who"));
+          HttpResponse r = c->read_response();
+          if (r.status != 200) {
+            ++tally.non_200;
+            if (tally.first_problem.empty()) tally.first_problem = r.raw;
+          } else if (r.body == "one") {
+            ++(after ? tally.ones_after : tally.ones_before);
+          } else if (r.body == "two") {
+            ++(after ? tally.twos_after : tally.twos_before);
+          } else {
+            ++tally.others;
+          }
+          if (r.header("Connection") == "close") c.reset();
+        } catch (const std::exception& e) {
+          ++tally.errors;
+          if (tally.first_problem.empty()) tally.first_problem = e.what();
+          c.reset();
+        }
+        if (after) ++sent_after;
+        {
+          std::lock_guard lock(mutex);
+          ++answered;
+        }
+        cv.notify_all();
+      }
+    });
+  }
+
+  {
+    std::unique_lock lock(mutex);
+    EXPECT_TRUE(cv.wait_for(lock, 20s, [&] { return answered >= before_stop; }))
+        << "the clients got only " << answered << " answers";
+  }
+  const int code = one.daemon().terminate(10s);  // SIGTERM mid-load; waits for the exit
+  exited = true;
+  for (auto& th : clients) th.join();
+
+  Tally sum;
+  for (const Tally& t : tallies) {
+    sum.ones_before += t.ones_before;
+    sum.twos_before += t.twos_before;
+    sum.ones_after += t.ones_after;
+    sum.twos_after += t.twos_after;
+    sum.others += t.others;
+    sum.errors += t.errors;
+    sum.non_200 += t.non_200;
+    if (sum.first_problem.empty()) sum.first_problem = t.first_problem;
+  }
+  EXPECT_EQ(code, 0) << one.daemon().stderr_text();
+  EXPECT_EQ(sum.errors, 0) << sum.first_problem;
+  EXPECT_EQ(sum.non_200, 0) << sum.first_problem << nginx.logs();
+  EXPECT_EQ(sum.others, 0);
+  EXPECT_GT(sum.ones_before, 0) << "nginx never used the first daemon";
+  EXPECT_GT(sum.twos_before, 0) << "nginx never used the second daemon";
+  EXPECT_EQ(sum.ones_after, 0) << "the stopped daemon answered after it exited";
+  EXPECT_EQ(sum.twos_after, threads * after_stop);
+
+  // The survivor alone answers now.
+  RawClient c(nginx.port());
+  for (int i = 0; i < 10; ++i) {
+    c.send(get("/who"));
+    HttpResponse r = c.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "two");
+  }
+  EXPECT_EQ(two.daemon().terminate(), 0) << two.daemon().stderr_text();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. HAProxy with the PROXY protocol
+
+constexpr std::string_view kProxyProtocolConfig = R"(
+[proxy]
+proxy_protocol = true
+
+[[route]]
+path = "/plaintext"
+handler = "static"
+body = "Hello, World!"
+)";
+
+struct HaproxyCase {
+  const char* send_proxy;  // "send-proxy-v2" or "send-proxy" (v1)
+  const char* mode;        // "http" or "tcp"
+  bool unix_socket;        // haproxy reaches lithe on its unix socket instead of TCP
+};
+
+void PrintTo(const HaproxyCase& c, std::ostream* os) {
+  *os << c.send_proxy << ", mode " << c.mode << (c.unix_socket ? ", unix socket" : ", TCP");
+}
+
+std::string case_name(const ::testing::TestParamInfo<HaproxyCase>& info) {
+  std::string name = std::string(info.param.send_proxy) + "_" + info.param.mode +
+                     (info.param.unix_socket ? "_unix" : "_tcp");
+  return replace_all(name, "-", "_");
+}
+
+class HaproxyProxyProtocol : public ::testing::TestWithParam<HaproxyCase> {};
+
+TEST_P(HaproxyProxyProtocol, LogsTheClientHaproxySaw) {
+  SKIP_WITHOUT(kHaproxy, "haproxy");
+  const HaproxyCase& p = GetParam();
+  Lithe lithe(std::string(kProxyProtocolConfig), p.unix_socket);
+  const std::string server = p.unix_socket ? "unix@" + lithe.socket().string()
+                                           : "127.0.0.1:" + std::to_string(lithe.port());
+  Haproxy haproxy(std::string(R"(
+global
+  maxconn 256
+  noreuseport  # a port someone else holds must fail the bind, never be shared
+
+defaults
+  mode )") + p.mode + R"(
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+
+frontend www
+  bind @LISTEN@
+  default_backend lithe
+
+backend lithe
+  server lithe1 )" + server + " " + p.send_proxy + "\n");
+
+  // The client connects from 127.0.0.2, so the address lithe logs can only have come from the
+  // PROXY header (lithe's own peer is 127.0.0.1, or a unix socket).
+  const std::string tag = std::string("tag=") + case_name({p, 0});
+  constexpr int connections = 2, per_connection = 3;
+  for (int i = 0; i < connections; ++i) {
+    RawClient c(haproxy.port(), "127.0.0.2");
+    for (int j = 0; j < per_connection; ++j) {
+      c.send(get("/plaintext?" + tag));
+      HttpResponse r = c.read_response();
+      ASSERT_EQ(r.status, 200) << r.raw << haproxy.logs();
+      EXPECT_EQ(r.body, "Hello, World!");
+    }
+  }
+  for (const auto& line : await_log_lines(lithe.access_log(), tag, connections * per_connection))
+    EXPECT_EQ(line.rfind("127.0.0.2 ", 0), 0u) << line;
+  EXPECT_EQ(lithe.daemon().terminate(), 0) << lithe.daemon().stderr_text();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, HaproxyProxyProtocol,
+                         ::testing::Values(HaproxyCase{"send-proxy-v2", "http", false},
+                                           HaproxyCase{"send-proxy-v2", "tcp", false},
+                                           HaproxyCase{"send-proxy", "http", false},
+                                           HaproxyCase{"send-proxy", "tcp", false},
+                                           HaproxyCase{"send-proxy-v2", "http", true}),
+                         case_name);
+
+TEST(ProxyProtocolListener, ConnectionWithoutPreambleIsClosedUnanswered) {
+  Lithe lithe(std::string(kProxyProtocolConfig), false);
+  {
+    RawClient c(lithe.port());
+    c.send(get("/plaintext"));
+    EXPECT_TRUE(c.is_closed());
+    EXPECT_EQ(c.buffered(), "") << "the listener answered a request that had no PROXY header";
+  }
+  // A preamble written by hand (what a proxy sends) is accepted on the same listener.
+  {
+    RawClient c(lithe.port());
+    c.send("PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\n" + get("/plaintext?tag=by-hand"));
+    HttpResponse r = c.read_response();
+    EXPECT_EQ(r.status, 200);
+  }
+  for (const auto& line : await_log_lines(lithe.access_log(), "tag=by-hand"))
+    EXPECT_EQ(line.rfind("203.0.113.9 ", 0), 0u) << line;
+  EXPECT_EQ(lithe.daemon().terminate(), 0) << lithe.daemon().stderr_text();
+}
+
+}  // namespace
+}  // namespace lithe::test
