@@ -3,6 +3,7 @@
 // connection goes idle, so an idle keep-alive connection holds none of it.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 #include "http/parser.hpp"
@@ -23,6 +24,9 @@ struct Exchange {
   RequestImpl request;
   ResponseImpl response;
   RequestParser parser;
+  // Kept here rather than in the connection, which stays small while idle.
+  std::chrono::steady_clock::time_point start{};  // the request's first byte (metrics, log)
+  std::size_t metrics_slot = 0;                   // route slot of an answer still pending
 };
 
 }  // namespace lithe::http

@@ -39,7 +39,7 @@ Connection::~Connection() {
   if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
 }
 
-void Connection::start(asio::generic::stream_protocol::socket socket) {
+void Connection::start(Socket socket) {
   socket_ = std::move(socket);
   error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);  // fails harmlessly on unix sockets
@@ -49,23 +49,9 @@ void Connection::start(asio::generic::stream_protocol::socket socket) {
   dispatching_ = awaiting_ = async_ready_ = holds_retired_ = false;
   const Config& cfg = worker_.snapshot().config;
   expect_proxy_ = cfg.proxy.proxy_protocol;
-  unix_peer_ = false;
+  unix_peer_ = peer_known_ = false;
   peer_ = {};
-  if (expect_proxy_ || worker_.snapshot().access_log) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof(ss);
-    if (::getpeername(socket_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-      if (ss.ss_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-        peer_[10] = peer_[11] = 0xff;
-        std::memcpy(&peer_[12], &in->sin_addr, 4);
-      } else if (ss.ss_family == AF_INET6) {
-        std::memcpy(peer_.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
-      } else {
-        unix_peer_ = true;
-      }
-    }
-  }
+  if (expect_proxy_ || worker_.snapshot().access_log) resolve_peer();
   rbegin_ = rpos_ = rend_ = 0;
   lingered_ = requests_ = 0;
   batch_ = 0;
@@ -172,6 +158,22 @@ void Connection::do_read() {
   process_input();
 }
 
+void Connection::resolve_peer() {
+  peer_known_ = true;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (::getpeername(socket_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    peer_[10] = peer_[11] = 0xff;
+    std::memcpy(&peer_[12], &in->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    std::memcpy(peer_.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+  } else {
+    unix_peer_ = true;
+  }
+}
+
 // PROXY protocol (v1 or v2) before the first request: the source address replaces the peer's.
 // Returns false while more bytes are needed or once the connection is closed for a bad one.
 bool Connection::read_proxy_header() {
@@ -210,7 +212,7 @@ void Connection::process_input() {
     }
     if (!exchange_->parser.in_request()) {
       rbegin_ = rpos_;
-      request_start_ = Clock::now();
+      exchange_->start = Clock::now();
     }
     auto r = exchange_->parser.feed(rbuf_->data.get() + rpos_, rend_ - rpos_);
     rpos_ += r.consumed;
@@ -244,6 +246,9 @@ void Connection::process_input() {
 void Connection::wait_for_input() {
   Deadlines& deadlines = worker_.deadlines();
   const bool in_request = exchange_ && exchange_->parser.in_request();
+  // Idle again during a graceful stop (a keep-alive response that was being written when the
+  // drain began is out): closed like the connections that were idle then.
+  if (!in_request && worker_.draining() && close_if_idle()) return;
   if (!in_request) {
     release_idle_resources();
     deadlines.arm(deadline_, Timeout::keepalive);
@@ -291,7 +296,7 @@ void Connection::handle_request() {
   if (res.deferred() && pending_) {
     // The handler answers later: hold the request, read nothing more, watch for a reset.
     awaiting_ = true;
-    async_slot_ = slot;  // a reload may renumber routes before the answer: keep the slot
+    exchange_->metrics_slot = slot;  // a reload may renumber routes before the answer
     worker_.deadlines().disarm(deadline_);
     return;
   }
@@ -327,7 +332,7 @@ void Connection::complete_async_dropped() {
 }
 
 void Connection::resume_after_async() {
-  finish_response(async_slot_);
+  finish_response(exchange_->metrics_slot);
   exchange_->next();
   header_armed_ = false;
   ++batch_;
@@ -355,7 +360,7 @@ void Connection::finish_response(std::size_t slot) {
   http::ResponseImpl& res = exchange_->response;
   const app::Snapshot& snap = worker_.snapshot();
   const uint16_t status = res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
-  worker_.metrics().routes.get(slot).record(status, Clock::now() - request_start_);
+  worker_.metrics().routes.get(slot).record(status, Clock::now() - exchange_->start);
   if (!out_) out_ = worker_.take_output();
   const std::size_t limit = snap.config.limits.requests_per_connection;
   ++requests_;
@@ -387,6 +392,8 @@ void Connection::fail_request(uint16_t status) {
 // One access log line. The client is the peer, or the address a trusted proxy forwarded.
 void Connection::log_access(uint16_t status, std::size_t body_bytes) {
   const app::Snapshot& snap = worker_.snapshot();
+  // Accepted while access logging was off (a reload turned it on): look the peer up now.
+  if (!peer_known_) resolve_peer();
   log::AccessRecord rec;
   char client[http::ip_text_size];
   // Formatted per line rather than kept per connection: idle connections stay small.
@@ -411,8 +418,9 @@ void Connection::log_access(uint16_t status, std::size_t body_bytes) {
   rec.time = std::time(nullptr);
   rec.status = status;
   rec.bytes_sent = body_bytes;
-  rec.duration_us = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - request_start_).count());
+  if (exchange_)
+    rec.duration_us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - exchange_->start).count());
   snap.access_log->log(rec);
 }
 
@@ -515,7 +523,7 @@ void Connection::linger_read() {
   for (;;) {
     const ssize_t n = ::recv(socket_.native_handle(), scratch, Worker::scratch_size, 0);
     if (n > 0) {
-      lingered_ += static_cast<std::size_t>(n);
+      lingered_ += static_cast<uint32_t>(n);  // n <= scratch_size
       if (lingered_ > linger_limit) return close();
       continue;
     }

@@ -13,6 +13,7 @@
 #include "http/output.hpp"
 #include "http/response_writer.hpp"
 #include "net/deadlines.hpp"
+#include "net/listener.hpp"
 
 namespace lithe::detail {
 struct Pending;
@@ -29,7 +30,7 @@ class Connection {
   ~Connection();
 
   // Takes over an accepted socket and starts reading.
-  void start(boost::asio::generic::stream_protocol::socket socket);
+  void start(Socket socket);
   // Graceful stop: closes the connection when it sits idle between requests with nothing
   // waiting to be read. Returns whether it did.
   bool close_if_idle();
@@ -74,22 +75,21 @@ class Connection {
   http::RenderContext render_context(bool keep_alive, bool http10, bool head) const;
   bool read_proxy_header();
   void log_access(uint16_t status, std::size_t body_bytes);
+  void resolve_peer();  // peer_ / unix_peer_ from the socket
 
   Worker& worker_;
-  boost::asio::generic::stream_protocol::socket socket_;
+  Socket socket_;
   std::unique_ptr<ReadBuffer> rbuf_;          // null while idle
   std::unique_ptr<http::Exchange> exchange_;  // null while idle
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;  // the response a Responder will send, if any
   http::IpAddress peer_{};              // the peer (or the PROXY protocol's source)
   Deadline deadline_;         // the one timeout running for this connection
-  Clock::time_point request_start_{};  // first byte of the current request (for metrics)
   std::size_t rbegin_ = 0;    // first byte of the request being parsed
   std::size_t rpos_ = 0;      // first byte not yet given to the parser
   std::size_t rend_ = 0;      // end of the bytes read
-  std::size_t lingered_ = 0;  // bytes discarded while lingering
-  std::size_t requests_ = 0;  // requests answered on this connection
-  std::size_t async_slot_ = 0;  // metrics slot of the pending response's route
+  uint32_t lingered_ = 0;     // bytes discarded while lingering (stops at linger_limit)
+  uint32_t requests_ = 0;     // requests answered on this connection
   unsigned batch_ = 0;        // responses rendered since the last write
   unsigned ops_ = 0;          // socket waits in flight
   bool open_ = false;
@@ -103,6 +103,7 @@ class Connection {
   bool holds_retired_ = false;      // may reference a snapshot a reload retired
   bool expect_proxy_ = false;       // a PROXY protocol preamble must come first
   bool unix_peer_ = false;          // accepted on a unix socket: no peer address
+  bool peer_known_ = false;         // peer_ / unix_peer_ were looked up (or came from PROXY)
 };
 
 }  // namespace lithe::net

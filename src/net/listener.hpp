@@ -2,7 +2,9 @@
 #pragma once
 
 #include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <string>
 
@@ -10,8 +12,11 @@ namespace lithe::net {
 
 class Worker;
 
-using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
-using Socket = boost::asio::generic::stream_protocol::socket;
+// Bound to io_context's own executor rather than any_io_executor: a socket then carries an
+// 8-byte executor instead of a type-erased one, which matters per idle connection.
+using Executor = boost::asio::io_context::executor_type;
+using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol, Executor>;
+using Socket = boost::asio::basic_stream_socket<boost::asio::generic::stream_protocol, Executor>;
 
 class Listener {
  public:
