@@ -356,6 +356,31 @@ int Server::run() {
     return 1;
   }
 
+  // The handlers are in place before anything announces the server (the "listening on" lines,
+  // the pid file, READY=1): a supervisor that signals at once must not meet SIGHUP's or
+  // SIGTERM's default action. A signal that comes before run() below is handled once it runs.
+  asio::signal_set signals(s.control, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [this, &signals, &on_signal](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          spdlog::info("SIGHUP: reloading {}", impl_->config.source);
+          reload();
+        } else if (sig == SIGUSR1) {
+          log::reopen();
+          spdlog::info("SIGUSR1: log files reopened");
+        } else if (impl_->graceful) {
+          spdlog::info("signal {} again: stopping now", sig);
+          stop();
+        } else {
+          spdlog::info("signal {}: graceful stop (at most {} ms)", sig, impl_->config.timeouts.shutdown.count());
+          begin_graceful_stop();
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
   unsigned count = s.config.server.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) {
@@ -383,28 +408,6 @@ int Server::run() {
     }
   }
   PidFile pid_file(s.config.server.pid_file);
-
-  asio::signal_set signals(s.control, SIGINT, SIGTERM, SIGHUP);
-  signals.add(SIGUSR1);
-  std::function<void(const boost::system::error_code&, int)> on_signal =
-      [this, &signals, &on_signal](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
-        if (sig == SIGHUP) {
-          spdlog::info("SIGHUP: reloading {}", impl_->config.source);
-          reload();
-        } else if (sig == SIGUSR1) {
-          log::reopen();
-          spdlog::info("SIGUSR1: log files reopened");
-        } else if (impl_->graceful) {
-          spdlog::info("signal {} again: stopping now", sig);
-          stop();
-        } else {
-          spdlog::info("signal {}: graceful stop (at most {} ms)", sig, impl_->config.timeouts.shutdown.count());
-          begin_graceful_stop();
-        }
-        signals.async_wait(on_signal);
-      };
-  signals.async_wait(on_signal);
 
   std::vector<std::thread> threads;
   for (auto& w : s.workers) threads.emplace_back([&w] { w->run(); });
@@ -481,6 +484,11 @@ void Server::begin_graceful_stop() {
 bool Server::reload() {
   Impl& s = *impl_;
   std::lock_guard reload_lock(s.reload_mutex);
+  if (s.state.draining.load()) {
+    // The stop closed the listeners: a reload must not open them again.
+    spdlog::warn("reload ignored: the server is stopping");
+    return false;
+  }
   net::notify_reloading();
   auto done = [](bool ok) {
     net::notify_ready();
@@ -522,8 +530,9 @@ bool Server::reload() {
     }
   }
   try {
-    log::reconfigure(next.log);
+    // The access log first: when it cannot be opened, the error log has not moved either.
     snapshot->access_log = s.access_log_for(next.log);
+    log::reconfigure(next.log);
   } catch (const std::exception& e) {
     spdlog::error("reload refused: cannot open log: {}", e.what());
     for (auto& [key, b] : added)

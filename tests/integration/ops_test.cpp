@@ -249,6 +249,15 @@ std::string scrape(uint16_t port, std::string_view preamble = "") {
   return r.body;
 }
 
+// A connection the server has accepted (it answered a request on it), ready for more.
+std::unique_ptr<RawClient> accepted(uint16_t port) {
+  auto c = std::make_unique<RawClient>(port);
+  c->send(get("/health"));
+  HttpResponse r = c->read_response();
+  if (r.status != 200) throw std::runtime_error("/health answered " + std::to_string(r.status));
+  return c;
+}
+
 // Bytes queued for reading on fd.
 int readable_bytes(int fd) {
   int n = 0;
@@ -281,7 +290,8 @@ TEST(OpsStop, SigtermFinishesTheRequestInFlightAndClosesIdleConnections) {
   EXPECT_EQ(health.body, "ok");
 
   // A request in flight: the head and half of the body.
-  RawClient busy(d.port());
+  auto busy_connection = accepted(d.port());
+  RawClient& busy = *busy_connection;
   busy.send(request("POST", "/echo", "Content-Length: 11\r\n") + "hello");
 
   d.signal(SIGTERM);
@@ -297,6 +307,7 @@ TEST(OpsStop, SigtermFinishesTheRequestInFlightAndClosesIdleConnections) {
   EXPECT_EQ(r.body, "hello world");
   EXPECT_EQ(r.header("Connection"), "close");
   EXPECT_TRUE(busy.is_closed());
+  busy_connection.reset();  // our FIN ends the server's lingering close
 
   auto code = d.wait_exit(kAwait);
   ASSERT_TRUE(code.has_value()) << d.log();
@@ -309,14 +320,15 @@ TEST(OpsStop, SigintIsAGracefulStopToo) {
   TempDir dir;
   auto cfg = write_config(dir, "app.toml", std::string(kStopConfig) + routes("A"));
   Lithe d({"-c", cfg.string()});
-  RawClient busy(d.port());
-  busy.send(request("POST", "/echo", "Content-Length: 2\r\n") + "h");
+  auto busy = accepted(d.port());
+  busy->send(request("POST", "/echo", "Content-Length: 2\r\n") + "h");
   d.signal(SIGINT);
   ASSERT_TRUE(wait_until([&] { return !can_connect(d.port()); }, kAwait));
-  busy.send("i");
-  HttpResponse r = busy.read_response();
+  busy->send("i");
+  HttpResponse r = busy->read_response();
   EXPECT_EQ(r.body, "hi");
   EXPECT_EQ(r.header("Connection"), "close");
+  busy.reset();
   auto code = d.wait_exit(kAwait);
   ASSERT_TRUE(code.has_value()) << d.log();
   EXPECT_EQ(*code, 0) << d.log();
@@ -329,9 +341,11 @@ TEST(OpsStop, HealthSaysDrainingWhileARequestIsInFlight) {
   idle.send(get("/health"));
   EXPECT_EQ(idle.read_response().body, "ok");
   // A health check whose head is still arriving, and a request whose body is.
-  RawClient check(server.port());
+  auto check_connection = accepted(server.port());
+  RawClient& check = *check_connection;
   check.send("GET /health HTTP/1.1\r\nHost: test\r\n");
-  RawClient busy(server.port());
+  auto busy_connection = accepted(server.port());
+  RawClient& busy = *busy_connection;
   busy.send(request("POST", "/echo", "Content-Length: 4\r\n") + "ab");
 
   server.server().shutdown();
@@ -356,8 +370,8 @@ TEST(OpsStop, ASecondSigtermStopsAtOnce) {
   TempDir dir;
   auto cfg = write_config(dir, "app.toml", std::string(kStopConfig) + routes("A"));
   Lithe d({"-c", cfg.string()});
-  RawClient stuck(d.port());
-  stuck.send("GET /v HTTP/1.1\r\nHost: test\r\n");  // never finished
+  auto stuck = accepted(d.port());
+  stuck->send("GET /v HTTP/1.1\r\nHost: test\r\n");  // never finished
 
   d.signal(SIGTERM);
   ASSERT_TRUE(d.await_log("graceful stop")) << d.log();
@@ -369,7 +383,7 @@ TEST(OpsStop, ASecondSigtermStopsAtOnce) {
   ASSERT_TRUE(code.has_value()) << "still draining after a second SIGTERM; log: " << d.log();
   EXPECT_EQ(*code, 0) << d.log();
   EXPECT_TRUE(contains(d.log(), "again: stopping now")) << d.log();
-  EXPECT_TRUE(stuck.is_closed());
+  EXPECT_TRUE(stuck->is_closed());
 }
 
 TEST(OpsStop, ShutdownTimeoutEndsAStuckDrain) {
@@ -378,14 +392,14 @@ TEST(OpsStop, ShutdownTimeoutEndsAStuckDrain) {
                           "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[timeouts]\nshutdown = "
                           "\"300ms\"\nheader = \"60s\"\n\n" + routes("A"));
   Lithe d({"-c", cfg.string()});
-  RawClient stuck(d.port());
-  stuck.send("GET /v HTTP/1.1\r\nHost: test\r\n");
+  auto stuck = accepted(d.port());
+  stuck->send("GET /v HTTP/1.1\r\nHost: test\r\n");
   d.signal(SIGTERM);
   auto code = d.wait_exit(kAwait);
   ASSERT_TRUE(code.has_value()) << d.log();
   EXPECT_EQ(*code, 0) << d.log();
   EXPECT_TRUE(contains(d.log(), "shutdown timeout")) << d.log();
-  EXPECT_TRUE(stuck.is_closed());
+  EXPECT_TRUE(stuck->is_closed());
 }
 
 // A response being written when the stop begins was rendered for keep-alive; once it is out,
@@ -400,8 +414,10 @@ TEST(OpsStop, ConnectionWhoseResponseWasBeingWrittenClosesAfterIt) {
                               body.string() + "\"\n");
   Lithe d({"-c", cfg.string()});
   RawClient c(d.port());
-  int small = 4096;
-  ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  // A fixed receive buffer (no autotuning up to tcp_rmem's maximum), still larger than the
+  // loopback MSS so that the transfer does not crawl.
+  int fixed = 256 * 1024;
+  ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &fixed, sizeof(fixed));
   c.send(get("/big"));
   // The server has started writing and cannot finish: 32 MiB do not fit the socket buffers.
   ASSERT_TRUE(wait_until([&] { return readable_bytes(c.fd()) > 0; }, kAwait));
@@ -417,6 +433,40 @@ TEST(OpsStop, ConnectionWhoseResponseWasBeingWrittenClosesAfterIt) {
   ASSERT_TRUE(code.has_value()) << d.log();
   EXPECT_EQ(*code, 0) << d.log();
   EXPECT_FALSE(contains(d.log(), "shutdown timeout")) << d.log();
+}
+
+// A reload that comes while the server drains must not open listeners again: the stop closed
+// them, and a proxy would send new connections to an instance that is going away.
+TEST(OpsStop, ReloadDuringTheDrainOpensNoListener) {
+  TempDir dir;
+  auto cfg = write_config(dir, "app.toml", std::string(kStopConfig) + routes("A"));
+  Lithe d({"-c", cfg.string()});
+  auto busy = accepted(d.port());
+  busy->send(request("POST", "/echo", "Content-Length: 2\r\n") + "h");  // holds the drain
+  d.signal(SIGTERM);
+  ASSERT_TRUE(d.await_log("graceful stop")) << d.log();
+
+  const uint16_t added = free_tcp_port();
+  const std::string added_addr = "127.0.0.1:" + std::to_string(added);
+  write_config(dir, "app.toml",
+               "[server]\n" + listen_line({"127.0.0.1:0", added_addr}) +
+                   "\n[timeouts]\nshutdown = \"30s\"\n\n" + routes("B"));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(d.await_log("SIGHUP")) << d.log();
+  // The reload is handled (or refused) before the next signal: SIGUSR1's line follows it.
+  d.signal(SIGUSR1);
+  ASSERT_TRUE(d.await_log("log files reopened")) << d.log();
+  EXPECT_FALSE(can_connect(added));
+  EXPECT_FALSE(contains(d.log(), "listening on " + added_addr)) << d.log();
+
+  busy->send("i");
+  HttpResponse r = busy->read_response();
+  EXPECT_EQ(r.body, "hi");
+  EXPECT_EQ(r.header("Connection"), "close");
+  busy.reset();
+  auto code = d.wait_exit(kAwait);
+  ASSERT_TRUE(code.has_value()) << d.log();
+  EXPECT_EQ(*code, 0) << d.log();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,6 +541,8 @@ TEST(OpsLoad, GracefulStopUnderLoadAnswersEveryRequestOrNone) {
   auto code = d.wait_exit(kAwait);
   ASSERT_TRUE(code.has_value()) << d.log();
   EXPECT_EQ(*code, 0) << d.log();
+  RecordProperty("answered", std::to_string(result.ok.load()));
+  RecordProperty("retried", std::to_string(result.retried.load()));
   EXPECT_TRUE(result.failures.empty()) << result.failures.front();
   EXPECT_LT(result.ok.load(), static_cast<uint64_t>(kClients * kPerClient))
       << "the load ended before the stop: nothing was tested";
@@ -655,7 +707,80 @@ TEST(OpsReload, LoweredBodyLimitAppliesToNewAndOpenConnections) {
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(r.header("Connection"), "close");
   EXPECT_TRUE(open.is_closed());
+  ::shutdown(open.fd(), SHUT_WR);  // our FIN ends the server's lingering close
   EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(OpsReload, ListenAddressInUseRefusesTheWholeReload) {
+  TempDir dir;
+  // A port someone else listens on.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const fs::path sock = dir.path() / "s.sock";
+
+  auto cfg = write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
+  Lithe d({"-c", cfg.string()});
+  write_config(dir, "app.toml",
+               "[server]\n" + listen_line({"127.0.0.1:0", "unix:" + sock.string(), taken}) + "\n" +
+                   routes("B"));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(d.await_log("reload refused")) << d.log();
+  EXPECT_TRUE(contains(d.log(), taken)) << d.log();
+  EXPECT_EQ(fetch(d.port(), get("/v")).body, "A");
+  EXPECT_FALSE(fs::exists(sock));  // bound first, then given up with the rest of the reload
+  EXPECT_EQ(metric(scrape(d.port()), "lithe_reloads_total"), 0u);
+  ::close(fd);
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+// log.error moved from stderr to a file by a reload: the daemon's lines go there from then on.
+TEST(OpsReload, ErrorLogMovedToAFile) {
+  TempDir dir;
+  const fs::path error_log = dir.path() / "error.log";
+  auto cfg = write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
+  Lithe d({"-c", cfg.string()});
+  write_config(dir, "app.toml",
+               "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[log]\nerror = \"" + error_log.string() +
+                   "\"\n\n" + routes("B"));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return contains(read_file(error_log), "reloaded"); }, kAwait))
+      << d.log();
+  EXPECT_EQ(fetch(d.port(), get("/v")).body, "B");
+  d.signal(SIGUSR1);
+  EXPECT_TRUE(wait_until([&] { return contains(read_file(error_log), "reopened"); }, kAwait));
+  EXPECT_FALSE(contains(d.log(), "reopened")) << d.log();
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_TRUE(contains(read_file(error_log), "stopped"));
+}
+
+// A reload refused because one of its logs cannot be opened changes nothing, not even the other
+// log's destination.
+TEST(OpsReload, RefusedReloadLeavesTheLogsAlone) {
+  TempDir dir;
+  const fs::path error_log = dir.path() / "error.log";
+  const fs::path bad_access = dir.path() / "no-such-dir" / "access.log";
+  auto cfg = write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
+  Lithe d({"-c", cfg.string()});
+  write_config(dir, "app.toml",
+               "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[log]\nerror = \"" + error_log.string() +
+                   "\"\naccess = \"" + bad_access.string() + "\"\n\n" + routes("B"));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] {
+    return contains(d.log(), "reload refused") || contains(read_file(error_log), "reload refused");
+  }, kAwait)) << d.log();
+  EXPECT_TRUE(contains(d.log(), "reload refused")) << "logged to " << read_file(error_log);
+  EXPECT_EQ(fetch(d.port(), get("/v")).body, "A");
+  d.signal(SIGUSR1);
+  EXPECT_TRUE(d.await_log("reopened")) << "the error log moved: " << read_file(error_log);
+  EXPECT_EQ(d.stop(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -753,6 +878,7 @@ TEST(OpsAccessLog, CombinedFormat) {
   EXPECT_EQ(c.read_response().status, 404);
   c.send("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");  // rejected by the parser
   EXPECT_EQ(c.read_response().status, 400);
+  c.shutdown_write();
 
   auto lines = await_lines(log, "", 4);
   ASSERT_EQ(lines.size(), 4u) << read_file(log);
@@ -809,6 +935,25 @@ TEST(OpsAccessLog, JsonFormatOneObjectALine) {
   EXPECT_EQ(int64_t(second["bytes"]), 5);
   EXPECT_EQ(std::string_view(second["referer"]), "");
   EXPECT_EQ(d.stop(), 0);
+}
+
+// Lines still queued when the stop comes are written before the exit.
+TEST(OpsAccessLog, WrittenOutOnStop) {
+  TempDir dir;
+  const fs::path log = dir.path() / "access.log";
+  auto cfg = write_config(dir, "app.toml", access_config(log, "json"));
+  Lithe d({"-c", cfg.string()});
+  {
+    RawClient c(d.port());
+    for (int i = 0; i < 200; ++i) {
+      c.send(get("/v?n=" + std::to_string(i)));
+      EXPECT_EQ(c.read_response().status, 200);
+    }
+  }
+  EXPECT_EQ(d.stop(), 0) << d.log();
+  const auto lines = lines_containing(log, "/v?n=");
+  ASSERT_EQ(lines.size(), 200u);
+  EXPECT_TRUE(contains(lines.back(), "/v?n=199")) << lines.back();
 }
 
 // The client field of the one access log line a GET with extra_headers produces.
@@ -947,11 +1092,16 @@ TEST_F(OpsProxyProtocol, V2SourceAddressIsTheClient) {
   EXPECT_EQ(client_of("/v?v2"), "203.0.113.20");
 }
 
-TEST_F(OpsProxyProtocol, UnknownKeepsThePeer) {
+TEST_F(OpsProxyProtocol, UnknownAndLocalKeepThePeer) {
   RawClient c(d_->port());
   c.send("PROXY UNKNOWN\r\n" + get("/v?unknown"));
   EXPECT_EQ(c.read_response().status, 200);
   EXPECT_EQ(client_of("/v?unknown"), "127.0.0.1");
+  // v2 LOCAL (a health check from the proxy itself): no address.
+  RawClient local(d_->port());
+  local.send(std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16) + get("/v?local"));
+  EXPECT_EQ(local.read_response().status, 200);
+  EXPECT_EQ(client_of("/v?local"), "127.0.0.1");
 }
 
 TEST_F(OpsProxyProtocol, ConnectionWithoutAPreambleIsClosedUnanswered) {
