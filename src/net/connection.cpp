@@ -47,6 +47,7 @@ void Connection::start(Socket socket) {
   open_ = true;
   reading_ = close_after_write_ = header_armed_ = lingering_ = false;
   dispatching_ = awaiting_ = async_ready_ = holds_retired_ = false;
+  receiving_ = releasing_ = false;
   const Config& cfg = worker_.snapshot().config;
   expect_proxy_ = cfg.proxy.proxy_protocol;
   unix_peer_ = peer_known_ = false;
@@ -55,8 +56,51 @@ void Connection::start(Socket socket) {
   rbegin_ = rpos_ = rend_ = 0;
   lingered_ = requests_ = 0;
   batch_ = 0;
+  worker_.deadlines().arm(deadline_, Timeout::idle);
+  do_wait_read();  // no buffer yet: most new connections are busy, but not all of them
+}
+
+void Connection::give_back_buffer() {
+  if (hot_) {
+    hot_ = false;
+    worker_.release_hot_buffer();
+  }
+  worker_.give_buffer(std::move(rbuf_));
+}
+
+// Reads straight into the read buffer. Unlike a readiness wait, a read operation lets the
+// reactor skip re-arming the descriptor (an epoll_ctl per request).
+void Connection::do_receive() {
+  ++ops_;
+  reading_ = receiving_ = true;
+  socket_.async_receive(asio::buffer(rbuf_->data.get() + rend_, rbuf_->capacity - rend_),
+                        [this](const error_code& ec, std::size_t n) { on_received(ec, n); });
+}
+
+void Connection::on_received(const error_code& ec, std::size_t n) {
+  reading_ = receiving_ = false;
+  finish_op();
+  if (!open_) return;
+  const bool releasing = releasing_;
+  releasing_ = false;
+  if (ec == asio::error::operation_aborted) {
+    if (releasing) return go_cold();  // idle for a while: the buffer goes back
+    if (lingering_) do_wait_read();
+    return;  // a header/body timeout: its 408 is on its way
+  }
+  if (ec) return close();  // eof: every complete request was answered already
+  worker_.count_bytes_in(n);
+  rend_ += n;
+  process_input();
+}
+
+// Still idle after Timeout::idle: the read buffer goes back to the pool and the rest of the
+// keep-alive time is a readiness wait that holds no buffer.
+void Connection::go_cold() {
+  release_idle_resources();
+  if (worker_.draining() && close_if_idle()) return;
   worker_.deadlines().arm(deadline_, Timeout::keepalive);
-  do_wait_read();
+  if (!reading_) do_wait_read();
 }
 
 void Connection::close() {
@@ -67,7 +111,7 @@ void Connection::close() {
   socket_.close(ignored);  // aborts the waits in flight; their handlers call finish_op()
   if (pending_) cancel_pending();
   if (exchange_) worker_.give_exchange(std::move(exchange_));
-  if (rbuf_) worker_.give_buffer(std::move(rbuf_));
+  if (rbuf_) give_back_buffer();
   if (out_) {
     out_->clear();
     worker_.give_output(std::move(out_));
@@ -92,6 +136,14 @@ bool Connection::close_if_idle() {
   if (!open_ || lingering_ || awaiting_ || out_ || rpos_ < rend_ ||
       (exchange_ && exchange_->parser.in_request()))
     return false;
+  if (receiving_) {
+    // The reactor may have read a request already: let the read finish or abort first, then
+    // decide (go_cold() comes back here with no read in flight).
+    releasing_ = true;
+    error_code ignored;
+    socket_.cancel(ignored);
+    return false;
+  }
   char byte;
   const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0) return false;  // a request is on its way: it is answered, with Connection: close
@@ -250,8 +302,17 @@ void Connection::wait_for_input() {
   // drain began is out): closed like the connections that were idle then.
   if (!in_request && worker_.draining() && close_if_idle()) return;
   if (!in_request) {
+    deadlines.arm(deadline_, Timeout::idle);
+    if (reading_) return;  // a readiness wait is already in flight
+    if (rbuf_ && rpos_ == rend_ && (hot_ || worker_.keep_hot_buffer())) {
+      // The next request usually follows at once: keep the buffer and read straight into it.
+      hot_ = true;
+      rbegin_ = rpos_ = rend_ = 0;
+      if (exchange_) worker_.give_exchange(std::move(exchange_));
+      return do_receive();
+    }
     release_idle_resources();
-    deadlines.arm(deadline_, Timeout::keepalive);
+    return do_wait_read();
   } else if (!exchange_->parser.headers_done()) {
     // One deadline for the whole head: bytes trickling in do not extend it.
     if (!header_armed_) deadlines.arm(deadline_, Timeout::header);
@@ -259,11 +320,11 @@ void Connection::wait_for_input() {
   } else {
     deadlines.arm(deadline_, Timeout::body);  // silence while reading a body
   }
-  if (in_request && !make_room()) {
+  if (!make_room()) {
     fail_request(431);
     return do_write();
   }
-  if (!reading_) do_wait_read();
+  if (!reading_) do_receive();
 }
 
 // Expect: 100-continue: invite the body only when the request can succeed; otherwise the final
@@ -510,7 +571,7 @@ void Connection::on_write_done() {
 void Connection::start_linger() {
   lingering_ = true;
   if (exchange_) worker_.give_exchange(std::move(exchange_));
-  if (rbuf_) worker_.give_buffer(std::move(rbuf_));
+  if (rbuf_) give_back_buffer();
   error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) return close();
@@ -547,6 +608,16 @@ void Connection::on_timeout(Timeout kind) {
       worker_.count_parse_error(408);
       fail_request(408);
       return do_write();
+    case Timeout::idle:
+      if (!worker_.keepalive_after_idle()) return close();
+      if (receiving_) {
+        releasing_ = true;
+        error_code ignored;
+        socket_.cancel(ignored);  // on_received sees operation_aborted and goes cold
+        return;
+      }
+      worker_.deadlines().arm(deadline_, Timeout::keepalive);  // already cold
+      return;
     case Timeout::keepalive:
     case Timeout::write:
     case Timeout::linger:
@@ -558,7 +629,7 @@ void Connection::on_timeout(Timeout kind) {
 // Idle between requests: the buffers go back to the pool.
 void Connection::release_idle_resources() {
   if (rbuf_ && rpos_ == rend_ && (!exchange_ || !exchange_->parser.in_request())) {
-    worker_.give_buffer(std::move(rbuf_));
+    give_back_buffer();
     rbegin_ = rpos_ = rend_ = 0;
     if (exchange_) worker_.give_exchange(std::move(exchange_));
   }

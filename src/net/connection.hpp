@@ -53,6 +53,10 @@ class Connection {
   void do_wait_read();
   void on_readable(const boost::system::error_code& ec);
   void do_read();
+  void do_receive();
+  void on_received(const boost::system::error_code& ec, std::size_t n);
+  void go_cold();
+  void give_back_buffer();
   void process_input();
   void on_expect_continue();
   void handle_request();
@@ -93,7 +97,10 @@ class Connection {
   unsigned batch_ = 0;        // responses rendered since the last write
   unsigned ops_ = 0;          // socket waits in flight
   bool open_ = false;
-  bool reading_ = false;            // a read wait is in flight
+  bool reading_ = false;            // a read wait or read is in flight
+  bool receiving_ = false;          // ... and it is a read into rbuf_ (not a readiness wait)
+  bool releasing_ = false;          // that read was cancelled to give the buffer back
+  bool hot_ = false;                // rbuf_ counts against the worker's idle-buffer cap
   bool close_after_write_ = false;  // the last rendered response ends the connection
   bool header_armed_ = false;       // the current request's header deadline is running
   bool lingering_ = false;          // response sent, send side shut: discarding input

@@ -36,6 +36,9 @@ class Pool {
   void give(std::unique_ptr<T> p, std::size_t keep) {
     if (free_.size() < keep) free_.push_back(std::move(p));
   }
+  void trim(std::size_t keep) {
+    if (free_.size() > keep) free_.resize(keep);
+  }
 
  private:
   std::vector<std::unique_ptr<T>> free_;
@@ -82,6 +85,13 @@ class Worker {
 
   // Per-loop pools.
   std::unique_ptr<ReadBuffer> take_buffer();
+  // Between requests a connection may keep its read buffer for a moment (Timeout::idle) and
+  // read straight into it, which spares a reactor re-arm per request; this caps how many do.
+  bool keep_hot_buffer();
+  void release_hot_buffer() { --hot_buffers_; }
+  // Whether timeouts.keepalive lasts beyond the idle part.
+  bool keepalive_after_idle() const { return keepalive_after_idle_; }
+  static constexpr std::chrono::milliseconds hot_idle{500};
   void give_buffer(std::unique_ptr<ReadBuffer> b);
   std::unique_ptr<http::Exchange> take_exchange();
   void give_exchange(std::unique_ptr<http::Exchange> e);
@@ -139,6 +149,9 @@ class Worker {
   std::shared_ptr<metrics::WorkerMetrics> metrics_;
   std::unique_ptr<char[]> scratch_;
   std::size_t buffer_size_ = 0;
+  std::size_t hot_buffers_ = 0;        // connections keeping their read buffer while idle
+  bool buffers_taken_ = false;         // a read buffer was taken since the last tick
+  bool keepalive_after_idle_ = true;
   std::size_t exchange_headers_ = 0;  // header capacity of pooled exchanges
   bool stopping_ = false;
   bool draining_ = false;
