@@ -257,6 +257,9 @@ bool Connection::read_proxy_header() {
 void Connection::process_input() {
   if (expect_proxy_ && !read_proxy_header()) return;
   const app::Snapshot& snap = worker_.snapshot();
+  // Requests that start in the same read started together: one clock read per batch (the
+  // clock is a visible cost with 16 requests to a read).
+  Clock::time_point batch_start{};
   while (rpos_ < rend_ && !close_after_write_) {
     if (!exchange_) {
       exchange_ = worker_.take_exchange();
@@ -264,7 +267,8 @@ void Connection::process_input() {
     }
     if (!exchange_->parser.in_request()) {
       rbegin_ = rpos_;
-      exchange_->start = Clock::now();
+      if (batch_start == Clock::time_point{}) batch_start = Clock::now();
+      exchange_->start = batch_start;
     }
     auto r = exchange_->parser.feed(rbuf_->data.get() + rpos_, rend_ - rpos_);
     rpos_ += r.consumed;
@@ -521,7 +525,10 @@ void Connection::write_pending() {
       msghdr msg{};
       msg.msg_iov = out_->iov();
       msg.msg_iovlen = static_cast<std::size_t>(std::min(run, IOV_MAX));
-      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+      // A file body follows: hold the head back so that it leaves with the file's first bytes
+      // (TCP_NODELAY would otherwise send it as a packet of its own).
+      const bool file_next = run < out_->iov_count() && run <= IOV_MAX;
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | (file_next ? MSG_MORE : 0));
     } else {
       // A file body: zero copy from the page cache.
       n = ::sendfile(fd, out_->front_fd(), out_->front_offset(), out_->iov()->iov_len);
