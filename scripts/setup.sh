@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev node-llhttp
   clang libclang-rt-14-dev
   wrk nginx-light haproxy curl
+  python3 gnuplot-nox strace linux-perf   # bench/load: idle-connection helper, chart, profile
 )
 
 missing=()

@@ -11,7 +11,8 @@
 #
 # Usage: bench/load/profile.sh
 # Env: BUILD_DIR (build-bench), CONNS (100), DURATION (8, seconds of perf sampling),
-#      STRACE_DURATION (3), PATH_ (/plaintext), OUT_DIR (bench/results/profile), NGINX_TOO (1)
+#      STRACE_DURATION (3), PATH_ (/plaintext; also /json, /static/small.txt (13 B),
+#      /static/big.bin (64 KiB)), OUT_DIR (bench/results/profile), NGINX_TOO (1)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -69,7 +70,14 @@ body = "Hello, World!"
 path = "/json"
 handler = "json"
 value = { message = "Hello, World!" }
+[[route]]
+path = "/static/*path"
+handler = "files"
+root = "www/static"
 EOF
+mkdir -p "$WORK/www/static"
+printf 'Hello, World!' >"$WORK/www/static/small.txt"
+head -c 65536 /dev/urandom >"$WORK/www/static/big.bin"
 
 "${PIN_SERVER[@]}" "$BUILD_DIR/lithe" -c "$WORK/lithe.toml" >"$WORK/lithe.log" 2>&1 &
 LITHE_PID=$!; PIDS+=("$LITHE_PID")
@@ -98,6 +106,7 @@ http {
     listen $HOST:$NGINX_PORT;
     location = /plaintext { default_type text/plain; return 200 "Hello, World!"; }
     location = /json { default_type application/json; return 200 '{"message":"Hello, World!"}'; }
+    location /static/ { root $WORK/www; sendfile on; }
   }
 }
 EOF
@@ -116,7 +125,16 @@ requests_of() { awk '/requests in/ { print $1 }' "$1"; }
 strace_server() {  # NAME PID PORT
   local name=$1 pid=$2 port=$3 tpids
   wrk_run "$port" 1 >/dev/null  # warm up
-  if [[ $name == nginx ]]; then tpids=$(ps -o pid= --ppid "$pid" | head -1); else tpids=$pid; fi
+  tpids=$pid
+  if [[ $name == nginx ]]; then  # trace the worker process
+    tpids=
+    for _ in $(seq 20); do
+      tpids=$(ps -o pid= --ppid "$pid" | head -1 | tr -d ' ')
+      [[ -z $tpids ]] || break
+      sleep 0.1
+    done
+    [[ -n $tpids ]] || { echo "profile.sh: no nginx worker under $pid" >&2; return 0; }
+  fi
   timeout $(( STRACE_DURATION + 20 )) strace -c -f -p "$tpids" -o "$OUT_DIR/strace-$name.txt" &
   local spid=$!
   sleep 1

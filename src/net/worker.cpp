@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/mman.h>
+
 #include <boost/asio/post.hpp>
+#include <new>
 #include <chrono>
 #include <ctime>
 
@@ -12,6 +15,14 @@
 namespace lithe::net {
 
 namespace asio = boost::asio;
+
+void ReadBuffer::Unmap::operator()(char* p) const { ::munmap(p, size); }
+
+ReadBuffer::ReadBuffer(std::size_t cap) : data(nullptr, Unmap{cap + http::json_padding}), capacity(cap) {
+  void* p = ::mmap(nullptr, cap + http::json_padding, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data.reset(static_cast<char*>(p));
+}
 
 namespace {
 // Spare objects a loop keeps for the next burst; beyond that they are freed.

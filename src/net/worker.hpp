@@ -44,11 +44,16 @@ class Pool {
   std::vector<std::unique_ptr<T>> free_;
 };
 
-// A read buffer: capacity bytes plus json_padding readable spare bytes after them.
+// A read buffer: capacity bytes plus json_padding readable spare bytes after them. Mapped
+// pages rather than heap: a page never written is never resident (most requests touch one),
+// and a buffer the pool lets go returns its memory to the system at once.
 struct ReadBuffer {
-  explicit ReadBuffer(std::size_t cap)
-      : data(std::make_unique_for_overwrite<char[]>(cap + http::json_padding)), capacity(cap) {}
-  std::unique_ptr<char[]> data;
+  struct Unmap {
+    std::size_t size;
+    void operator()(char* p) const;
+  };
+  explicit ReadBuffer(std::size_t cap);
+  std::unique_ptr<char, Unmap> data;
   std::size_t capacity;
 };
 
