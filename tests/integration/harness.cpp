@@ -407,9 +407,11 @@ int open_for_child(const std::filesystem::path& p) {
   return fd;
 }
 
-// Spawns binary args with stdin from /dev/null and stdout/stderr into the given files.
+// Spawns binary args with stdin from /dev/null and stdout/stderr into the given files; with
+// own_group, in a process group of its own (so that its children can be signalled with it).
 pid_t spawn(const std::string& binary, const std::vector<std::string>& args,
-            const std::filesystem::path& out, const std::filesystem::path& err) {
+            const std::filesystem::path& out, const std::filesystem::path& err,
+            bool own_group = false) {
   int out_fd = open_for_child(out);
   int err_fd = open_for_child(err);
   posix_spawn_file_actions_t actions;
@@ -417,12 +419,19 @@ pid_t spawn(const std::string& binary, const std::vector<std::string>& args,
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (own_group) {
+    posix_spawnattr_setpgroup(&attr, 0);  // a group led by the child
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  }
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   ::close(out_fd);
   ::close(err_fd);
@@ -609,42 +618,8 @@ RawClient::RawClient(const std::filesystem::path& unix_path) {
 // ---------------------------------------------------------------------------------------------
 // ChildProcess, ports
 
-namespace {
-
-pid_t spawn_in_group(const std::string& binary, const std::vector<std::string>& args,
-                     const std::filesystem::path& out, const std::filesystem::path& err) {
-  int out_fd = open_for_child(out);
-  int err_fd = open_for_child(err);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);  // a group of its own, led by the child
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(binary.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_fd);
-  ::close(err_fd);
-  if (rc != 0) {
-    errno = rc;
-    fail_errno("posix_spawn " + binary);
-  }
-  return pid;
-}
-
-}  // namespace
-
 ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::string>& args) {
-  pid_ = spawn_in_group(binary, args, dir_.path() / "stdout", dir_.path() / "stderr");
+  pid_ = spawn(binary, args, dir_.path() / "stdout", dir_.path() / "stderr", true);
 }
 
 ChildProcess::~ChildProcess() {
