@@ -607,7 +607,8 @@ void Connection::on_timeout(Timeout kind) {
   switch (kind) {
     case Timeout::header:
     case Timeout::body:
-      if (out_ || close_after_write_) return close();
+      // A PROXY preamble that never completed: not HTTP yet, so no HTTP answer either.
+      if (out_ || close_after_write_ || expect_proxy_) return close();
       {
         error_code ignored;
         socket_.cancel(ignored);  // the read wait: its handler sees operation_aborted

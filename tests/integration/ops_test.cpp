@@ -1114,6 +1114,20 @@ TEST_F(OpsProxyProtocol, ConnectionWithoutAPreambleIsClosedUnanswered) {
   EXPECT_EQ(lines_containing(log_, "/v?plain").size(), 0u);
 }
 
+TEST(OpsProxyProtocolTimeout, UnfinishedPreambleIsClosedSilently) {
+  // Not HTTP yet: the header deadline closes it without an HTTP 408.
+  TempDir dir;
+  const fs::path log = dir.path() / "access.log";
+  auto cfg = write_config(dir, "app.toml",
+                          access_config(log, "combined",
+                                        "[proxy]\nproxy_protocol = true\n\n[timeouts]\nheader = \"200ms\"\n"));
+  Lithe d({"-c", cfg.string()});
+  RawClient c(d.port());
+  c.send("PROXY TCP4 198.51.100.1");
+  EXPECT_EQ(c.read_until_close(), "");
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
 TEST_F(OpsProxyProtocol, PreambleSplitAcrossReads) {
   // Each piece is sent once the server has read the one before: it sees every split.
   const std::string v1 = "PROXY TCP4 198.51.100.10 127.0.0.1 5555 80\r\n";
