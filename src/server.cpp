@@ -2,9 +2,8 @@
 // waits for signals on the calling thread.
 #include "lithe/server.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +50,8 @@ class FunctionHandler final : public handlers::Handler {
 // Adapts a registered asynchronous function: the response is deferred to a Responder.
 class AsyncFunctionHandler final : public handlers::Handler {
  public:
-  explicit AsyncFunctionHandler(std::shared_ptr<const Server::AsyncHandlerFn> fn) : fn_(std::move(fn)) {}
+  explicit AsyncFunctionHandler(std::shared_ptr<const Server::AsyncHandlerFn> fn)
+      : fn_(std::move(fn)) {}
   void handle(const Request& req, http::ResponseImpl& res) override { (*fn_)(req, res.defer()); }
 
  private:
@@ -63,12 +63,13 @@ class AsyncFunctionHandler final : public handlers::Handler {
 // shared by the workers through duplicated descriptors.
 struct Bound {
   std::vector<net::Acceptor> acceptors;  // one per worker, in worker order
-  std::string text;                       // "127.0.0.1:41234" or "unix:/path"
-  std::string unix_path;                  // removed on exit / when the listener goes away
+  std::string text;                      // "127.0.0.1:41234" or "unix:/path"
+  std::string unix_path;                 // removed on exit / when the listener goes away
 };
 
 std::string endpoint_text(const tcp::endpoint& ep) {
-  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  if (ep.address().is_v6())
+    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
@@ -103,14 +104,16 @@ void remove_stale_socket(const std::string& path) {
   ::unlink(path.c_str());
 }
 
-Bound bind_address(const ListenAddress& addr, const std::vector<std::unique_ptr<net::Worker>>& workers,
-                   int backlog) {
+Bound bind_address(const ListenAddress& addr,
+                   const std::vector<std::unique_ptr<net::Worker>>& workers, int backlog) {
   Bound b;
   if (addr.kind == ListenAddress::Kind::unix_socket) {
     remove_stale_socket(addr.path);
     asio::local::stream_protocol::endpoint local(addr.path);
-    net::Acceptor first = listen_on(workers[0]->io(), asio::generic::stream_protocol::endpoint(local), backlog, false);
-    if (::chmod(addr.path.c_str(), 0660) != 0) spdlog::warn("chmod 0660 {}: {}", addr.path, std::strerror(errno));
+    net::Acceptor first = listen_on(
+        workers[0]->io(), asio::generic::stream_protocol::endpoint(local), backlog, false);
+    if (::chmod(addr.path.c_str(), 0660) != 0)
+      spdlog::warn("chmod 0660 {}: {}", addr.path, std::strerror(errno));
     const int fd = first.native_handle();
     const auto protocol = first.local_endpoint().protocol();
     b.acceptors.push_back(std::move(first));
@@ -179,11 +182,15 @@ std::string route_key(const RouteConfig& r) {
 bool same_value(const Value& a, const Value& b) {
   if (a.kind != b.kind) return false;
   switch (a.kind) {
-    case Value::Kind::boolean: return a.boolean == b.boolean;
-    case Value::Kind::integer: return a.integer == b.integer;
-    case Value::Kind::floating: return a.floating == b.floating;
+    case Value::Kind::boolean:
+      return a.boolean == b.boolean;
+    case Value::Kind::integer:
+      return a.integer == b.integer;
+    case Value::Kind::floating:
+      return a.floating == b.floating;
     case Value::Kind::string:
-    case Value::Kind::datetime: return a.string == b.string;
+    case Value::Kind::datetime:
+      return a.string == b.string;
     case Value::Kind::array:
       if (a.array.size() != b.array.size()) return false;
       for (std::size_t i = 0; i < a.array.size(); ++i)
@@ -192,7 +199,8 @@ bool same_value(const Value& a, const Value& b) {
     case Value::Kind::table:
       if (a.table.size() != b.table.size()) return false;
       for (std::size_t i = 0; i < a.table.size(); ++i)
-        if (a.table[i].first != b.table[i].first || !same_value(a.table[i].second, b.table[i].second))
+        if (a.table[i].first != b.table[i].first ||
+            !same_value(a.table[i].second, b.table[i].second))
           return false;
       return true;
   }
@@ -227,15 +235,15 @@ std::string route_changes(const Config& before, const Config& after) {
 }  // namespace
 
 struct Server::Impl {
-  Config config;            // the config in force (after overrides)
+  Config config;  // the config in force (after overrides)
   std::optional<std::vector<ListenAddress>> listen_override;  // -l: kept across reloads
   std::optional<unsigned> workers_override;                   // -w: kept across reloads
   handlers::Registry registry;
   handlers::ServerState state;
   std::vector<std::unique_ptr<net::Worker>> workers;
-  std::vector<Bound> listeners;  // acceptors moved out; text and unix path kept
+  std::vector<Bound> listeners;            // acceptors moved out; text and unix path kept
   std::vector<std::string> listener_keys;  // the ListenAddress text of each listener
-  asio::io_context control{1};  // signals and stop requests
+  asio::io_context control{1};             // signals and stop requests
   std::mutex mutex;
   std::mutex reload_mutex;  // one reload at a time
   std::condition_variable bound_cv;
@@ -248,11 +256,12 @@ struct Server::Impl {
   std::unique_ptr<asio::steady_timer> shutdown_timer;
 
   std::shared_ptr<log::AccessLog> access_log;  // the one in force (null when off)
-  LogConfig access_config;                      // what it was opened for
+  LogConfig access_config;                     // what it was opened for
 
   // The access log for cfg: the running one when its destination and format are unchanged.
   std::shared_ptr<log::AccessLog> access_log_for(const LogConfig& cfg) {
-    if (access_log && cfg.access == access_config.access && cfg.access_format == access_config.access_format)
+    if (access_log && cfg.access == access_config.access &&
+        cfg.access_format == access_config.access_format)
       return access_log;
     return std::shared_ptr<log::AccessLog>(log::AccessLog::open(cfg));
   }
@@ -267,7 +276,9 @@ struct Server::Impl {
   }
 };
 
-Server::Server(Config config) : impl_(std::make_unique<Impl>()) { impl_->config = std::move(config); }
+Server::Server(Config config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+}
 
 Server::~Server() = default;
 
@@ -297,7 +308,9 @@ void Server::handle_async(std::string name, AsyncHandlerFn fn) {
   });
 }
 
-const Value* RouteOptions::get(std::string_view key) { return options_.get(key); }
+const Value* RouteOptions::get(std::string_view key) {
+  return options_.get(key);
+}
 
 std::string RouteOptions::string(std::string_view key, std::string fallback) {
   return options_.string(key).value_or(std::move(fallback));
@@ -311,9 +324,13 @@ bool RouteOptions::boolean(std::string_view key, bool fallback) {
   return options_.boolean(key).value_or(fallback);
 }
 
-void RouteOptions::error(std::string message) { options_.error(std::move(message)); }
+void RouteOptions::error(std::string message) {
+  options_.error(std::move(message));
+}
 
-void Server::check() { app::build_snapshot(impl_->config, impl_->registry, impl_->state); }
+void Server::check() {
+  app::build_snapshot(impl_->config, impl_->registry, impl_->state);
+}
 
 void Server::override_listen(std::vector<ListenAddress> listen) {
   impl_->listen_override = std::move(listen);
@@ -374,7 +391,8 @@ int Server::run() {
           spdlog::info("signal {} again: stopping now", sig);
           stop();
         } else {
-          spdlog::info("signal {}: graceful stop (at most {} ms)", sig, impl_->config.timeouts.shutdown.count());
+          spdlog::info("signal {}: graceful stop (at most {} ms)", sig,
+                       impl_->config.timeouts.shutdown.count());
           begin_graceful_stop();
         }
         signals.async_wait(on_signal);
@@ -519,7 +537,9 @@ bool Server::reload() {
   // Listeners: bind the added ones first, so a failure changes nothing.
   std::vector<std::pair<std::string, Bound>> added;
   for (const ListenAddress& addr : next.server.listen) {
-    if (std::find(s.listener_keys.begin(), s.listener_keys.end(), addr.text) != s.listener_keys.end()) continue;
+    if (std::find(s.listener_keys.begin(), s.listener_keys.end(), addr.text) !=
+        s.listener_keys.end())
+      continue;
     try {
       added.emplace_back(addr.text, bind_address(addr, s.workers, next.server.backlog));
     } catch (const std::exception& e) {

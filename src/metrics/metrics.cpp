@@ -48,23 +48,35 @@ std::vector<std::string> MetricsRegistry::labels() const {
 
 ParseError parse_error_kind(uint16_t status) {
   switch (status) {
-    case 400: return ParseError::bad_request;
-    case 408: return ParseError::timeout;
-    case 413: return ParseError::body_too_large;
-    case 414: return ParseError::uri_too_long;
-    case 431: return ParseError::header_too_large;
-    default: return ParseError::other;
+    case 400:
+      return ParseError::bad_request;
+    case 408:
+      return ParseError::timeout;
+    case 413:
+      return ParseError::body_too_large;
+    case 414:
+      return ParseError::uri_too_long;
+    case 431:
+      return ParseError::header_too_large;
+    default:
+      return ParseError::other;
   }
 }
 
 const char* parse_error_name(ParseError kind) {
   switch (kind) {
-    case ParseError::bad_request: return "bad_request";
-    case ParseError::timeout: return "timeout";
-    case ParseError::body_too_large: return "body_too_large";
-    case ParseError::uri_too_long: return "uri_too_long";
-    case ParseError::header_too_large: return "header_too_large";
-    default: return "other";
+    case ParseError::bad_request:
+      return "bad_request";
+    case ParseError::timeout:
+      return "timeout";
+    case ParseError::body_too_large:
+      return "body_too_large";
+    case ParseError::uri_too_long:
+      return "uri_too_long";
+    case ParseError::header_too_large:
+      return "header_too_large";
+    default:
+      return "other";
   }
 }
 
@@ -98,8 +110,9 @@ std::string render_prometheus(const MetricsRegistry& r) {
   const std::size_t route_count = names.size();
   auto route_label = [&](std::size_t i) { return label(names[i]); };
 
-  out.append("# HELP lithe_requests_total Requests answered, by route and status code.\n"
-             "# TYPE lithe_requests_total counter\n");
+  out.append(
+      "# HELP lithe_requests_total Requests answered, by route and status code.\n"
+      "# TYPE lithe_requests_total counter\n");
   for (std::size_t i = 0; i < route_count; ++i) {
     for (std::size_t s = 0; s <= counted_statuses.size(); ++s) {
       uint64_t n = sum(r, [&](const WorkerMetrics& w) {
@@ -107,13 +120,16 @@ std::string render_prometheus(const MetricsRegistry& r) {
         return st ? st->by_status[s].get() : 0;
       });
       if (n == 0) continue;
-      std::string code = s < counted_statuses.size() ? std::to_string(counted_statuses[s]) : "other";
-      fmt::format_to(it, "lithe_requests_total{{route=\"{}\",code=\"{}\"}} {}\n", route_label(i), code, n);
+      std::string code =
+          s < counted_statuses.size() ? std::to_string(counted_statuses[s]) : "other";
+      fmt::format_to(it, "lithe_requests_total{{route=\"{}\",code=\"{}\"}} {}\n", route_label(i),
+                     code, n);
     }
   }
 
-  out.append("# HELP lithe_request_duration_seconds Time from a request's first byte to its "
-             "response being ready.\n# TYPE lithe_request_duration_seconds histogram\n");
+  out.append(
+      "# HELP lithe_request_duration_seconds Time from a request's first byte to its "
+      "response being ready.\n# TYPE lithe_request_duration_seconds histogram\n");
   for (std::size_t i = 0; i < route_count; ++i) {
     uint64_t count = 0;
     std::array<uint64_t, duration_bounds.size() + 1> buckets{};
@@ -131,16 +147,19 @@ std::string render_prometheus(const MetricsRegistry& r) {
       fmt::format_to(it, "lithe_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n", rl,
                      duration_bounds[b], cumulative);
     }
-    fmt::format_to(it, "lithe_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", rl, count);
+    fmt::format_to(it, "lithe_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", rl,
+                   count);
     uint64_t ns = sum(r, [&](const WorkerMetrics& w) {
       const RouteStats* st = w.routes.find(i);
       return st ? st->duration_ns.get() : 0;
     });
-    fmt::format_to(it, "lithe_request_duration_seconds_sum{{route=\"{}\"}} {}\n", rl, static_cast<double>(ns) / 1e9);
+    fmt::format_to(it, "lithe_request_duration_seconds_sum{{route=\"{}\"}} {}\n", rl,
+                   static_cast<double>(ns) / 1e9);
     fmt::format_to(it, "lithe_request_duration_seconds_count{{route=\"{}\"}} {}\n", rl, count);
   }
 
-  const uint64_t opened = sum(r, [](const WorkerMetrics& w) { return w.connections_accepted.get(); });
+  const uint64_t opened =
+      sum(r, [](const WorkerMetrics& w) { return w.connections_accepted.get(); });
   const uint64_t closed = sum(r, [](const WorkerMetrics& w) { return w.connections_closed.get(); });
   fmt::format_to(it,
                  "# HELP lithe_connections_open Client connections open now.\n"
@@ -155,8 +174,9 @@ std::string render_prometheus(const MetricsRegistry& r) {
                  "# TYPE lithe_sent_bytes_total counter\nlithe_sent_bytes_total {}\n",
                  sum(r, [](const WorkerMetrics& w) { return w.bytes_in.get(); }),
                  sum(r, [](const WorkerMetrics& w) { return w.bytes_out.get(); }));
-  out.append("# HELP lithe_parse_errors_total Requests rejected by the parser, a limit or a "
-             "timeout, by kind.\n# TYPE lithe_parse_errors_total counter\n");
+  out.append(
+      "# HELP lithe_parse_errors_total Requests rejected by the parser, a limit or a "
+      "timeout, by kind.\n# TYPE lithe_parse_errors_total counter\n");
   for (std::size_t k = 0; k < static_cast<std::size_t>(ParseError::count); ++k) {
     fmt::format_to(it, "lithe_parse_errors_total{{kind=\"{}\"}} {}\n",
                    parse_error_name(static_cast<ParseError>(k)),

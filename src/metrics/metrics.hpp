@@ -17,7 +17,9 @@ namespace lithe::metrics {
 // A counter written by one thread and read by any: an increment is a plain add on x86.
 class Counter {
  public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -36,13 +38,21 @@ inline constexpr std::array<double, 17> duration_bounds = {
 
 struct RouteStats {
   std::array<Counter, counted_statuses.size() + 1> by_status;  // last: other codes
-  std::array<Counter, duration_bounds.size() + 1> duration;     // last: above the top bound
+  std::array<Counter, duration_bounds.size() + 1> duration;    // last: above the top bound
   Counter duration_ns;
   void record(uint16_t status, std::chrono::nanoseconds elapsed);
 };
 
 // Parse errors by kind (the status they were answered with).
-enum class ParseError : uint8_t { bad_request, timeout, body_too_large, uri_too_long, header_too_large, other, count };
+enum class ParseError : uint8_t {
+  bad_request,
+  timeout,
+  body_too_large,
+  uri_too_long,
+  header_too_large,
+  other,
+  count
+};
 ParseError parse_error_kind(uint16_t status);
 const char* parse_error_name(ParseError kind);
 

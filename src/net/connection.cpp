@@ -1,5 +1,6 @@
 #include "net/connection.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -11,13 +12,11 @@
 #include <cstring>
 #include <ctime>
 
-#include <spdlog/spdlog.h>
-
 #include "app/dispatch.hpp"
 #include "http/proxy_protocol.hpp"
+#include "http/response_writer.hpp"
 #include "http/status.hpp"
 #include "log/access_log.hpp"
-#include "http/response_writer.hpp"
 #include "net/pending.hpp"
 #include "net/worker.hpp"
 
@@ -164,7 +163,8 @@ http::RenderContext Connection::render_context(bool keep_alive, bool http10, boo
 void Connection::do_wait_read() {
   ++ops_;
   reading_ = true;
-  socket_.async_wait(asio::socket_base::wait_read, [this](const error_code& ec) { on_readable(ec); });
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [this](const error_code& ec) { on_readable(ec); });
 }
 
 void Connection::on_readable(const error_code& ec) {
@@ -371,8 +371,8 @@ void Connection::handle_request() {
 
 lithe::Responder Connection::make_responder(void* self) {
   auto* c = static_cast<Connection*>(self);
-  auto pending = std::make_shared<detail::Pending>(c, &c->exchange_->request, &c->exchange_->response,
-                                                   &c->worker_.io());
+  auto pending = std::make_shared<detail::Pending>(c, &c->exchange_->request,
+                                                   &c->exchange_->response, &c->worker_.io());
   c->pending_ = pending.get();
   return lithe::Responder(std::move(pending));
 }
@@ -424,19 +424,24 @@ void Connection::finish_response(std::size_t slot) {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
   const app::Snapshot& snap = worker_.snapshot();
-  const uint16_t status = res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
+  const uint16_t status =
+      res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
   worker_.metrics().routes.get(slot).record(status, Clock::now() - exchange_->start);
   if (!out_) out_ = worker_.take_output();
   const std::size_t limit = snap.config.limits.requests_per_connection;
   ++requests_;
-  const bool keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
-                          !worker_.draining();
+  const bool keep_alive =
+      req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) && !worker_.draining();
   if (snap.access_log) {
     std::size_t body = 0;
-    if (req.is_head() || status == 204 || status == 304) body = 0;
-    else if (res.prepared()) body = res.prepared()->body.size();
-    else if (res.has_file()) body = res.file_length();
-    else body = res.body().size();
+    if (req.is_head() || status == 204 || status == 304)
+      body = 0;
+    else if (res.prepared())
+      body = res.prepared()->body.size();
+    else if (res.has_file())
+      body = res.file_length();
+    else
+      body = res.body().size();
     log_access(status, body);
   }
   http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
@@ -470,7 +475,8 @@ void Connection::log_access(uint16_t status, std::size_t body_bytes) {
     if (unix_peer_ && !proxy.trusted.empty()) {
       // A unix-socket peer is a local process the socket's mode allows: as trusted as the
       // proxies listed. It stays "unix:" when its header names nobody.
-      if (auto found = http::forwarded_client(proxy, req.headers())) rec.client = http::format_ip(*found, client);
+      if (auto found = http::forwarded_client(proxy, req.headers()))
+        rec.client = http::format_ip(*found, client);
     } else if (!proxy.trusted.empty()) {
       rec.client = http::client_address(peer_, proxy, req.headers(), client);
     }
@@ -485,7 +491,8 @@ void Connection::log_access(uint16_t status, std::size_t body_bytes) {
   rec.bytes_sent = body_bytes;
   if (exchange_)
     rec.duration_us = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - exchange_->start).count());
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - exchange_->start)
+            .count());
   snap.access_log->log(rec);
 }
 

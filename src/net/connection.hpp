@@ -86,16 +86,16 @@ class Connection {
   std::unique_ptr<ReadBuffer> rbuf_;          // null while idle
   std::unique_ptr<http::Exchange> exchange_;  // null while idle
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
-  detail::Pending* pending_ = nullptr;  // the response a Responder will send, if any
-  http::IpAddress peer_{};              // the peer (or the PROXY protocol's source)
-  Deadline deadline_;         // the one timeout running for this connection
-  std::size_t rbegin_ = 0;    // first byte of the request being parsed
-  std::size_t rpos_ = 0;      // first byte not yet given to the parser
-  std::size_t rend_ = 0;      // end of the bytes read
-  uint32_t lingered_ = 0;     // bytes discarded while lingering (stops at linger_limit)
-  uint32_t requests_ = 0;     // requests answered on this connection
-  unsigned batch_ = 0;        // responses rendered since the last write
-  unsigned ops_ = 0;          // socket waits in flight
+  detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
+  http::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
+  Deadline deadline_;                         // the one timeout running for this connection
+  std::size_t rbegin_ = 0;                    // first byte of the request being parsed
+  std::size_t rpos_ = 0;                      // first byte not yet given to the parser
+  std::size_t rend_ = 0;                      // end of the bytes read
+  uint32_t lingered_ = 0;  // bytes discarded while lingering (stops at linger_limit)
+  uint32_t requests_ = 0;  // requests answered on this connection
+  unsigned batch_ = 0;     // responses rendered since the last write
+  unsigned ops_ = 0;       // socket waits in flight
   bool open_ = false;
   bool reading_ = false;            // a read wait or read is in flight
   bool receiving_ = false;          // ... and it is a read into rbuf_ (not a readiness wait)

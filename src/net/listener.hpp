@@ -15,7 +15,8 @@ class Worker;
 // Bound to io_context's own executor rather than any_io_executor: a socket then carries an
 // 8-byte executor instead of a type-erased one, which matters per idle connection.
 using Executor = boost::asio::io_context::executor_type;
-using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol, Executor>;
+using Acceptor =
+    boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol, Executor>;
 using Socket = boost::asio::basic_stream_socket<boost::asio::generic::stream_protocol, Executor>;
 
 class Listener {

@@ -25,13 +25,17 @@ const Request& empty_request() {
 }
 }  // namespace
 
-bool Responder::active() const { return pending_ && pending_->conn; }
+bool Responder::active() const {
+  return pending_ && pending_->conn;
+}
 
 const Request& Responder::request() const {
   return active() ? *pending_->request : empty_request();
 }
 
-Response& Responder::response() { return active() ? *pending_->response : scratch_response(); }
+Response& Responder::response() {
+  return active() ? *pending_->response : scratch_response();
+}
 
 void Responder::send() {
   if (!active()) return;
@@ -45,7 +49,9 @@ void Responder::on_cancel(std::function<void()> fn) {
   if (active()) pending_->on_cancel = std::move(fn);
 }
 
-boost::asio::io_context& Responder::io() const { return *pending_->io; }
+boost::asio::io_context& Responder::io() const {
+  return *pending_->io;
+}
 
 namespace detail {
 Pending::~Pending() {

@@ -1,13 +1,12 @@
 #include "net/worker.hpp"
 
 #include <spdlog/spdlog.h>
-
 #include <sys/mman.h>
 
 #include <boost/asio/post.hpp>
-#include <new>
 #include <chrono>
 #include <ctime>
+#include <new>
 
 #include "net/connection.hpp"
 #include "net/listener.hpp"
@@ -16,10 +15,14 @@ namespace lithe::net {
 
 namespace asio = boost::asio;
 
-void ReadBuffer::Unmap::operator()(char* p) const { ::munmap(p, size); }
+void ReadBuffer::Unmap::operator()(char* p) const {
+  ::munmap(p, size);
+}
 
-ReadBuffer::ReadBuffer(std::size_t cap) : data(nullptr, Unmap{cap + http::json_padding}), capacity(cap) {
-  void* p = ::mmap(nullptr, cap + http::json_padding, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+ReadBuffer::ReadBuffer(std::size_t cap)
+    : data(nullptr, Unmap{cap + http::json_padding}), capacity(cap) {
+  void* p = ::mmap(nullptr, cap + http::json_padding, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   data.reset(static_cast<char*>(p));
 }
@@ -45,7 +48,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
 }
 
 void Worker::post_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
-  asio::post(io_, [this, snapshot = std::move(snapshot)]() mutable { set_snapshot(std::move(snapshot)); });
+  asio::post(
+      io_, [this, snapshot = std::move(snapshot)]() mutable { set_snapshot(std::move(snapshot)); });
 }
 
 void Worker::set_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
@@ -70,8 +74,8 @@ void Worker::apply_limits() {
   for (uint32_t slot : snapshot_->route_slot) metrics_->routes.ensure(slot);
   exchange_headers_ = cfg.limits.headers;
   // A whole request head always fits, with room for the start of its body.
-  buffer_size_ = std::max<std::size_t>(16 * 1024,
-                                       cfg.limits.request_line + cfg.limits.header_section + 4096);
+  buffer_size_ =
+      std::max<std::size_t>(16 * 1024, cfg.limits.request_line + cfg.limits.header_section + 4096);
   parser_limits_ = {cfg.limits.request_line, cfg.limits.header_section, cfg.limits.body};
   // timeouts.keepalive is served in two parts: idle (buffer kept) and the rest (no buffer).
   const auto idle = std::min<std::chrono::milliseconds>(hot_idle, cfg.timeouts.keepalive);
@@ -87,7 +91,6 @@ void Worker::apply_limits() {
 void Worker::on_deadline(void* connection, Timeout kind) {
   static_cast<Connection*>(connection)->on_timeout(kind);
 }
-
 
 Worker::~Worker() {
   for (Connection* c : active_) delete c;  // still open when the loop ended without stop()
@@ -182,7 +185,8 @@ void Worker::give_buffer(std::unique_ptr<ReadBuffer> b) {
 
 std::unique_ptr<http::Exchange> Worker::take_exchange() {
   for (;;) {
-    auto e = exchange_pool_.take([this] { return std::make_unique<http::Exchange>(exchange_headers_); });
+    auto e =
+        exchange_pool_.take([this] { return std::make_unique<http::Exchange>(exchange_headers_); });
     if (e->request.max_headers() == exchange_headers_) return e;  // else sized by an old config
   }
 }
@@ -194,7 +198,9 @@ void Worker::give_exchange(std::unique_ptr<http::Exchange> e) {
 std::unique_ptr<http::OutputBuffer> Worker::take_output() {
   return output_pool_.take([] { return std::make_unique<http::OutputBuffer>(); });
 }
-void Worker::give_output(std::unique_ptr<http::OutputBuffer> o) { output_pool_.give(std::move(o), pool_keep); }
+void Worker::give_output(std::unique_ptr<http::OutputBuffer> o) {
+  output_pool_.give(std::move(o), pool_keep);
+}
 
 void Worker::on_accepted(Socket socket) {
   if (stopping_ || draining_) return;

@@ -139,12 +139,12 @@ class Worker {
   boost::asio::io_context io_;
   std::shared_ptr<const app::Snapshot> snapshot_;
   std::vector<std::shared_ptr<const app::Snapshot>> retired_;  // still referenced by writes
-  std::size_t retired_holders_ = 0;  // connections that may reference a retired snapshot
+  std::size_t retired_holders_ = 0;   // connections that may reference a retired snapshot
   std::function<void()> on_drained_;  // set while a graceful stop waits for connections
   http::DateCache date_;
   boost::asio::steady_timer clock_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::vector<Connection*> active_;            // open connections (index kept in each)
+  std::vector<Connection*> active_;  // open connections (index kept in each)
   Pool<Connection> connection_pool_;
   Pool<ReadBuffer> buffer_pool_;
   Pool<http::Exchange> exchange_pool_;
@@ -154,8 +154,8 @@ class Worker {
   std::shared_ptr<metrics::WorkerMetrics> metrics_;
   std::unique_ptr<char[]> scratch_;
   std::size_t buffer_size_ = 0;
-  std::size_t hot_buffers_ = 0;        // connections keeping their read buffer while idle
-  bool buffers_taken_ = false;         // a read buffer was taken since the last tick
+  std::size_t hot_buffers_ = 0;  // connections keeping their read buffer while idle
+  bool buffers_taken_ = false;   // a read buffer was taken since the last tick
   bool keepalive_after_idle_ = true;
   std::size_t exchange_headers_ = 0;  // header capacity of pooled exchanges
   bool stopping_ = false;

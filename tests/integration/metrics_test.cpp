@@ -127,7 +127,8 @@ TEST(Metrics, TextParsesBackAndCountsWhatHappened) {
   EXPECT_EQ(buckets, 18);  // 17 bounds and +Inf
   for (const char* le : {"5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
                          "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}) {
-    const double v = value(e, "lithe_request_duration_seconds_bucket{" + route + ",le=\"" + le + "\"}");
+    const double v =
+        value(e, "lithe_request_duration_seconds_bucket{" + route + ",le=\"" + le + "\"}");
     ASSERT_GE(v, 0) << le;
     EXPECT_GE(v, previous) << le;
     previous = v;
