@@ -27,14 +27,15 @@ void content_length(std::size_t n, OutputBuffer& out) {
 
 }  // namespace
 
-void render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
+std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
   if (const PreparedResponse* p = res.prepared()) {
     out.append(p->head);
     out.append(ctx.date_line);
     connection_line(ctx, out);
     out.append("\r\n");
-    if (!ctx.head) out.reference(p->body);
-    return;
+    if (ctx.head) return 0;
+    out.reference(p->body);
+    return p->body.size();
   }
   const uint16_t status = static_cast<uint16_t>(res.status());
   const bool has_body = status_has_body(status);
@@ -55,21 +56,23 @@ void render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
   if (has_body) content_length(res.has_file() ? res.file_length() : res.body().size(), out);
   connection_line(ctx, out);
   out.append("\r\n");
+  const bool sends_body = has_body && !ctx.head;
   if (res.has_file()) {
     auto f = res.take_file();
-    out.file(f.fd, f.offset, has_body && !ctx.head ? f.length : 0, true);
-    return;
+    const std::size_t length = sends_body ? f.length : 0;
+    out.file(f.fd, f.offset, length, true);
+    return length;
   }
-  if (has_body && !ctx.head) {
-    // Arena bytes are reused by the next request of the batch: copy them.
-    if (res.body_owned())
-      out.append(res.body());
-    else
-      out.reference(res.body());
-  }
+  if (!sends_body) return 0;
+  // Arena bytes are reused by the next request of the batch: copy them.
+  if (res.body_owned())
+    out.append(res.body());
+  else
+    out.reference(res.body());
+  return res.body().size();
 }
 
-void render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out) {
+std::size_t render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out) {
   std::string_view reason = reason_phrase(status);
   out.append(status_line(status));
   out.append(ctx.server_line);
@@ -78,10 +81,10 @@ void render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out) 
   content_length(reason.size() + 1, out);
   connection_line(ctx, out);
   out.append("\r\n");
-  if (!ctx.head) {
-    out.append(reason);
-    out.append("\n");
-  }
+  if (ctx.head) return 0;
+  out.append(reason);
+  out.append("\n");
+  return reason.size() + 1;
 }
 
 }  // namespace lithe::http

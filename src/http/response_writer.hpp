@@ -2,6 +2,7 @@
 // when large. Every response of a batch goes into the same buffer, in request order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -18,10 +19,12 @@ struct RenderContext {
   bool head = false;             // HEAD: headers only
 };
 
-// Appends one response to out (a file body is handed over to out).
-void render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out);
+// Appends one response to out (a file body is handed over to out). Returns the body bytes it
+// will send (0 for HEAD and bodiless statuses), as the access log reports them.
+std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out);
 
-// Appends a short text/plain error response (its reason phrase as the body).
-void render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out);
+// Appends a short text/plain error response (its reason phrase as the body). Returns the body
+// bytes, as render() does.
+std::size_t render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out);
 
 }  // namespace lithe::http

@@ -15,7 +15,6 @@
 #include "app/dispatch.hpp"
 #include "http/proxy_protocol.hpp"
 #include "http/response_writer.hpp"
-#include "http/status.hpp"
 #include "log/access_log.hpp"
 #include "net/pending.hpp"
 #include "net/worker.hpp"
@@ -432,19 +431,9 @@ void Connection::finish_response(std::size_t slot) {
   ++requests_;
   const bool keep_alive =
       req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) && !worker_.draining();
-  if (snap.access_log) {
-    std::size_t body = 0;
-    if (req.is_head() || status == 204 || status == 304)
-      body = 0;
-    else if (res.prepared())
-      body = res.prepared()->body.size();
-    else if (res.has_file())
-      body = res.file_length();
-    else
-      body = res.body().size();
-    log_access(status, body);
-  }
-  http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
+  const std::size_t body =
+      http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
+  if (snap.access_log) log_access(status, body);
   if (!keep_alive) close_after_write_ = true;
 }
 
@@ -453,9 +442,8 @@ void Connection::fail_request(uint16_t status) {
   if (!out_) out_ = worker_.take_output();
   // A rejected HEAD still gets no body, when the method was parsed.
   const bool head = exchange_ && exchange_->parser.in_request() && exchange_->request.is_head();
-  if (worker_.snapshot().access_log)
-    log_access(status, head ? 0 : http::reason_phrase(status).size() + 1);
-  http::render_error(status, render_context(false, false, head), *out_);
+  const std::size_t body = http::render_error(status, render_context(false, false, head), *out_);
+  if (worker_.snapshot().access_log) log_access(status, body);
   close_after_write_ = true;
 }
 

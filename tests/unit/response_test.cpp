@@ -26,7 +26,7 @@ TEST(ResponseTest, PreparedResponseAddsDateAndBlankLine) {
   Exchange ex(10);
   ex.response.prepared(&p);
   OutputBuffer out;
-  render(ex.response, {date, server, true, false, false}, out);
+  EXPECT_EQ(render(ex.response, {date, server, true, false, false}, out), 13u);  // body bytes
   EXPECT_EQ(flatten(out),
             "HTTP/1.1 200 OK\r\nServer: lithe\r\nContent-Type: text/plain; charset=utf-8\r\n"
             "Content-Length: 13\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n\r\nHello, World!");
@@ -37,7 +37,7 @@ TEST(ResponseTest, HeadKeepsContentLengthAndDropsBody) {
   Exchange ex(10);
   ex.response.prepared(&p);
   OutputBuffer out;
-  render(ex.response, {date, "", true, false, true}, out);
+  EXPECT_EQ(render(ex.response, {date, "", true, false, true}, out), 0u);
   EXPECT_EQ(flatten(out),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
             "Date: Wed, 25 Nov 2026 04:25:19 GMT\r\n\r\n");
@@ -121,7 +121,7 @@ TEST(ResponseTest, PipelinedBatchKeepsOrderAndPartialWritesAdvance) {
 
 TEST(ResponseTest, ErrorResponsesClose) {
   OutputBuffer out;
-  render_error(400, {date, server, false, false, false}, out);
+  EXPECT_EQ(render_error(400, {date, server, false, false, false}, out), 12u);
   EXPECT_EQ(flatten(out),
             "HTTP/1.1 400 Bad Request\r\nServer: lithe\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n"
             "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n"
