@@ -62,9 +62,14 @@ class AsyncFunctionHandler final : public handlers::Handler {
 // socket (the kernel spreads connections), the first fixing an ephemeral port. Unix: one socket,
 // shared by the workers through duplicated descriptors.
 struct Bound {
-  std::vector<net::Acceptor> acceptors;  // one per worker, in worker order
+  std::vector<net::Acceptor> acceptors;  // one per worker, until handed to the workers
+  std::string key;                       // the configured address (ListenAddress::text)
   std::string text;                      // "127.0.0.1:41234" or "unix:/path"
   std::string unix_path;                 // removed on exit / when the listener goes away
+
+  void remove_socket_file() const {
+    if (!unix_path.empty()) ::unlink(unix_path.c_str());
+  }
 };
 
 std::string endpoint_text(const tcp::endpoint& ep) {
@@ -107,6 +112,7 @@ void remove_stale_socket(const std::string& path) {
 Bound bind_address(const ListenAddress& addr,
                    const std::vector<std::unique_ptr<net::Worker>>& workers, int backlog) {
   Bound b;
+  b.key = addr.text;
   if (addr.kind == ListenAddress::Kind::unix_socket) {
     remove_stale_socket(addr.path);
     asio::local::stream_protocol::endpoint local(addr.path);
@@ -241,9 +247,8 @@ struct Server::Impl {
   handlers::Registry registry;
   handlers::ServerState state;
   std::vector<std::unique_ptr<net::Worker>> workers;
-  std::vector<Bound> listeners;            // acceptors moved out; text and unix path kept
-  std::vector<std::string> listener_keys;  // the ListenAddress text of each listener
-  asio::io_context control{1};             // signals and stop requests
+  std::vector<Bound> listeners;  // acceptors handed out; key, text and path kept
+  asio::io_context control{1};   // signals and stop requests
   std::mutex mutex;
   std::mutex reload_mutex;  // one reload at a time
   std::condition_variable bound_cv;
@@ -271,8 +276,11 @@ struct Server::Impl {
     if (workers_override) c.server.workers = *workers_override;
   }
   void remove_socket_files() {
-    for (const Bound& b : listeners)
-      if (!b.unix_path.empty()) ::unlink(b.unix_path.c_str());
+    for (const Bound& b : listeners) b.remove_socket_file();
+  }
+  bool listening_on(const std::string& key) const {
+    return std::any_of(listeners.begin(), listeners.end(),
+                       [&](const Bound& b) { return b.key == key; });
   }
 };
 
@@ -411,12 +419,11 @@ int Server::run() {
     try {
       Bound b = bind_address(addr, s.workers, s.config.server.backlog);
       for (std::size_t i = 0; i < s.workers.size(); ++i)
-        s.workers[i]->add_listener(addr.text, std::move(b.acceptors[i]));
+        s.workers[i]->add_listener(b.key, std::move(b.acceptors[i]));
       b.acceptors.clear();
       bound.push_back(b.text);
       spdlog::info("listening on {}", b.text);
       s.listeners.push_back(std::move(b));
-      s.listener_keys.push_back(addr.text);
     } catch (const std::exception& e) {
       spdlog::error("cannot listen on {}: {}", addr.text, e.what());
       s.workers.clear();
@@ -513,16 +520,10 @@ bool Server::reload() {
     return ok;
   };
   Config next;
+  std::shared_ptr<app::Snapshot> snapshot;
   try {
     next = s.config.source == "<default>" ? default_config() : load_config(s.config.source);
     s.apply_overrides(next);
-  } catch (const ConfigErrors& e) {
-    for (const auto& err : e.errors()) spdlog::error("{}", err.to_string());
-    spdlog::error("reload refused: the running config stays");
-    return done(false);
-  }
-  std::shared_ptr<app::Snapshot> snapshot;
-  try {
     snapshot = app::build_snapshot(next, s.registry, s.state);
   } catch (const ConfigErrors& e) {
     for (const auto& err : e.errors()) spdlog::error("{}", err.to_string());
@@ -535,18 +536,18 @@ bool Server::reload() {
   std::unique_lock lock(s.mutex);
   if (!s.running) return done(false);
   // Listeners: bind the added ones first, so a failure changes nothing.
-  std::vector<std::pair<std::string, Bound>> added;
+  std::vector<Bound> added;
+  auto refuse = [&](std::string_view what, const std::exception& e) {
+    spdlog::error("reload refused: {}: {}", what, e.what());
+    for (const Bound& b : added) b.remove_socket_file();
+    return done(false);
+  };
   for (const ListenAddress& addr : next.server.listen) {
-    if (std::find(s.listener_keys.begin(), s.listener_keys.end(), addr.text) !=
-        s.listener_keys.end())
-      continue;
+    if (s.listening_on(addr.text)) continue;
     try {
-      added.emplace_back(addr.text, bind_address(addr, s.workers, next.server.backlog));
+      added.push_back(bind_address(addr, s.workers, next.server.backlog));
     } catch (const std::exception& e) {
-      spdlog::error("reload refused: cannot listen on {}: {}", addr.text, e.what());
-      for (auto& [key, b] : added)
-        if (!b.unix_path.empty()) ::unlink(b.unix_path.c_str());
-      return done(false);
+      return refuse("cannot listen on " + addr.text, e);
     }
   }
   try {
@@ -554,35 +555,27 @@ bool Server::reload() {
     snapshot->access_log = s.access_log_for(next.log);
     log::reconfigure(next.log);
   } catch (const std::exception& e) {
-    spdlog::error("reload refused: cannot open log: {}", e.what());
-    for (auto& [key, b] : added)
-      if (!b.unix_path.empty()) ::unlink(b.unix_path.c_str());
-    return done(false);
+    return refuse("cannot open log", e);
   }
   std::vector<std::string> listen_changes;
-  for (auto& [key, b] : added) {
+  for (Bound& b : added) {
     for (std::size_t i = 0; i < s.workers.size(); ++i)
-      s.workers[i]->post_add_listener(key, std::move(b.acceptors[i]));
+      s.workers[i]->post_add_listener(b.key, std::move(b.acceptors[i]));
     b.acceptors.clear();
     spdlog::info("listening on {}", b.text);
     listen_changes.push_back("+" + b.text);
-    s.listener_keys.push_back(key);
     s.listeners.push_back(std::move(b));
   }
-  for (std::size_t i = 0; i < s.listener_keys.size();) {
-    const std::string& key = s.listener_keys[i];
+  std::erase_if(s.listeners, [&](const Bound& b) {
     if (std::any_of(next.server.listen.begin(), next.server.listen.end(),
-                    [&](const ListenAddress& a) { return a.text == key; })) {
-      ++i;
-      continue;
-    }
-    for (auto& w : s.workers) w->post_remove_listener(key);
-    spdlog::info("no longer listening on {}", s.listeners[i].text);
-    listen_changes.push_back("-" + s.listeners[i].text);
-    if (!s.listeners[i].unix_path.empty()) ::unlink(s.listeners[i].unix_path.c_str());
-    s.listeners.erase(s.listeners.begin() + static_cast<std::ptrdiff_t>(i));
-    s.listener_keys.erase(s.listener_keys.begin() + static_cast<std::ptrdiff_t>(i));
-  }
+                    [&](const ListenAddress& a) { return a.text == b.key; }))
+      return false;
+    for (auto& w : s.workers) w->post_remove_listener(b.key);
+    spdlog::info("no longer listening on {}", b.text);
+    listen_changes.push_back("-" + b.text);
+    b.remove_socket_file();
+    return true;
+  });
   for (auto& w : s.workers) w->post_snapshot(snapshot);
   std::string summary = route_changes(s.config, next);
   for (const auto& c : listen_changes) summary += ", listen " + c;
