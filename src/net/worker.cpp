@@ -59,7 +59,11 @@ void Worker::set_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
   for (Connection* c : active_)
     if (c->pin_retired()) ++retired_holders_;
   if (retired_holders_ == 0) retired_.clear();
-  if (accept_paused_ && active_.size() < snapshot_->config.server.max_connections) {
+  resume_accepting_if_room();  // max_connections may have grown
+}
+
+void Worker::resume_accepting_if_room() {
+  if (accept_paused_ && !stopping_ && active_.size() < snapshot_->config.server.max_connections) {
     accept_paused_ = false;
     for (auto& l : listeners_) l->resume();
   }
@@ -225,10 +229,7 @@ void Worker::on_closed(Connection* c) {
   active_[i]->active_index = i;
   active_.pop_back();
   connection_pool_.give(std::unique_ptr<Connection>(c), pool_keep);
-  if (accept_paused_ && !stopping_ && active_.size() < snapshot_->config.server.max_connections) {
-    accept_paused_ = false;
-    for (auto& l : listeners_) l->resume();
-  }
+  resume_accepting_if_room();
   check_drained();
 }
 

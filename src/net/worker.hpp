@@ -133,6 +133,7 @@ class Worker {
   void apply_limits();
   void set_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
   void check_drained();
+  void resume_accepting_if_room();  // after max_connections paused accepting
   static void on_deadline(void* connection, Timeout kind);
 
   unsigned index_;
