@@ -1,6 +1,7 @@
 #include "app/snapshot.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace lithe::app {
 
@@ -26,7 +27,7 @@ http::MethodMask methods_mask(const RouteConfig& route) {
 }  // namespace
 
 std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
-                                               handlers::ServerState& state) {
+                                         handlers::ServerState& state) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
   const Config& cfg = snap->config;
@@ -50,7 +51,12 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
     std::string refused = snap->router.add(route.path, methods_mask(route), id);
     if (!refused.empty()) errors.push_back({cfg.source, route.path_pos, refused});
     snap->routes.push_back({route.path, route.handler, std::move(handler)});
-    snap->route_slot.push_back(state.metrics.slot_for(route.path));
+    try {
+      snap->route_slot.push_back(state.metrics.slot_for(route.path));
+    } catch (const std::length_error& e) {  // a config error, never an escape from a reload
+      errors.push_back({cfg.source, route.path_pos, e.what()});
+      snap->route_slot.push_back(0);
+    }
   }
   snap->route_slot.push_back(0);
   if (!errors.empty()) {
