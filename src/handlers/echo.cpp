@@ -7,6 +7,7 @@
 #include "handlers/handler.hpp"
 #include "handlers/template.hpp"
 #include "http/request.hpp"
+#include "http/text.hpp"
 
 namespace lithe::handlers {
 
@@ -119,7 +120,7 @@ Failure string_problem(std::string_view s) {
 
 std::size_t first_invalid_utf8(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
-    std::size_t n = utf8_sequence_length(s, i);
+    std::size_t n = http::utf8_sequence_length(s, i);
     if (!n) return i;
     i += n;
   }

@@ -59,8 +59,4 @@ enum class UriContext : uint8_t {
 };
 void append_uri_encoded(std::string& out, std::string_view s, UriContext context);
 
-// Length of the well-formed UTF-8 sequence starting at s[i] (1 for ASCII), 0 when there is none
-// (a stray continuation byte, a truncated, overlong or surrogate sequence, beyond U+10FFFF).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
-
 }  // namespace lithe::handlers

@@ -6,7 +6,9 @@
 
 namespace lithe::http {
 
-constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + ('a' - 'A')) : c; }
+constexpr char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? char(c + ('a' - 'A')) : c;
+}
 
 constexpr bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -25,5 +27,9 @@ constexpr std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (1 for ASCII), 0 when there is none
+// (a stray continuation byte, a truncated, overlong or surrogate sequence, beyond U+10FFFF).
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 
 }  // namespace lithe::http

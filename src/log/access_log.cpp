@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "http/text.hpp"
 #include "log/log.hpp"
 
 namespace lithe::log {
@@ -80,32 +81,6 @@ void append_clf_escaped(fmt::memory_buffer& out, std::string_view text) {
   append(out, text.substr(run));
 }
 
-// Length of the well-formed UTF-8 sequence of two to four bytes at the start of text, or 0
-// (Unicode table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF).
-std::size_t utf8_sequence_size(std::string_view text) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(0);
-  std::size_t size = 0;
-  unsigned char second_min = 0x80, second_max = 0xbf;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    size = 2;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    size = 3;
-    if (lead == 0xe0) second_min = 0xa0;
-    if (lead == 0xed) second_max = 0x9f;
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    size = 4;
-    if (lead == 0xf0) second_min = 0x90;
-    if (lead == 0xf4) second_max = 0x8f;
-  } else {
-    return 0;
-  }
-  if (text.size() < size || byte(1) < second_min || byte(1) > second_max) return 0;
-  for (std::size_t i = 2; i < size; ++i)
-    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
-  return size;
-}
-
 // A JSON string with its quotes. Control bytes and DEL as \u00XX; a byte that is not part of
 // well-formed UTF-8 as \u00XX too (its Latin-1 reading), so the output is always valid JSON.
 void append_json_string(fmt::memory_buffer& out, std::string_view text) {
@@ -118,7 +93,7 @@ void append_json_string(fmt::memory_buffer& out, std::string_view text) {
       continue;
     }
     if (c >= 0x80) {
-      if (const std::size_t size = utf8_sequence_size(text.substr(i)); size != 0) {
+      if (const std::size_t size = http::utf8_sequence_length(text, i); size != 0) {
         i += size;
         continue;
       }
