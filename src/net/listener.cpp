@@ -11,7 +11,10 @@ namespace lithe::net {
 namespace asio = boost::asio;
 
 Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
-    : worker_(worker), key_(std::move(key)), acceptor_(std::move(acceptor)), backoff_(worker.io()) {}
+    : worker_(worker),
+      key_(std::move(key)),
+      acceptor_(std::move(acceptor)),
+      backoff_(worker.io()) {}
 
 void Listener::close() {
   boost::system::error_code ignored;
@@ -38,8 +41,12 @@ void Listener::on_accept(const boost::system::error_code& ec, Socket socket) {
     const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
                            ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
     if (exhausted) {
-      if (!logged_exhaustion_) spdlog::error("accept: {}; pausing accepts", ec.message());
-      logged_exhaustion_ = true;
+      // Logged once per episode. Descriptors freed by a burst of closes are often taken again
+      // at once by the queued connections, so an episode ends only after a quiet minute.
+      const auto now = std::chrono::steady_clock::now();
+      if (!last_exhaustion_ || now - *last_exhaustion_ >= std::chrono::minutes(1))
+        spdlog::error("accept: {}; pausing accepts", ec.message());
+      last_exhaustion_ = now;
       backoff_.expires_after(std::chrono::milliseconds(100));
       accepting_ = true;  // the backoff stands for the accept in flight
       backoff_.async_wait([this](const boost::system::error_code& e) {
@@ -52,7 +59,6 @@ void Listener::on_accept(const boost::system::error_code& ec, Socket socket) {
     do_accept();
     return;
   }
-  logged_exhaustion_ = false;
   worker_.on_accepted(std::move(socket));
   do_accept();
 }

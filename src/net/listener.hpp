@@ -6,6 +6,8 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <optional>
 #include <string>
 
 namespace lithe::net {
@@ -39,9 +41,10 @@ class Listener {
   std::string key_;
   Acceptor acceptor_;
   boost::asio::steady_timer backoff_;  // after EMFILE/ENFILE: wait instead of spinning
-  bool logged_exhaustion_ = false;     // EMFILE/ENFILE is logged once, not per attempt
-  bool paused_ = false;                // no accept is in flight while paused
-  bool accepting_ = false;             // an async_accept is in flight
+  // The last EMFILE/ENFILE: logged once per episode, not per attempt.
+  std::optional<std::chrono::steady_clock::time_point> last_exhaustion_;
+  bool paused_ = false;     // no accept is in flight while paused
+  bool accepting_ = false;  // an async_accept is in flight
 };
 
 }  // namespace lithe::net
