@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cerrno>
 #include <climits>
@@ -29,9 +30,7 @@ namespace {
 constexpr std::size_t linger_limit = 1024 * 1024;
 }  // namespace
 
-Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.io()) {
-  deadline_.owner = this;
-}
+Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.io()) {}
 
 Connection::~Connection() {
   if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
@@ -54,7 +53,7 @@ void Connection::start(Socket socket) {
   rbegin_ = rpos_ = rend_ = 0;
   lingered_ = requests_ = 0;
   batch_ = 0;
-  worker_.deadlines().arm(deadline_, Timeout::idle);
+  worker_.deadlines().arm(deadline(), Timeout::idle);
   do_wait_read();  // no buffer yet: most new connections are busy, but not all of them
 }
 
@@ -88,7 +87,7 @@ void Connection::on_received(const error_code& ec, std::size_t n) {
   }
   if (ec) return close();  // eof: every complete request was answered already
   worker_.count_bytes_in(n);
-  rend_ += n;
+  rend_ += static_cast<uint32_t>(n);  // n fits: the buffer is far smaller than 4 GiB
   process_input();
 }
 
@@ -97,14 +96,14 @@ void Connection::on_received(const error_code& ec, std::size_t n) {
 void Connection::go_cold() {
   release_idle_resources();
   if (worker_.draining() && close_if_idle()) return;
-  worker_.deadlines().arm(deadline_, Timeout::keepalive);
+  worker_.deadlines().arm(deadline(), Timeout::keepalive);
   if (!reading_) do_wait_read();
 }
 
 void Connection::close() {
   if (!open_) return;
   open_ = false;
-  worker_.deadlines().disarm(deadline_);
+  worker_.deadlines().disarm(deadline());
   error_code ignored;
   socket_.close(ignored);  // aborts the waits in flight; their handlers call finish_op()
   if (pending_) cancel_pending();
@@ -163,7 +162,8 @@ void Connection::do_wait_read() {
   ++ops_;
   reading_ = true;
   socket_.async_wait(asio::socket_base::wait_read,
-                     [this](const error_code& ec) { on_readable(ec); });
+                     asio::bind_allocator(SlotAllocator<void, wait_op_size>(&wait_slot_),
+                                          [this](const error_code& ec) { on_readable(ec); }));
 }
 
 void Connection::on_readable(const error_code& ec) {
@@ -205,7 +205,7 @@ void Connection::do_read() {
     return close();
   }
   worker_.count_bytes_in(static_cast<std::size_t>(n));
-  rend_ += static_cast<std::size_t>(n);
+  rend_ += static_cast<uint32_t>(n);
   process_input();
 }
 
@@ -232,7 +232,7 @@ bool Connection::read_proxy_header() {
   std::size_t consumed = 0;
   switch (http::parse_proxy_header(rbuf_->data.get() + rpos_, rend_ - rpos_, header, &consumed)) {
     case http::ProxyParse::need_more:
-      if (!header_armed_) worker_.deadlines().arm(deadline_, Timeout::header);
+      if (!header_armed_) worker_.deadlines().arm(deadline(), Timeout::header);
       header_armed_ = true;
       if (!reading_) do_wait_read();
       return false;
@@ -242,7 +242,7 @@ bool Connection::read_proxy_header() {
     case http::ProxyParse::done:
       break;
   }
-  rpos_ += consumed;
+  rpos_ += static_cast<uint32_t>(consumed);
   rbegin_ = rpos_;
   expect_proxy_ = false;
   header_armed_ = false;
@@ -270,7 +270,7 @@ void Connection::process_input() {
       exchange_->start = batch_start;
     }
     auto r = exchange_->parser.feed(rbuf_->data.get() + rpos_, rend_ - rpos_);
-    rpos_ += r.consumed;
+    rpos_ += static_cast<uint32_t>(r.consumed);
     using S = http::RequestParser::Status;
     if (r.status == S::need_more) break;
     if (r.status == S::error) {
@@ -305,7 +305,7 @@ void Connection::wait_for_input() {
   // drain began is out): closed like the connections that were idle then.
   if (!in_request && worker_.draining() && close_if_idle()) return;
   if (!in_request) {
-    deadlines.arm(deadline_, Timeout::idle);
+    deadlines.arm(deadline(), Timeout::idle);
     if (reading_) return;  // a readiness wait is already in flight
     if (rbuf_ && rpos_ == rend_ && (hot_ || worker_.keep_hot_buffer())) {
       // The next request usually follows at once: keep the buffer and read straight into it.
@@ -318,10 +318,10 @@ void Connection::wait_for_input() {
     return do_wait_read();
   } else if (!exchange_->parser.headers_done()) {
     // One deadline for the whole head: bytes trickling in do not extend it.
-    if (!header_armed_) deadlines.arm(deadline_, Timeout::header);
+    if (!header_armed_) deadlines.arm(deadline(), Timeout::header);
     header_armed_ = true;
   } else {
-    deadlines.arm(deadline_, Timeout::body);  // silence while reading a body
+    deadlines.arm(deadline(), Timeout::body);  // silence while reading a body
   }
   if (!make_room()) {
     fail_request(431);
@@ -361,7 +361,7 @@ void Connection::handle_request() {
     // The handler answers later: hold the request, read nothing more, watch for a reset.
     awaiting_ = true;
     exchange_->metrics_slot = slot;  // a reload may renumber routes before the answer
-    worker_.deadlines().disarm(deadline_);
+    worker_.deadlines().disarm(deadline());
     return;
   }
   if (pending_) pending_->conn = nullptr, pending_ = nullptr;  // it threw after deferring
@@ -532,7 +532,7 @@ void Connection::write_pending() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return close();
-      worker_.deadlines().arm(deadline_, Timeout::write);  // restarted on every progress
+      worker_.deadlines().arm(deadline(), Timeout::write);  // restarted on every progress
       ++ops_;
       socket_.async_wait(asio::socket_base::wait_write,
                          [this](const error_code& ec) { on_writable(ec); });
@@ -577,7 +577,7 @@ void Connection::start_linger() {
   error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) return close();
-  worker_.deadlines().arm(deadline_, Timeout::linger);
+  worker_.deadlines().arm(deadline(), Timeout::linger);
   if (!reading_) do_wait_read();
 }
 
@@ -593,13 +593,13 @@ void Connection::linger_read() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
     return close();  // FIN or error: done
   }
-  worker_.deadlines().arm(deadline_, Timeout::linger);
+  worker_.deadlines().arm(deadline(), Timeout::linger);
   do_wait_read();
 }
 
-void Connection::on_timeout(Timeout kind) {
+void Connection::on_timeout(Timeout timeout) {
   if (!open_) return;
-  switch (kind) {
+  switch (timeout) {
     case Timeout::header:
     case Timeout::body:
       // A PROXY preamble that never completed: not HTTP yet, so no HTTP answer either.
@@ -619,7 +619,7 @@ void Connection::on_timeout(Timeout kind) {
         socket_.cancel(ignored);  // on_received sees operation_aborted and goes cold
         return;
       }
-      worker_.deadlines().arm(deadline_, Timeout::keepalive);  // already cold
+      worker_.deadlines().arm(deadline(), Timeout::keepalive);  // already cold
       return;
     case Timeout::keepalive:
     case Timeout::write:

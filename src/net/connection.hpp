@@ -14,6 +14,7 @@
 #include "http/response_writer.hpp"
 #include "net/deadlines.hpp"
 #include "net/listener.hpp"
+#include "net/op_slot.hpp"
 
 namespace lithe::detail {
 struct Pending;
@@ -24,8 +25,12 @@ namespace lithe::net {
 class Worker;
 struct ReadBuffer;
 
-class Connection {
+class Connection : private Deadline {  // its one timeout running
  public:
+  // Asio's readiness-wait operation with this connection's handler (a pointer plus the slot's
+  // allocator); a larger one would still work, from the heap.
+  static constexpr std::size_t wait_op_size = 96;
+
   explicit Connection(Worker& worker);
   ~Connection();
 
@@ -47,7 +52,8 @@ class Connection {
   void complete_async();
   void complete_async_dropped();
 
-  std::size_t active_index = 0;  // position in the worker's list of open connections
+  // The connection whose deadline expired.
+  static Connection& of(Deadline& d) { return static_cast<Connection&>(d); }
 
  private:
   void do_wait_read();
@@ -81,6 +87,10 @@ class Connection {
   void log_access(uint16_t status, std::size_t body_bytes);
   void resolve_peer();  // peer_ / unix_peer_ from the socket
 
+  Deadline& deadline() { return *this; }
+
+  // Laid out to stay small (see README "Memory per connection"): an idle connection is this
+  // object, Asio's descriptor state and nothing else.
   Worker& worker_;
   Socket socket_;
   std::unique_ptr<ReadBuffer> rbuf_;          // null while idle
@@ -88,29 +98,32 @@ class Connection {
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
   http::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
-  Deadline deadline_;                         // the one timeout running for this connection
-  std::size_t rbegin_ = 0;                    // first byte of the request being parsed
-  std::size_t rpos_ = 0;                      // first byte not yet given to the parser
-  std::size_t rend_ = 0;                      // end of the bytes read
-  uint32_t lingered_ = 0;  // bytes discarded while lingering (stops at linger_limit)
-  uint32_t requests_ = 0;  // requests answered on this connection
-  unsigned batch_ = 0;     // responses rendered since the last write
-  unsigned ops_ = 0;       // socket waits in flight
-  bool open_ = false;
-  bool reading_ = false;            // a read wait or read is in flight
-  bool receiving_ = false;          // ... and it is a read into rbuf_ (not a readiness wait)
-  bool releasing_ = false;          // that read was cancelled to give the buffer back
-  bool hot_ = false;                // rbuf_ counts against the worker's idle-buffer cap
-  bool close_after_write_ = false;  // the last rendered response ends the connection
-  bool header_armed_ = false;       // the current request's header deadline is running
-  bool lingering_ = false;          // response sent, send side shut: discarding input
-  bool dispatching_ = false;        // inside a handler: a send() now is a synchronous answer
-  bool awaiting_ = false;           // a Responder holds the request; nothing else is parsed
-  bool async_ready_ = false;        // sent while a batch was being written: render after it
-  bool holds_retired_ = false;      // may reference a snapshot a reload retired
-  bool expect_proxy_ = false;       // a PROXY protocol preamble must come first
-  bool unix_peer_ = false;          // accepted on a unix socket: no peer address
-  bool peer_known_ = false;         // peer_ / unix_peer_ were looked up (or came from PROXY)
+  OpSlot<wait_op_size> wait_slot_;            // the readiness wait's operation (see op_slot.hpp)
+  uint32_t rbegin_ = 0;                       // first byte of the request being parsed
+  uint32_t rpos_ = 0;                         // first byte not yet given to the parser
+  uint32_t rend_ = 0;                         // end of the bytes read
+  uint32_t lingered_ = 0;                     // bytes discarded while lingering (to linger_limit)
+  uint32_t requests_ = 0;                     // requests answered on this connection
+  uint32_t batch_ = 0;                        // responses rendered since the last write
+  uint8_t ops_ = 0;                           // socket waits in flight (at most two)
+  bool open_ : 1 = false;
+  bool reading_ : 1 = false;            // a read wait or read is in flight
+  bool receiving_ : 1 = false;          // ... and it is a read into rbuf_ (not a readiness wait)
+  bool releasing_ : 1 = false;          // that read was cancelled to give the buffer back
+  bool hot_ : 1 = false;                // rbuf_ counts against the worker's idle-buffer cap
+  bool close_after_write_ : 1 = false;  // the last rendered response ends the connection
+  bool header_armed_ : 1 = false;       // the current request's header deadline is running
+  bool lingering_ : 1 = false;          // response sent, send side shut: discarding input
+  bool dispatching_ : 1 = false;        // inside a handler: a send() now is a synchronous answer
+  bool awaiting_ : 1 = false;           // a Responder holds the request; nothing else is parsed
+  bool async_ready_ : 1 = false;        // sent while a batch was being written: render after it
+  bool holds_retired_ : 1 = false;      // may reference a snapshot a reload retired
+  bool expect_proxy_ : 1 = false;       // a PROXY protocol preamble must come first
+  bool unix_peer_ : 1 = false;          // accepted on a unix socket: no peer address
+  bool peer_known_ : 1 = false;         // peer_ / unix_peer_ were looked up (or came from PROXY)
+
+ public:
+  uint32_t active_index = 0;  // position in the worker's list of open connections (packs here)
 };
 
 }  // namespace lithe::net

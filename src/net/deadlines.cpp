@@ -29,7 +29,9 @@ void Deadlines::arm(Deadline& d, Timeout kind) {
   if (d.when < armed_) schedule(d.when);
 }
 
-void Deadlines::disarm(Deadline& d) { unlink(d); }
+void Deadlines::disarm(Deadline& d) {
+  unlink(d);
+}
 
 void Deadlines::shutdown() {
   armed_ = Clock::time_point::min();  // never re-armed
@@ -54,7 +56,7 @@ void Deadlines::on_timer() {
     while (l.head && l.head->when <= now) {
       Deadline* d = l.head;
       unlink(*d);
-      on_expired_(d->owner, static_cast<Timeout>(k));  // may re-arm or close its owner
+      on_expired_(*d, static_cast<Timeout>(k));  // may re-arm or close its owner
     }
     if (l.head && l.head->when < next) next = l.head->when;
   }

@@ -3,9 +3,9 @@
 // FIFO, add and remove are O(1), and one Asio timer armed at the earliest head serves them all.
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,19 +18,19 @@ enum class Timeout : uint8_t { idle, keepalive, header, body, write, linger, cou
 
 using Clock = std::chrono::steady_clock;
 
-// Embedded in its owner; linked into at most one list at a time.
+// Embedded in its owner (a base class, so the owner is found without storing a pointer to
+// it); linked into at most one list at a time.
 struct Deadline {
   Deadline* prev = nullptr;
   Deadline* next = nullptr;
   Clock::time_point when{};
   Timeout kind = Timeout::count;  // count = not linked
-  void* owner = nullptr;
   bool linked() const { return kind != Timeout::count; }
 };
 
 class Deadlines {
  public:
-  using Expired = void (*)(void* owner, Timeout kind);
+  using Expired = void (*)(Deadline& deadline, Timeout kind);
 
   Deadlines(boost::asio::io_context& io, Expired on_expired);
   ~Deadlines();

@@ -1,5 +1,6 @@
 #include "net/worker.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
 
@@ -92,8 +93,8 @@ void Worker::apply_limits() {
   deadlines_.set_duration(Timeout::linger, std::chrono::seconds(2));
 }
 
-void Worker::on_deadline(void* connection, Timeout kind) {
-  static_cast<Connection*>(connection)->on_timeout(kind);
+void Worker::on_deadline(Deadline& deadline, Timeout kind) {
+  Connection::of(deadline).on_timeout(kind);
 }
 
 Worker::~Worker() {
@@ -161,8 +162,17 @@ void Worker::stop() {
 
 void Worker::tick() {
   date_.refresh(std::time(nullptr));
-  // Read buffers are the big pooled objects: a burst's spares go back once it has passed.
-  if (!buffers_taken_) buffer_pool_.trim(buffer_pool_quiet);
+  // A burst's spares go back once it has passed: read buffers (mapped, returned at once) and
+  // the exchanges and output buffers it took, whose freed heap pages malloc_trim returns.
+  if (!buffers_taken_ && !trimmed_) {
+    buffer_pool_.trim(buffer_pool_quiet);
+    exchange_pool_.trim(buffer_pool_quiet);
+    output_pool_.trim(buffer_pool_quiet);
+    connection_pool_.trim(buffer_pool_quiet);
+    ::malloc_trim(0);
+    trimmed_ = true;
+  }
+  if (buffers_taken_) trimmed_ = false;
   buffers_taken_ = false;
   clock_.expires_after(std::chrono::seconds(1));
   clock_.async_wait([this](const boost::system::error_code& ec) {
@@ -211,7 +221,7 @@ void Worker::on_accepted(Socket socket) {
   std::unique_ptr<Connection> c =
       connection_pool_.take([this] { return std::make_unique<Connection>(*this); });
   Connection* raw = c.release();  // owned by active_ until on_closed
-  raw->active_index = active_.size();
+  raw->active_index = static_cast<uint32_t>(active_.size());
   active_.push_back(raw);
   metrics_->connections_accepted.add();
   raw->start(std::move(socket));
@@ -224,7 +234,7 @@ void Worker::on_accepted(Socket socket) {
 void Worker::on_closed(Connection* c) {
   metrics_->connections_closed.add();
   // Swap-remove from the open list, then back to the pool.
-  std::size_t i = c->active_index;
+  const uint32_t i = c->active_index;
   active_[i] = active_.back();
   active_[i]->active_index = i;
   active_.pop_back();

@@ -134,7 +134,7 @@ class Worker {
   void set_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
   void check_drained();
   void resume_accepting_if_room();  // after max_connections paused accepting
-  static void on_deadline(void* connection, Timeout kind);
+  static void on_deadline(Deadline& deadline, Timeout kind);
 
   unsigned index_;
   boost::asio::io_context io_;
@@ -157,6 +157,7 @@ class Worker {
   std::size_t buffer_size_ = 0;
   std::size_t hot_buffers_ = 0;  // connections keeping their read buffer while idle
   bool buffers_taken_ = false;   // a read buffer was taken since the last tick
+  bool trimmed_ = false;         // pools trimmed since the last burst: nothing more to give back
   bool keepalive_after_idle_ = true;
   std::size_t exchange_headers_ = 0;  // header capacity of pooled exchanges
   bool stopping_ = false;
