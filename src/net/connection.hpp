@@ -89,7 +89,7 @@ class Connection : private Deadline {  // its one timeout running
 
   Deadline& deadline() { return *this; }
 
-  // Laid out to stay small (see README "Memory per connection"): an idle connection is this
+  // Laid out to stay small (README, "Idle connection size"): an idle connection is this
   // object, Asio's descriptor state and nothing else.
   Worker& worker_;
   Socket socket_;
