@@ -2,6 +2,8 @@
 
 #include <llhttp.h>
 
+#include <bit>
+#include <cstdint>
 #include <cstring>
 
 #include "http/text.hpp"
@@ -12,7 +14,9 @@ namespace lithe::http {
 
 namespace {
 
-llhttp_t* state(unsigned char* storage) { return reinterpret_cast<llhttp_t*>(storage); }
+llhttp_t* state(unsigned char* storage) {
+  return reinterpret_cast<llhttp_t*>(storage);
+}
 
 // llhttp wants C callbacks taking llhttp_t*; ours take void* so the header stays llhttp-free.
 template <int (*F)(void*)>
@@ -24,17 +28,40 @@ int data_cb(llhttp_t* p, const char* at, std::size_t len) {
   return F(p, at, len);
 }
 
+// Index of the first CR or LF (or, with Space, SP) in data[i, len), or len; eight bytes at a
+// time, since a head is mostly ordinary bytes and this scan runs before llhttp's own.
+template <bool Space>
+std::size_t find_break(const char* data, std::size_t i, std::size_t len) {
+  constexpr uint64_t ones = 0x0101010101010101ULL;
+  constexpr uint64_t highs = 0x8080808080808080ULL;
+  constexpr auto zero_bytes = [](uint64_t x) { return (x - ones) & ~x & highs; };
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    // Flags the bytes of w equal to CR, LF or SP; the lowest flag is exact (later ones may be
+    // false positives, which is why only the lowest is used).
+    uint64_t hit = zero_bytes(w ^ (ones * '\r')) | zero_bytes(w ^ (ones * '\n'));
+    if constexpr (Space) hit |= zero_bytes(w ^ (ones * ' '));
+    if (hit) return i + static_cast<std::size_t>(std::countr_zero(hit) >> 3);
+  }
+  for (; i < len; ++i)
+    if (data[i] == '\r' || data[i] == '\n' || (Space && data[i] == ' ')) return i;
+  return len;
+}
+
 constexpr bool is_tchar(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
+         (c != 0 &&
+          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
 }
 
 // Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name, IPv4 or [IP-literal]; no list, no
 // whitespace. An empty value is allowed (RFC 9112 §3.2).
 bool valid_host(std::string_view h) {
   for (unsigned char c : h) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("-._~%!$&'()*+;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        std::string_view("-._~%!$&'()*+;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;
@@ -122,16 +149,32 @@ std::size_t RequestParser::scan_head(const char* data, std::size_t len) {
         return reject(400, "obs-fold", i);
       s.started = true;
       s.line_empty = false;
-      if (s.in_request_line) {
-        if (c == ' ') {
-          // exactly: method SP target SP version
-          if (s.line_bytes == 0 || s.prev_space || ++s.spaces > 2)
-            return reject(400, "malformed request line", i);
-        }
-        s.prev_space = c == ' ';
+      if (!s.in_request_line) {
+        // The rest of this header line up to its CR (or a bare LF) counts in one step.
+        const std::size_t end = find_break<false>(data, i + 1, len);
+        if (s.section_bytes + (end - i) > limits_.header_section)
+          return reject(431, "header section too large",
+                        i + (limits_.header_section - s.section_bytes));
+        s.section_bytes += end - i;
+        i = end - 1;
+        continue;
+      }
+      if (c == ' ') {
+        // exactly: method SP target SP version
+        if (s.line_bytes == 0 || s.prev_space || ++s.spaces > 2)
+          return reject(400, "malformed request line", i);
+        s.prev_space = true;
         if (++s.line_bytes > limits_.request_line) return reject(414, "request line too long", i);
         continue;
       }
+      // A run of request-line bytes up to the next SP, CR or LF.
+      const std::size_t end = find_break<true>(data, i + 1, len);
+      s.prev_space = false;
+      if (s.line_bytes + (end - i) > limits_.request_line)
+        return reject(414, "request line too long", i + (limits_.request_line - s.line_bytes));
+      s.line_bytes += end - i;
+      i = end - 1;
+      continue;
     }
     if (!s.in_request_line && ++s.section_bytes > limits_.header_section)
       return reject(431, "header section too large", i);
@@ -147,8 +190,7 @@ RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
   const std::size_t allowed = scan_.done ? len : scan_head(data, len);
   llhttp_errno_t err = llhttp_execute(p, data, allowed);
   if (err == HPE_OK) {
-    if (scan_error_)
-      return {Status::error, allowed, scan_error_, scan_reason_ ? scan_reason_ : ""};
+    if (scan_error_) return {Status::error, allowed, scan_error_, scan_reason_ ? scan_reason_ : ""};
     return {Status::need_more, len, 0, {}};
   }
   std::size_t consumed = allowed;
@@ -169,7 +211,8 @@ RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
   if (!error_status_ && err == HPE_INVALID_VERSION && p->http_major >= 2) status = 505;
   // A length beyond 64 bits is still a body larger than any limit.
   if (!error_status_ && reason &&
-      (std::strcmp(reason, "Content-Length overflow") == 0 || std::strcmp(reason, "Chunk size overflow") == 0))
+      (std::strcmp(reason, "Content-Length overflow") == 0 ||
+       std::strcmp(reason, "Chunk size overflow") == 0))
     status = 413;
   if (!error_status_ && err == HPE_PAUSED_H2_UPGRADE) {
     status = 505;  // the HTTP/2 connection preface
@@ -209,7 +252,8 @@ int RequestParser::on_url_complete(void* p) {
   // The method is known once the target is: a rejection later in the head can honour HEAD.
   r.method_id_ = static_cast<Method>(static_cast<llhttp_t*>(p)->method);
   // A fragment is never sent (RFC 9112 §3.2); the target's form is checked with the method.
-  if (r.target_.find('#') != std::string_view::npos) return s.fail(400, "fragment in request target");
+  if (r.target_.find('#') != std::string_view::npos)
+    return s.fail(400, "fragment in request target");
   return 0;
 }
 
@@ -285,7 +329,10 @@ int RequestParser::on_header_value_complete(void* p) {
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
       if (item.empty()) continue;
       std::string_view coding = trim_ows(item.substr(0, item.find(';')));
-      if (coding.empty()) { s.te_bad_ = true; continue; }
+      if (coding.empty()) {
+        s.te_bad_ = true;
+        continue;
+      }
       for (unsigned char c : coding)
         if (!is_tchar(c)) s.te_bad_ = true;
       if (s.te_chunked_last_) s.te_bad_ = true;  // nothing may follow chunked, not even chunked
@@ -305,9 +352,10 @@ int RequestParser::check_head() {
   if (lp->http_major >= 2) return fail(505, "HTTP version not supported");
   if (lp->http_major != 1 || lp->http_minor > 1) return fail(400, "invalid HTTP version");
   if (r.method_id_ == Method::CONNECT) return fail(501, "CONNECT is not supported");
-  if (r.target_ == "*" && r.method_id_ != Method::OPTIONS) return fail(400, "* target without OPTIONS");
-  if (r.target_.empty() || (r.target_[0] != '/' && r.target_ != "*" &&
-                            r.target_.find("://") == std::string_view::npos))
+  if (r.target_ == "*" && r.method_id_ != Method::OPTIONS)
+    return fail(400, "* target without OPTIONS");
+  if (r.target_.empty() ||
+      (r.target_[0] != '/' && r.target_ != "*" && r.target_.find("://") == std::string_view::npos))
     return fail(400, "invalid request target");
   if (lp->http_minor == 1 && host_count_ == 0) return fail(400, "missing Host");
   if (te_seen_) {
