@@ -425,7 +425,7 @@ void Connection::finish_response(std::size_t slot) {
   const app::Snapshot& snap = worker_.snapshot();
   const uint16_t status =
       res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
-  worker_.metrics().routes.get(slot).record(status, Clock::now() - exchange_->start);
+  worker_.finished(static_cast<uint32_t>(slot), status, exchange_->start);
   if (!out_) out_ = worker_.take_output();
   const std::size_t limit = snap.config.limits.requests_per_connection;
   ++requests_;
@@ -507,6 +507,7 @@ bool Connection::make_room() {
 }
 
 void Connection::do_write() {
+  worker_.record_finished();  // before the client can see the responses (or scrape them)
   out_->seal();
   write_pending();
 }

@@ -45,6 +45,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
       deadlines_(io_, &Worker::on_deadline),
       metrics_(std::make_shared<metrics::WorkerMetrics>()),
       scratch_(std::make_unique_for_overwrite<char[]>(scratch_size)) {
+  finished_.reserve(64);  // grows to the deepest pipelined batch once, then stays
   apply_limits();
 }
 
@@ -91,6 +92,13 @@ void Worker::apply_limits() {
   deadlines_.set_duration(Timeout::body, cfg.timeouts.body);
   deadlines_.set_duration(Timeout::write, cfg.timeouts.write);
   deadlines_.set_duration(Timeout::linger, std::chrono::seconds(2));
+}
+
+void Worker::record_finished() {
+  if (finished_.empty()) return;
+  const auto now = Clock::now();
+  for (const Finished& f : finished_) metrics_->routes.get(f.slot).record(f.status, now - f.start);
+  finished_.clear();
 }
 
 void Worker::on_deadline(Deadline& deadline, Timeout kind) {
