@@ -1,10 +1,10 @@
 // The access log: one line per response, formatted on the worker thread that served it and
-// written by spdlog's asynchronous logger on a thread of its own.
+// written out on a thread of its own.
 #pragma once
 
 #include <fmt/format.h>
-#include <spdlog/fwd.h>
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -12,12 +12,9 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "lithe/config.hpp"
-
-namespace spdlog::details {
-class thread_pool;
-}
 
 namespace lithe::log {
 
@@ -73,15 +70,26 @@ class AccessLog {
 
  private:
   AccessLog(const std::string& destination, AccessFormat format);
+  void append(const char* data, std::size_t size) const;  // into the ring; mutex_ held
+  void run_writer();
 
   AccessFormat format_;
-  // Declared in this order so that the logger goes first and the pool last: the pool's
-  // destructor then writes out the queue before its thread stops.
-  std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<FileSink> sink_;
-  std::shared_ptr<spdlog::logger> logger_;
-  std::mutex flush_mutex_;  // flush requests enter the queue in ticket order
-  std::uint64_t flush_tickets_ = 0;
+  // Lines travel to the writing thread through one ring of bytes: a worker copies its line in
+  // under a short lock, and the writer takes every byte queued since its last pass and writes
+  // them at once. Nothing is allocated per line (spdlog's queue allocates for lines longer
+  // than 250 bytes, which most browser lines are).
+  std::unique_ptr<char[]> ring_;
+  std::size_t capacity_;
+  // Logging is const (a snapshot shares the log read-only); the queue is what it changes.
+  mutable std::mutex mutex_;
+  mutable std::condition_variable queued_;   // the writer waits for lines (or the end)
+  mutable std::condition_variable written_;  // workers wait for room, flush() for its lines
+  mutable std::uint64_t head_ = 0;           // bytes queued since the start
+  std::uint64_t tail_ = 0;                   // bytes written out since the start
+  mutable bool writer_waiting_ = false;      // the writer sleeps on queued_: the next line wakes it
+  bool stopping_ = false;
+  std::thread writer_;  // last: started once everything it uses is constructed
 };
 
 }  // namespace lithe::log

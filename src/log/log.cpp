@@ -1,14 +1,12 @@
 #include "log/log.hpp"
 
-#include <spdlog/async_logger.h>  // declares what details/thread_pool.h uses
-#include <spdlog/details/thread_pool.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <exception>
 #include <mutex>
 #include <string>
-#include <exception>
 #include <system_error>
 #include <vector>
 
@@ -61,7 +59,9 @@ void reconfigure(const LogConfig& cfg) {
   init(cfg);
 }
 
-void flush() { spdlog::default_logger_raw()->flush(); }
+void flush() {
+  spdlog::default_logger_raw()->flush();
+}
 
 void init(const LogConfig& cfg) {
   std::shared_ptr<spdlog::logger> logger;
@@ -101,9 +101,8 @@ void reopen() {
   for (const auto& failure : failures) spdlog::error("log reopen: {}", failure);
 }
 
-std::shared_ptr<FileSink> FileSink::open(const std::string& path,
-                                         spdlog::details::thread_pool* batch_with) {
-  std::shared_ptr<FileSink> sink(new FileSink(path, open_append(path), batch_with));
+std::shared_ptr<FileSink> FileSink::open(const std::string& path) {
+  std::shared_ptr<FileSink> sink(new FileSink(path, open_append(path)));
   OpenFiles& files = open_files();
   std::lock_guard lock(files.mutex);
   std::erase_if(files.sinks, [](const auto& weak) { return weak.expired(); });
@@ -111,9 +110,8 @@ std::shared_ptr<FileSink> FileSink::open(const std::string& path,
   return sink;
 }
 
-std::shared_ptr<FileSink> FileSink::borrow(std::FILE* stream,
-                                           spdlog::details::thread_pool* batch_with) {
-  return std::shared_ptr<FileSink>(new FileSink({}, stream, batch_with));
+std::shared_ptr<FileSink> FileSink::borrow(std::FILE* stream) {
+  return std::shared_ptr<FileSink>(new FileSink({}, stream));
 }
 
 FileSink::~FileSink() {
@@ -131,32 +129,24 @@ void FileSink::reopen() {
   file_ = fresh;
 }
 
-std::uint64_t FileSink::flush_count() {
+void FileSink::write_out(const char* data, std::size_t size) {
   std::lock_guard lock(mutex_);
-  return flushes_;
+  write_locked(data, size);
 }
 
-void FileSink::wait_flush_count(std::uint64_t n) {
-  std::unique_lock lock(mutex_);
-  flushed_.wait(lock, [&] { return flushes_ >= n; });
+void FileSink::write_locked(const char* data, std::size_t size) {
+  if (std::fwrite(data, 1, size, file_) != size || std::fflush(file_) != 0)
+    spdlog::throw_spdlog_ex("cannot write to " + name(), errno);
 }
 
 void FileSink::sink_it_(const spdlog::details::log_msg& msg) {
   line_.clear();
   formatter_->format(msg, line_);
-  if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size())
-    spdlog::throw_spdlog_ex("cannot write to " + name(), errno);
-  // The last line of a burst finds the queue empty, so every line reaches the OS promptly.
-  if (batch_with_ == nullptr || batch_with_->queue_size() == 0) {
-    if (std::fflush(file_) != 0) spdlog::throw_spdlog_ex("cannot write to " + name(), errno);
-  }
+  write_locked(line_.data(), line_.size());  // base_sink holds mutex_ here
 }
 
 void FileSink::flush_() {
-  const int failed = std::fflush(file_);
-  ++flushes_;  // counted even when it failed, so a waiter never hangs
-  flushed_.notify_all();
-  if (failed != 0) spdlog::throw_spdlog_ex("cannot write to " + name(), errno);
+  if (std::fflush(file_) != 0) spdlog::throw_spdlog_ex("cannot write to " + name(), errno);
 }
 
 }  // namespace lithe::log

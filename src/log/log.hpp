@@ -4,7 +4,6 @@
 
 #include <spdlog/sinks/base_sink.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -13,10 +12,6 @@
 #include <utility>
 
 #include "lithe/config.hpp"
-
-namespace spdlog::details {
-class thread_pool;
-}
 
 namespace lithe::log {
 
@@ -41,40 +36,30 @@ void reopen();
 // Appends formatted lines to a file it can reopen, or to a stream it does not own (stdout).
 class FileSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  // With batch_with (the async logger's pool, whose thread alone then calls this sink), lines
-  // are flushed when that pool's queue is empty, so a burst costs a few writes, not one each;
-  // without it, every line is flushed.
-
   // Opens path for append and lists it for log::reopen(). Throws std::system_error.
-  static std::shared_ptr<FileSink> open(const std::string& path,
-                                        spdlog::details::thread_pool* batch_with = nullptr);
+  static std::shared_ptr<FileSink> open(const std::string& path);
   // Writes to stream, which is never closed nor reopened.
-  static std::shared_ptr<FileSink> borrow(std::FILE* stream,
-                                          spdlog::details::thread_pool* batch_with = nullptr);
+  static std::shared_ptr<FileSink> borrow(std::FILE* stream);
   ~FileSink() override;
 
   // Opens the path again and swaps the new file in; a no-op for a borrowed stream. Throws
   // std::system_error and keeps the old file if the path cannot be opened.
   void reopen();
 
-  // Completed flush() calls. An async logger flushes on its own thread, so waiting for this
-  // count is how a caller learns that its flush has happened.
-  std::uint64_t flush_count();
-  void wait_flush_count(std::uint64_t n);
+  // Bytes already formatted (the access log's lines, newlines included), handed to the OS
+  // before it returns. Throws spdlog::spdlog_ex when the write fails.
+  void write_out(const char* data, std::size_t size);
 
  private:
-  FileSink(std::string path, std::FILE* file, spdlog::details::thread_pool* batch_with)
-      : path_(std::move(path)), file_(file), batch_with_(batch_with) {}
+  FileSink(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
   void sink_it_(const spdlog::details::log_msg& msg) override;
   void flush_() override;
+  void write_locked(const char* data, std::size_t size);
   std::string name() const { return path_.empty() ? "stdout" : path_; }
 
   std::string path_;  // empty for a borrowed stream
   std::FILE* file_;
-  spdlog::details::thread_pool* batch_with_;
   spdlog::memory_buf_t line_;  // reused, so long lines do not allocate each time
-  std::uint64_t flushes_ = 0;
-  std::condition_variable flushed_;
 };
 
 }  // namespace lithe::log

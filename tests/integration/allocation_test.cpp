@@ -1,4 +1,5 @@
-// SPEC §8: no heap allocation per request in steady state for `static`, `json` and `health`.
+// SPEC §8: no heap allocation per request in steady state for `static`, `json`, `health` and
+// `files`, with the access log off and on.
 // This binary replaces the global operator new/delete to count allocations made by any thread
 // other than the test's main thread (the client): that is, by the server's threads. The first
 // allocations caught in the measured window keep their call stacks, printed on failure.
@@ -6,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -100,30 +102,66 @@ void print_traces() {
 }  // namespace
 
 // --- the replaced global allocation functions ---
-void* operator new(std::size_t n) { return allocate(n); }
-void* operator new[](std::size_t n) { return allocate(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate_nothrow(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate_nothrow(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return allocate_aligned(n, a); }
-void* operator new[](std::size_t n, std::align_val_t a) { return allocate_aligned(n, a); }
+void* operator new(std::size_t n) {
+  return allocate(n);
+}
+void* operator new[](std::size_t n) {
+  return allocate(n);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(n);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  return allocate_aligned(n, a);
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  return allocate_aligned(n, a);
+}
 void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return allocate_aligned_nothrow(n, a);
 }
 void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return allocate_aligned_nothrow(n, a);
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
 
 namespace lithe::test {
 namespace {
@@ -161,7 +199,8 @@ handler = "health"
 path = "/files/*path"
 handler = "files"
 max_age = "1h"
-root = ")") + files_root() + "\"\n";
+root = ")") +
+         files_root() + "\"\n";
 }
 
 constexpr int kRoutes = 4;
@@ -267,6 +306,44 @@ TEST_F(AllocationTest, SteadyStateConcurrentConnections) {
   EXPECT_EQ(allocations, 0u) << "server threads allocated " << allocations << " times during "
                              << expected << " requests on 8 connections; stacks on stderr";
   if (allocations) print_traces();
+}
+
+TEST_F(AllocationTest, SteadyStateWithAccessLogAndLongLines) {
+  // Production runs with the access log on, and a browser's line (user agent, referer) is
+  // longer than the few hundred bytes a logging library keeps inline: no allocation either.
+  const TempDir dir;
+  const std::string log_path = (dir.path() / "access.log").string();
+  TestServer server(config() + "\n[log]\naccess = \"" + log_path + "\"\n");
+  const std::string ua(400, 'u');
+  const std::string referer = "https://example.com/" + std::string(200, 'r');
+  const std::string request =
+      get("/plaintext", "User-Agent: " + ua + "\r\nReferer: " + referer + "\r\n");
+  RawClient c(server.port());
+  auto send_some = [&](int count) {
+    int ok = 0;
+    for (int i = 0; i < count; ++i) {
+      c.send(request);
+      ok += c.read_response().status == 200;
+    }
+    return ok;
+  };
+  ASSERT_EQ(send_some(300), 300);
+
+  constexpr int kRequests = 1000;
+  start_counting();
+  const int ok = send_some(kRequests);
+  // Lines are written on the log's own thread: wait until all are out, still counting.
+  const bool written = wait_until([&] {
+    const std::string text = read_file(log_path);
+    return std::count(text.begin(), text.end(), '\n') == 300 + kRequests;
+  });
+  std::size_t allocations = stop_counting();
+  EXPECT_EQ(ok, kRequests);
+  EXPECT_TRUE(written) << "the access log did not get every line";
+  EXPECT_EQ(allocations, 0u) << "server threads allocated " << allocations << " times during "
+                             << kRequests << " logged requests; call stacks follow on stderr";
+  if (allocations) print_traces();
+  EXPECT_NE(read_file(log_path).find(ua), std::string::npos);
 }
 
 TEST_F(AllocationTest, ColdServerIsSeenAllocating) {
