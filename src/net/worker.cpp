@@ -106,7 +106,17 @@ void Worker::on_deadline(Deadline& deadline, Timeout kind) {
 }
 
 Worker::~Worker() {
-  for (Connection* c : active_) delete c;  // still open when the loop ended without stop()
+  // A connection's readiness wait lives inside it (OpSlot), so its aborted operations must
+  // complete before it is freed: the io_context would otherwise destroy them, later, in freed
+  // memory. Close whatever is still open, then run just those completions (each closed
+  // connection then goes back to the pool).
+  stopping_ = true;
+  on_drained_ = nullptr;
+  auto open = active_;
+  for (Connection* c : open) c->close();
+  io_.restart();
+  io_.poll();
+  for (Connection* c : active_) delete c;  // none expected: every wait above has completed
 }
 
 void Worker::add_listener(std::string key, Acceptor acceptor) {
@@ -133,6 +143,7 @@ void Worker::post_remove_listener(std::string key) {
 
 void Worker::drain(std::function<void()> drained) {
   asio::post(io_, [this, drained = std::move(drained)]() mutable {
+    if (stopping_) return;  // stopped meanwhile, or the worker is being destroyed
     draining_ = true;
     on_drained_ = std::move(drained);
     for (auto& l : listeners_) l->close();
