@@ -154,28 +154,33 @@ Bound bind_address(const ListenAddress& addr,
   return b;
 }
 
-// Writes the pid after binding; removes the file when the server stops.
+// Writes the pid after binding; removes the file when the server stops, or when a reload
+// names another path (as nginx does: the new file is written first, then the old one goes).
 class PidFile {
  public:
+  PidFile() = default;
+  // Throws std::system_error when the file cannot be written.
   explicit PidFile(std::string path) : path_(std::move(path)) {
     if (path_.empty()) return;
-    std::FILE* f = std::fopen(path_.c_str(), "w");
-    if (!f) {
-      spdlog::error("cannot write pid file {}: {}", path_, std::strerror(errno));
-      path_.clear();
-      return;
-    }
+    std::FILE* f = std::fopen(path_.c_str(), "we");
+    if (!f) throw std::system_error(errno, std::generic_category(), "cannot write " + path_);
     std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
     std::fclose(f);
   }
   ~PidFile() {
     if (!path_.empty()) ::unlink(path_.c_str());
   }
-  PidFile(const PidFile&) = delete;
-  PidFile& operator=(const PidFile&) = delete;
+  PidFile(PidFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+  PidFile& operator=(PidFile&& other) noexcept {
+    if (this != &other) {
+      if (!path_.empty()) ::unlink(path_.c_str());
+      path_ = std::exchange(other.path_, {});
+    }
+    return *this;
+  }
 
  private:
-  std::string path_;
+  std::string path_;  // empty: no file (none configured, or it could not be written)
 };
 
 // "routes: +2 -1 ~1 (+GET /a, ...)": what a reload changed, for its one log line.
@@ -260,6 +265,7 @@ struct Server::Impl {
   std::size_t draining_workers = 0;
   std::unique_ptr<asio::steady_timer> shutdown_timer;
 
+  PidFile pid_file;                            // server.pid_file, while running
   std::shared_ptr<log::AccessLog> access_log;  // the one in force (null when off)
   LogConfig access_config;                     // what it was opened for
 
@@ -432,7 +438,11 @@ int Server::run() {
       return 2;
     }
   }
-  PidFile pid_file(s.config.server.pid_file);
+  try {
+    s.pid_file = PidFile(s.config.server.pid_file);
+  } catch (const std::system_error& e) {
+    spdlog::error("{}", e.what());  // serving matters more than the file: run on without it
+  }
 
   std::vector<std::thread> threads;
   for (auto& w : s.workers) threads.emplace_back([&w] { w->run(); });
@@ -457,6 +467,7 @@ int Server::run() {
   }
   s.workers.clear();
   s.remove_socket_files();
+  s.pid_file = PidFile();
   s.access_log.reset();  // the last snapshot went with the workers: this writes out the queue
   log::flush();
   spdlog::info("stopped");
@@ -550,6 +561,16 @@ bool Server::reload() {
       return refuse("cannot listen on " + addr.text, e);
     }
   }
+  // A new pid file path: written now, so that a failure refuses the reload as nginx does; the
+  // old file is removed once the reload is in force.
+  PidFile moved_pid_file;
+  if (next.server.pid_file != s.config.server.pid_file) {
+    try {
+      moved_pid_file = PidFile(next.server.pid_file);
+    } catch (const std::exception& e) {
+      return refuse("pid file", e);
+    }
+  }
   try {
     // The access log first: when it cannot be opened, the error log has not moved either.
     snapshot->access_log = s.access_log_for(next.log);
@@ -579,6 +600,7 @@ bool Server::reload() {
   for (auto& w : s.workers) w->post_snapshot(snapshot);
   std::string summary = route_changes(s.config, next);
   for (const auto& c : listen_changes) summary += ", listen " + c;
+  if (next.server.pid_file != s.config.server.pid_file) s.pid_file = std::move(moved_pid_file);
   s.access_log = snapshot->access_log;
   s.access_config = next.log;
   s.config = std::move(next);

@@ -6,6 +6,7 @@
 // a log file, a process exit, a socket event, a counter in /metrics.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <simdjson.h>
 #include <sys/inotify.h>
@@ -13,7 +14,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -88,10 +88,12 @@ std::vector<std::string> lines_containing(const fs::path& file, std::string_view
 std::vector<std::string> await_lines(const fs::path& file, std::string_view needle, std::size_t n,
                                      std::chrono::milliseconds timeout = kAwait) {
   std::vector<std::string> found;
-  wait_until([&] {
-    found = lines_containing(file, needle);
-    return found.size() >= n;
-  }, timeout);
+  wait_until(
+      [&] {
+        found = lines_containing(file, needle);
+        return found.size() >= n;
+      },
+      timeout);
   return found;
 }
 
@@ -141,9 +143,11 @@ class Lithe {
 
   Lithe(const std::vector<std::string>& args, Options options)
       : options_(std::move(options)), process_(kBinary, args) {
-    bool ready = wait_until([&] {
-      return listening().size() >= options_.listeners || process_.wait_exit().has_value();
-    }, 20s);
+    bool ready = wait_until(
+        [&] {
+          return listening().size() >= options_.listeners || process_.wait_exit().has_value();
+        },
+        20s);
     if (auto code = process_.wait_exit())
       throw std::runtime_error("lithe exited with " + std::to_string(*code) +
                                " before listening; log: " + log());
@@ -390,7 +394,8 @@ TEST(OpsStop, ShutdownTimeoutEndsAStuckDrain) {
   TempDir dir;
   auto cfg = write_config(dir, "app.toml",
                           "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[timeouts]\nshutdown = "
-                          "\"300ms\"\nheader = \"60s\"\n\n" + routes("A"));
+                          "\"300ms\"\nheader = \"60s\"\n\n" +
+                              routes("A"));
   Lithe d({"-c", cfg.string()});
   auto stuck = accepted(d.port());
   stuck->send("GET /v HTTP/1.1\r\nHost: test\r\n");
@@ -562,8 +567,9 @@ TEST(OpsReload, NewRoutesForNewAndOpenConnections) {
   EXPECT_EQ(open.read_response().body, "A");
   EXPECT_EQ(metric(scrape(d.port()), "lithe_reloads_total"), 0u);
 
-  write_config(dir, "app.toml",
-               head + routes("B") + "\n[[route]]\npath = \"/new\"\nhandler = \"static\"\nbody = \"n\"\n");
+  write_config(
+      dir, "app.toml",
+      head + routes("B") + "\n[[route]]\npath = \"/new\"\nhandler = \"static\"\nbody = \"n\"\n");
   d.signal(SIGHUP);
   ASSERT_TRUE(d.await_log("reloaded")) << d.log();
   EXPECT_TRUE(contains(d.log(), "+GET /new")) << d.log();
@@ -726,7 +732,8 @@ TEST(OpsReload, ListenAddressInUseRefusesTheWholeReload) {
   const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   const fs::path sock = dir.path() / "s.sock";
 
-  auto cfg = write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
+  auto cfg =
+      write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
   Lithe d({"-c", cfg.string()});
   write_config(dir, "app.toml",
                "[server]\n" + listen_line({"127.0.0.1:0", "unix:" + sock.string(), taken}) + "\n" +
@@ -745,7 +752,8 @@ TEST(OpsReload, ListenAddressInUseRefusesTheWholeReload) {
 TEST(OpsReload, ErrorLogMovedToAFile) {
   TempDir dir;
   const fs::path error_log = dir.path() / "error.log";
-  auto cfg = write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
+  auto cfg =
+      write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
   Lithe d({"-c", cfg.string()});
   write_config(dir, "app.toml",
                "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[log]\nerror = \"" + error_log.string() +
@@ -767,15 +775,20 @@ TEST(OpsReload, RefusedReloadLeavesTheLogsAlone) {
   TempDir dir;
   const fs::path error_log = dir.path() / "error.log";
   const fs::path bad_access = dir.path() / "no-such-dir" / "access.log";
-  auto cfg = write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
+  auto cfg =
+      write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
   Lithe d({"-c", cfg.string()});
   write_config(dir, "app.toml",
                "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[log]\nerror = \"" + error_log.string() +
                    "\"\naccess = \"" + bad_access.string() + "\"\n\n" + routes("B"));
   d.signal(SIGHUP);
-  ASSERT_TRUE(wait_until([&] {
-    return contains(d.log(), "reload refused") || contains(read_file(error_log), "reload refused");
-  }, kAwait)) << d.log();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return contains(d.log(), "reload refused") ||
+               contains(read_file(error_log), "reload refused");
+      },
+      kAwait))
+      << d.log();
   EXPECT_TRUE(contains(d.log(), "reload refused")) << "logged to " << read_file(error_log);
   EXPECT_EQ(fetch(d.port(), get("/v")).body, "A");
   d.signal(SIGUSR1);
@@ -832,16 +845,19 @@ TEST(OpsLogs, Sigusr1ReopensRenamedLogFiles) {
                               "\"\n\n" + routes("A"));
   Lithe d({"-c", cfg.string()}, {.error_log = error_log, .listeners = 1});
   EXPECT_EQ(d.out(), "");
-  for (int i = 1; i <= 3; ++i) EXPECT_EQ(fetch(d.port(), get("/v?old=" + std::to_string(i))).status, 200);
+  for (int i = 1; i <= 3; ++i)
+    EXPECT_EQ(fetch(d.port(), get("/v?old=" + std::to_string(i))).status, 200);
   ASSERT_EQ(await_lines(access_log, "/v?old=", 3).size(), 3u);
 
   fs::rename(error_log, dir.path() / "error.log.1");
   fs::rename(access_log, dir.path() / "access.log.1");
   d.signal(SIGUSR1);
-  ASSERT_TRUE(wait_until([&] { return contains(read_file(error_log), "log files reopened"); }, kAwait))
+  ASSERT_TRUE(
+      wait_until([&] { return contains(read_file(error_log), "log files reopened"); }, kAwait))
       << read_file(dir.path() / "error.log.1");
 
-  for (int i = 1; i <= 2; ++i) EXPECT_EQ(fetch(d.port(), get("/v?new=" + std::to_string(i))).status, 200);
+  for (int i = 1; i <= 2; ++i)
+    EXPECT_EQ(fetch(d.port(), get("/v?new=" + std::to_string(i))).status, 200);
   ASSERT_EQ(await_lines(access_log, "/v?new=", 2).size(), 2u);
   EXPECT_EQ(lines_containing(access_log, "/v?old=").size(), 0u);
   EXPECT_EQ(lines_containing(dir.path() / "access.log.1", "/v?old=").size(), 3u);
@@ -884,14 +900,17 @@ TEST(OpsAccessLog, CombinedFormat) {
   ASSERT_EQ(lines.size(), 4u) << read_file(log);
   const std::string time = R"(\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\])";
   EXPECT_TRUE(std::regex_match(
-      lines[0], std::regex("127\\.0\\.0\\.1 - - " + time +
-                           R"re( "GET /v\?q=1 HTTP/1\.1" 200 1 "http://ref\.example/page" "OpsTest/1\.0 \(x\)" \d+)re")))
+      lines[0],
+      std::regex(
+          "127\\.0\\.0\\.1 - - " + time +
+          R"re( "GET /v\?q=1 HTTP/1\.1" 200 1 "http://ref\.example/page" "OpsTest/1\.0 \(x\)" \d+)re")))
       << lines[0];
   EXPECT_TRUE(std::regex_match(lines[1], std::regex("127\\.0\\.0\\.1 - - " + time +
                                                     R"( "HEAD /v HTTP/1\.1" 200 0 "-" "-" \d+)")))
       << lines[1];
-  EXPECT_TRUE(std::regex_match(lines[2], std::regex("127\\.0\\.0\\.1 - - " + time +
-                                                    R"( "GET /missing HTTP/1\.1" 404 \d+ "-" "-" \d+)")))
+  EXPECT_TRUE(
+      std::regex_match(lines[2], std::regex("127\\.0\\.0\\.1 - - " + time +
+                                            R"( "GET /missing HTTP/1\.1" 404 \d+ "-" "-" \d+)")))
       << lines[2];
   EXPECT_TRUE(std::regex_match(lines[3], std::regex("127\\.0\\.0\\.1 - - " + time +
                                                     R"( "[^"]*" 400 \d+ "[^"]*" "[^"]*" \d+)")))
@@ -928,8 +947,9 @@ TEST(OpsAccessLog, JsonFormatOneObjectALine) {
   EXPECT_GE(int64_t(first["duration_us"]), 0);
   EXPECT_EQ(std::string_view(first["referer"]), "http://r.example/");
   EXPECT_EQ(std::string_view(first["user_agent"]), "Agent \"quoted\" \\ x");
-  EXPECT_TRUE(std::regex_match(std::string(std::string_view(first["time"])),
-                               std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2})")));
+  EXPECT_TRUE(
+      std::regex_match(std::string(std::string_view(first["time"])),
+                       std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2})")));
   simdjson::dom::element second = parser.parse(lines[1]);
   EXPECT_EQ(std::string_view(second["method"]), "POST");
   EXPECT_EQ(int64_t(second["bytes"]), 5);
@@ -979,9 +999,9 @@ TEST(OpsAccessLog, UntrustedPeerForwardedForIsIgnored) {
   EXPECT_EQ(logged_client("[proxy]\ntrusted = []\n", "X-Forwarded-For: 203.0.113.7\r\n"),
             "127.0.0.1");
   // Trusted proxies that do not include the peer.
-  EXPECT_EQ(logged_client("[proxy]\ntrusted = [\"10.0.0.0/8\"]\n",
-                          "X-Forwarded-For: 203.0.113.7\r\n"),
-            "127.0.0.1");
+  EXPECT_EQ(
+      logged_client("[proxy]\ntrusted = [\"10.0.0.0/8\"]\n", "X-Forwarded-For: 203.0.113.7\r\n"),
+      "127.0.0.1");
 }
 
 TEST(OpsAccessLog, XRealIpAndForwardedVariants) {
@@ -1002,7 +1022,8 @@ TEST(OpsAccessLog, XRealIpAndForwardedVariants) {
 TEST(OpsAccessLog, EnabledByReloadForAnOpenConnection) {
   TempDir dir;
   const fs::path log = dir.path() / "access.log";
-  auto cfg = write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
+  auto cfg =
+      write_config(dir, "app.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n\n" + routes("A"));
   Lithe d({"-c", cfg.string()});
   RawClient open(d.port());
   open.send(get("/v"));
@@ -1118,9 +1139,10 @@ TEST(OpsProxyProtocolTimeout, UnfinishedPreambleIsClosedSilently) {
   // Not HTTP yet: the header deadline closes it without an HTTP 408.
   TempDir dir;
   const fs::path log = dir.path() / "access.log";
-  auto cfg = write_config(dir, "app.toml",
-                          access_config(log, "combined",
-                                        "[proxy]\nproxy_protocol = true\n\n[timeouts]\nheader = \"200ms\"\n"));
+  auto cfg = write_config(
+      dir, "app.toml",
+      access_config(log, "combined",
+                    "[proxy]\nproxy_protocol = true\n\n[timeouts]\nheader = \"200ms\"\n"));
   Lithe d({"-c", cfg.string()});
   RawClient c(d.port());
   c.send("PROXY TCP4 198.51.100.1");
@@ -1148,11 +1170,14 @@ TEST_F(OpsProxyProtocol, PreambleSplitAcrossReads) {
       // Every scrape adds its own bytes: the piece is read once the k-th scrape shows it too.
       const uint64_t piece = cut - from;
       uint64_t scrapes = 0;
-      ASSERT_TRUE(wait_until([&] {
-        const uint64_t now = received();
-        ++scrapes;
-        return now >= before + scrapes * kScrapeBytes + piece;
-      }, kAwait)) << k.target;
+      ASSERT_TRUE(wait_until(
+          [&] {
+            const uint64_t now = received();
+            ++scrapes;
+            return now >= before + scrapes * kScrapeBytes + piece;
+          },
+          kAwait))
+          << k.target;
       from = cut;
     }
     c.send(k.preamble.substr(from) + get(k.target));
@@ -1177,6 +1202,38 @@ TEST(OpsPidFile, WrittenAfterBindingAndRemovedOnExit) {
   EXPECT_TRUE(can_connect(d.port()));  // bound when the file names the pid
   EXPECT_EQ(d.stop(), 0) << d.log();
   EXPECT_FALSE(fs::exists(pid_file));
+}
+
+// A reload that names another pid file moves it, as nginx does: the new one is written, the old
+// one removed. One that cannot be written refuses the reload and the old file stays.
+TEST(OpsPidFile, AReloadMovesItAndAnUnwritableOneIsRefused) {
+  TempDir dir;
+  const fs::path first = dir.path() / "first.pid";
+  const fs::path second = dir.path() / "second.pid";
+  const fs::path unwritable = dir.path() / "no-such-dir" / "third.pid";
+  auto config = [&](const fs::path& pid) {
+    return "[server]\nlisten = [\"127.0.0.1:0\"]\npid_file = \"" + pid.string() + "\"\n\n" +
+           routes("A");
+  };
+  auto cfg = write_config(dir, "app.toml", config(first));
+  Lithe d({"-c", cfg.string()});
+  const std::string expected = std::to_string(d.pid()) + "\n";
+  ASSERT_TRUE(wait_until([&] { return read_file(first) == expected; }, kAwait)) << d.log();
+
+  write_config(dir, "app.toml", config(second));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(d.await_log("reloaded")) << d.log();
+  EXPECT_EQ(read_file(second), expected);
+  EXPECT_FALSE(fs::exists(first));
+
+  write_config(dir, "app.toml", config(unwritable));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(d.await_log("reload refused")) << d.log();
+  EXPECT_TRUE(contains(d.log(), "no-such-dir/third.pid")) << d.log();
+  EXPECT_EQ(read_file(second), expected);
+
+  EXPECT_EQ(d.stop(), 0) << d.log();
+  EXPECT_FALSE(fs::exists(second));
 }
 
 // A supervisor reads the pid file and signals at once (a reload right after a start): the
@@ -1214,9 +1271,9 @@ TEST(OpsPidFile, SignalSentAsSoonAsThePidFileExistsIsHandled) {
     }
     ::close(in);
     ASSERT_TRUE(signalled) << p.stderr_text();
-    ASSERT_TRUE(wait_until([&] {
-      return contains(p.stderr_text(), "reloaded") || p.wait_exit().has_value();
-    }, kAwait));
+    ASSERT_TRUE(wait_until(
+        [&] { return contains(p.stderr_text(), "reloaded") || p.wait_exit().has_value(); },
+        kAwait));
     ASSERT_FALSE(p.wait_exit().has_value())
         << "round " << round << ": died of the SIGHUP with " << *p.wait_exit();
     EXPECT_EQ(p.stop(SIGTERM), 0) << p.stderr_text();
@@ -1284,7 +1341,8 @@ TEST(OpsUnix, LiveSocketOrOtherFileIsNotTaken) {
 TEST(OpsUnix, TcpAndUnixTogetherWithTwoWorkers) {
   TempDir dir;
   const fs::path sock = dir.path() / "s.sock";
-  Lithe d({"-l", "127.0.0.1:0", "-l", "unix:" + sock.string(), "-w", "2"}, {.error_log = {}, .listeners = 2});
+  Lithe d({"-l", "127.0.0.1:0", "-l", "unix:" + sock.string(), "-w", "2"},
+          {.error_log = {}, .listeners = 2});
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(fetch(d.port(), get("/plaintext")).body, "Hello, World!");
     EXPECT_EQ(fetch(sock, get("/plaintext")).body, "Hello, World!");
@@ -1318,7 +1376,8 @@ TEST(OpsWorkers, TwoWorkersCountEveryConnectionAndRequest) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), kThreads * kConnections * kRequests);
   const std::string m = scrape(d.port());
-  EXPECT_EQ(metric(m, "lithe_connections_total"), static_cast<uint64_t>(kThreads * kConnections + 1));
+  EXPECT_EQ(metric(m, "lithe_connections_total"),
+            static_cast<uint64_t>(kThreads * kConnections + 1));
   EXPECT_EQ(metric(m, "lithe_requests_total", "route=\"/plaintext\""),
             static_cast<uint64_t>(kThreads * kConnections * kRequests));
   EXPECT_EQ(metric(m, "lithe_requests_total", "code=\"200\""),
