@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where does lithe's CPU go for /plaintext without pipelining?
 #
-# Starts lithe (Release, pinned to CPU 1) and, for reference, nginx with one worker, and for each:
+# Starts lithe (Release, pinned to CPU 1) and, for reference, nginx with one worker, with
+# compare.sh's configs and content (bench/load/common.sh), and for each:
 #   1. counts system calls per request: strace -c -f attached during a short wrk run
 #      (strace slows the server a lot; only the counts per request matter, not the times);
 #   2. (lithe only) samples the CPU with perf record (cpu-clock, call graphs) during a wrk run and
@@ -25,96 +26,29 @@ URL_PATH=${PATH_:-/plaintext}
 NGINX=${NGINX:-/usr/sbin/nginx}
 NGINX_TOO=${NGINX_TOO:-1}
 HOST=127.0.0.1
+LITHE=$BUILD_DIR/lithe
 
-die() { echo "profile.sh: $*" >&2; exit 1; }
+# die, log, the scratch space, pinning, the content and configs, starting the servers.
+source "$ROOT/bench/load/common.sh" profile.sh
 for tool in wrk curl strace python3 ps; do command -v "$tool" >/dev/null || die "needs $tool"; done
-[[ -x $BUILD_DIR/lithe ]] || die "no $BUILD_DIR/lithe: run bench/load/compare.sh --quick (it builds) first"
+[[ -x $LITHE ]] || die "no $LITHE: run bench/load/compare.sh --quick (it builds) first"
 HAVE_PERF=0
 if command -v perf >/dev/null && perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
   HAVE_PERF=1
 else
-  echo "profile.sh: perf unavailable (Debian: linux-perf; kernel.perf_event_paranoid) - syscall counts only" >&2
+  log "perf unavailable (Debian: linux-perf; kernel.perf_event_paranoid) - syscall counts only"
 fi
 
-WORK=$(mktemp -d); chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -0 "$pid" 2>/dev/null || continue
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_scratch
 mkdir -p "$OUT_DIR"
 exec > >(tee "$OUT_DIR/summary.txt")
 
-PIN_SERVER=(); PIN_CLIENT=()
-if (( $(nproc) >= 2 )) && taskset -c 1 true 2>/dev/null; then PIN_SERVER=(taskset -c 1); PIN_CLIENT=(taskset -c 0); fi
-
-cat >"$WORK/lithe.toml" <<EOF
-[server]
-listen = ["$HOST:0"]
-[log]
-level = "info"
-[[route]]
-path = "/plaintext"
-handler = "static"
-body = "Hello, World!"
-[[route]]
-path = "/json"
-handler = "json"
-value = { message = "Hello, World!" }
-[[route]]
-path = "/static/*path"
-handler = "files"
-root = "www/static"
-EOF
-mkdir -p "$WORK/www/static"
-printf 'Hello, World!' >"$WORK/www/static/small.txt"
-head -c 65536 /dev/urandom >"$WORK/www/static/big.bin"
-
-"${PIN_SERVER[@]}" "$BUILD_DIR/lithe" -c "$WORK/lithe.toml" >"$WORK/lithe.log" 2>&1 &
-LITHE_PID=$!; PIDS+=("$LITHE_PID")
-LITHE_PORT=
-for _ in $(seq 100); do
-  LITHE_PORT=$(grep -o "listening on $HOST:[0-9]*" "$WORK/lithe.log" | sed 's/.*://' | head -1) || true
-  [[ -z $LITHE_PORT ]] || break; sleep 0.1
-done
-[[ -n $LITHE_PORT ]] || { cat "$WORK/lithe.log" >&2; die "lithe did not start"; }
-
-NGINX_PID=
-if (( NGINX_TOO )) && [[ -x $NGINX ]]; then
-  NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  user_line=""; [[ $(id -u) != 0 ]] || user_line="user $(id -un) $(id -gn);"
-  cat >"$WORK/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off; server_tokens off; keepalive_requests 1000000000;
-  client_body_temp_path $WORK/b; proxy_temp_path $WORK/p; fastcgi_temp_path $WORK/f;
-  uwsgi_temp_path $WORK/u; scgi_temp_path $WORK/s;
-  server {
-    listen $HOST:$NGINX_PORT;
-    location = /plaintext { default_type text/plain; return 200 "Hello, World!"; }
-    location = /json { default_type application/json; return 200 '{"message":"Hello, World!"}'; }
-    location /static/ { root $WORK/www; sendfile on; }
-  }
-}
-EOF
-  "${PIN_SERVER[@]}" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
-  NGINX_PID=$!; PIDS+=("$NGINX_PID")
-fi
-for _ in $(seq 50); do curl -s -o /dev/null "http://$HOST:$LITHE_PORT$URL_PATH" && break; sleep 0.1; done
-[[ -z $NGINX_PID ]] || for _ in $(seq 50); do curl -s -o /dev/null "http://$HOST:$NGINX_PORT$URL_PATH" && break; sleep 0.1; done
+detect_pinning
+write_content
+write_lithe_conf
+start_lithe 1 "${PIN_SERVER[@]}"
+# nginx for reference, when there is one.
+if (( NGINX_TOO )) && [[ -x $NGINX ]]; then start_nginx 1 "${PIN_SERVER[@]}"; fi
 
 wrk_run() {  # PORT SECONDS -> wrk output on stdout
   timeout --kill-after=5 $(( $2 + 30 )) "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNS" -d"$2s" "http://$HOST:$1$URL_PATH"
@@ -133,7 +67,7 @@ strace_server() {  # NAME PID PORT
       [[ -z $tpids ]] || break
       sleep 0.1
     done
-    [[ -n $tpids ]] || { echo "profile.sh: no nginx worker under $pid" >&2; return 0; }
+    [[ -n $tpids ]] || { log "no nginx worker under $pid"; return 0; }
   fi
   timeout $(( STRACE_DURATION + 20 )) strace -c -f -p "$tpids" -o "$OUT_DIR/strace-$name.txt" &
   local spid=$!

@@ -1,0 +1,204 @@
+# shellcheck shell=bash
+# Shared by bench/load/compare.sh and bench/load/profile.sh: scratch space and cleanup, CPU
+# pinning, the content and the equivalent lithe and nginx configs, starting and stopping both.
+#
+# Usage: source "$ROOT/bench/load/common.sh" NAME   (NAME, e.g. compare.sh, prefixes messages)
+# The caller sets HOST (the address both servers listen on), LITHE and NGINX (binaries) before
+# starting a server. Defines die and log; make_scratch sets WORK and PIDS and the traps.
+
+[[ $# -ge 1 ]] || { echo "common.sh: source it with the script's name" >&2; exit 1; }
+ME=$1
+die() { echo "$ME: $*" >&2; exit 1; }
+log() { echo "$ME: $*" >&2; }
+
+LITHE_PID=; LITHE_PORT=; NGINX_PID=; NGINX_PORT=
+
+# --- scratch space; every process in PIDS is stopped however the script exits ---
+make_scratch() {
+  WORK=$(mktemp -d)
+  chmod 755 "$WORK"  # nginx workers may run as another user when started as root
+  PIDS=()
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+stop_pid() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
+}
+
+# --- CPU pinning: servers on CPU 1, clients on CPU 0, when both CPUs are usable ---
+# Sets PIN_SERVER, PIN_CLIENT, PIN_BOTH (prefixes for a command; empty when not pinned), PINNED.
+# shellcheck disable=SC2034  # read by the caller
+detect_pinning() {
+  PIN_SERVER=(); PIN_CLIENT=(); PIN_BOTH=(); PINNED=0
+  if (( $(nproc) >= 2 )) && command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null &&
+     taskset -c 1 true 2>/dev/null; then
+    PIN_SERVER=(taskset -c 1); PIN_CLIENT=(taskset -c 0); PIN_BOTH=(taskset -c "0,1"); PINNED=1
+  fi
+}
+
+# --- content: the same bytes for both servers ---
+write_content() {
+  mkdir -p "$WORK/www/static"
+  printf 'Hello, World!' >"$WORK/www/static/small.txt"                 # 13 B
+  head -c 65536 /dev/urandom >"$WORK/www/static/big.bin"               # 64 KiB
+  [[ $(stat -c %s "$WORK/www/static/small.txt") == 13 ]] || die "small file is not 13 B"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# lithe: port 0, the bound port is read back from the log line "listening on HOST:PORT".
+write_lithe_conf() {
+  cat >"$WORK/lithe.toml" <<EOF
+[server]
+listen = ["$HOST:0"]
+workers = 1
+backlog = 1024
+max_connections = 20000
+server_header = "lithe"
+
+[timeouts]
+keepalive = "120s"
+
+[log]
+level = "info"
+access = "off"
+
+[[route]]
+path = "/plaintext"
+handler = "static"
+body = "Hello, World!"
+
+[[route]]
+path = "/json"
+handler = "json"
+value = { message = "Hello, World!" }
+
+[[route]]
+path = "/users/{id}"
+handler = "static"
+body = "Hello, World!"
+
+[[route]]
+path = "/static/*path"
+handler = "files"
+root = "www/static"
+EOF
+}
+
+# nginx: the same routes; one worker unless asked; runs as the current user (as root, the
+# "user" directive keeps workers as root, so they can read the scratch files). Its file and
+# connection limits follow ulimit -n.
+write_nginx_conf() {  # PORT WORKERS
+  local user_line=""
+  [[ $(id -u) != 0 ]] || user_line="user $(id -un) $(id -gn);"
+  local nofile; nofile=$(ulimit -n)
+  local wc=$(( nofile - 100 > 20000 ? 20000 : nofile - 100 ))
+  cat >"$WORK/nginx.conf" <<EOF
+$user_line
+worker_processes $2;
+worker_rlimit_nofile $nofile;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events {
+  worker_connections $wc;
+}
+http {
+  access_log off;
+  server_tokens off;
+  sendfile on;
+  keepalive_requests 1000000000;
+  keepalive_timeout 120s;
+  client_body_temp_path $WORK/nginx-body;
+  proxy_temp_path $WORK/nginx-proxy;
+  fastcgi_temp_path $WORK/nginx-fastcgi;
+  uwsgi_temp_path $WORK/nginx-uwsgi;
+  scgi_temp_path $WORK/nginx-scgi;
+  types {
+    text/plain txt;
+    application/octet-stream bin;
+  }
+  default_type application/octet-stream;
+  charset_types text/plain;
+  server {
+    listen $HOST:$1 backlog=1024;
+    location = /plaintext {
+      default_type text/plain;
+      charset utf-8;
+      return 200 "Hello, World!";
+    }
+    location = /json {
+      default_type application/json;
+      return 200 '{"message":"Hello, World!"}';
+    }
+    location ~ ^/users/[^/]+\$ {
+      default_type text/plain;
+      charset utf-8;
+      return 200 "Hello, World!";
+    }
+    location /static/ {
+      root $WORK/www;
+      charset utf-8;
+    }
+  }
+}
+EOF
+}
+
+# --- starting and stopping; each sets or clears its server's PID and PORT ---
+start_lithe() {  # WORKERS PIN...
+  local workers=$1; shift
+  "$@" "$LITHE" -c "$WORK/lithe.toml" -w "$workers" >"$WORK/lithe.log" 2>&1 &
+  LITHE_PID=$!; PIDS+=("$LITHE_PID")
+  LITHE_PORT=
+  for _ in $(seq 100); do  # at most ~10 s
+    kill -0 "$LITHE_PID" 2>/dev/null || { cat "$WORK/lithe.log" >&2; die "lithe exited"; }
+    LITHE_PORT=$(grep -o "listening on $HOST:[0-9]*" "$WORK/lithe.log" | head -1 | sed 's/.*://') || true
+    [[ -z $LITHE_PORT ]] || break
+    sleep 0.1
+  done
+  [[ -n $LITHE_PORT ]] || { cat "$WORK/lithe.log" >&2; die "lithe did not report its port"; }
+  wait_ready "http://$HOST:$LITHE_PORT/plaintext" "$LITHE_PID" "$WORK/lithe.log"
+}
+
+start_nginx() {  # WORKERS PIN...
+  local workers=$1; shift
+  local attempt
+  for attempt in 1 2 3; do  # another process may take the free port before nginx binds it
+    NGINX_PORT=$(free_port)
+    write_nginx_conf "$NGINX_PORT" "$workers"
+    : >"$WORK/nginx-error.log"
+    "$@" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
+    NGINX_PID=$!; PIDS+=("$NGINX_PID")
+    sleep 0.2
+    if kill -0 "$NGINX_PID" 2>/dev/null; then
+      wait_ready "http://$HOST:$NGINX_PORT/plaintext" "$NGINX_PID" "$WORK/nginx-error.log"
+      return 0
+    fi
+    log "nginx did not start (attempt $attempt): $(tail -2 "$WORK/nginx-error.log" "$WORK/nginx.out" | tr '\n' ' ')"
+  done
+  die "nginx did not start"
+}
+
+wait_ready() {  # URL PID LOGFILE
+  for _ in $(seq 100); do
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "server $2 exited"; }
+    if curl -s -o /dev/null --max-time 1 "$1"; then return 0; fi
+    sleep 0.1
+  done
+  cat "$3" >&2; die "server at $1 did not answer within 10 s"
+}
+
+stop_lithe() { [[ -z $LITHE_PID ]] || stop_pid "$LITHE_PID"; LITHE_PID=; }
+stop_nginx() { [[ -z $NGINX_PID ]] || stop_pid "$NGINX_PID"; NGINX_PID=; }
