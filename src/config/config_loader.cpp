@@ -1,6 +1,7 @@
 // Reads the TOML config (SPEC §3) into lithe::Config. Every problem of a file is collected with
 // its position and reported at once, so a user fixes a config in one round trip.
 #include <fcntl.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,7 +12,6 @@
 #include <initializer_list>
 #include <limits>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "config/units.hpp"
 #include "http/method.hpp"
@@ -20,6 +20,9 @@
 namespace lithe {
 
 namespace {
+
+// limits.request_line and limits.header_section, at most (see their readers).
+constexpr std::size_t kMaxHeadPart = 64 * 1024 * 1024;
 
 SourcePos pos_of(const toml::source_region& region) {
   return {region.begin.line, region.begin.column};
@@ -101,8 +104,8 @@ constexpr std::string_view section_names[] = {"server", "limits", "timeouts", "l
 const std::initializer_list<std::string_view> server_keys = {
     "listen", "workers", "backlog", "max_connections", "server_header", "pid_file"};
 const std::initializer_list<std::string_view> limits_keys = {
-    "request_line", "header_section", "headers", "body", "pipeline_depth",
-    "requests_per_connection"};
+    "request_line", "header_section", "headers",
+    "body",         "pipeline_depth", "requests_per_connection"};
 const std::initializer_list<std::string_view> timeouts_keys = {"header", "body", "keepalive",
                                                                "write", "shutdown"};
 const std::initializer_list<std::string_view> log_keys = {"level", "error", "access",
@@ -136,8 +139,7 @@ Value to_value(const toml::node& node) {
   switch (node.type()) {
     case toml::node_type::table:
       value.kind = Value::Kind::table;
-      for (auto [key, child] : in_file_order(*node.as_table()))
-      {
+      for (auto [key, child] : in_file_order(*node.as_table())) {
         value.table.emplace_back(std::string(key->str()), to_value(*child));
         value.table.back().second.key_pos = pos_of(key->source());
       }
@@ -206,12 +208,13 @@ class Loader {
 
   template <typename T>
   Reader integer(std::string name, int64_t min, T& out);
-  Reader size(std::string name, std::size_t min, std::size_t& out);
+  Reader size(std::string name, std::size_t min, std::size_t& out,
+              std::size_t max = std::numeric_limits<std::size_t>::max());
   Reader duration(std::string name, std::chrono::milliseconds& out);
   Reader string(std::string name, std::string& out);
   Reader path_or(std::string name, std::string_view keywords, std::string& out);
-  Reader one_of(std::string name, std::initializer_list<std::string_view> options,
-                bool any_case, std::string& out);
+  Reader one_of(std::string name, std::initializer_list<std::string_view> options, bool any_case,
+                std::string& out);
   Reader boolean(std::string name, bool& out);
   Reader listen(std::vector<ListenAddress>& out);
   Reader trusted(std::vector<Cidr>& out);
@@ -246,9 +249,8 @@ Config Loader::load(std::string_view text) {
   }
 
   if (!errors_.empty()) {
-    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
-      return pos_less(a.pos, b.pos);
-    });
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const auto& a, const auto& b) { return pos_less(a.pos, b.pos); });
     throw ConfigErrors(std::move(errors_));
   }
   return config;
@@ -309,8 +311,9 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
                       }
                     }
                     if (!ok) {
-                      error(value, "server.server_header must be a string without control "
-                                   "characters");
+                      error(value,
+                            "server.server_header must be a string without control "
+                            "characters");
                       return;
                     }
                     s.server_header = text->get();
@@ -318,14 +321,17 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
                  {"pid_file", string("server.pid_file", s.pid_file)}});
   } else if (name == "limits") {
     LimitsConfig& l = config.limits;
-    read_fields(*table, name,
-                {{"request_line", size("limits.request_line", 1, l.request_line)},
-                 {"header_section", size("limits.header_section", 1, l.header_section)},
-                 {"headers", integer("limits.headers", 1, l.headers)},
-                 {"body", size("limits.body", 1, l.body)},
-                 {"pipeline_depth", integer("limits.pipeline_depth", 1, l.pipeline_depth)},
-                 {"requests_per_connection",
-                  integer("limits.requests_per_connection", 0, l.requests_per_connection)}});
+    read_fields(
+        *table, name,
+        // At most 64 MiB each: a request head must fit one read buffer, whose
+        // offsets are 32-bit (it is sized request_line + header_section + 4 KiB).
+        {{"request_line", size("limits.request_line", 1, l.request_line, kMaxHeadPart)},
+         {"header_section", size("limits.header_section", 1, l.header_section, kMaxHeadPart)},
+         {"headers", integer("limits.headers", 1, l.headers)},
+         {"body", size("limits.body", 1, l.body)},
+         {"pipeline_depth", integer("limits.pipeline_depth", 1, l.pipeline_depth)},
+         {"requests_per_connection",
+          integer("limits.requests_per_connection", 0, l.requests_per_connection)}});
   } else if (name == "timeouts") {
     TimeoutsConfig& t = config.timeouts;
     read_fields(*table, name,
@@ -336,21 +342,20 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
                  {"shutdown", duration("timeouts.shutdown", t.shutdown)}});
   } else if (name == "log") {
     LogConfig& l = config.log;
-    read_fields(
-        *table, name,
-        {{"level",
-          one_of("log.level", {"trace", "debug", "info", "warn", "error", "off"}, false, l.level)},
-         {"error", path_or("log.error", "\"stderr\"", l.error)},
-         {"access", path_or("log.access", "\"off\", \"stdout\"", l.access)},
-         {"access_format", one_of("log.access_format", {"combined", "json"}, false,
-                                  l.access_format)}});
+    read_fields(*table, name,
+                {{"level", one_of("log.level", {"trace", "debug", "info", "warn", "error", "off"},
+                                  false, l.level)},
+                 {"error", path_or("log.error", "\"stderr\"", l.error)},
+                 {"access", path_or("log.access", "\"off\", \"stdout\"", l.access)},
+                 {"access_format",
+                  one_of("log.access_format", {"combined", "json"}, false, l.access_format)}});
   } else {
     ProxyConfig& p = config.proxy;
     read_fields(*table, name,
                 {{"trusted", trusted(p.trusted)},
-                 {"client_header", one_of("proxy.client_header",
-                                          {"X-Forwarded-For", "X-Real-IP", "Forwarded"}, true,
-                                          p.client_header)},
+                 {"client_header",
+                  one_of("proxy.client_header", {"X-Forwarded-For", "X-Real-IP", "Forwarded"}, true,
+                         p.client_header)},
                  {"proxy_protocol", boolean("proxy.proxy_protocol", p.proxy_protocol)}});
   }
 }
@@ -365,8 +370,7 @@ void Loader::read_fields(const toml::table& table, std::string_view section,
       field->read(node);
       continue;
     }
-    std::string message =
-        "unknown key " + quote(name) + " in [" + std::string(section) + "]";
+    std::string message = "unknown key " + quote(name) + " in [" + std::string(section) + "]";
     std::string_view guess = suggest(name, keys_of(section));
     if (!guess.empty()) message += " (did you mean " + quote(guess) + "?)";
     error(pos_of(key.source()), std::move(message));
@@ -391,12 +395,16 @@ Loader::Reader Loader::integer(std::string name, int64_t min, T& out) {
   };
 }
 
-Loader::Reader Loader::size(std::string name, std::size_t min, std::size_t& out) {
-  return [this, name = std::move(name), min, &out](const toml::node& node) {
-    std::string expected = name + " must be a size >= " + std::to_string(min) +
-                           ": an integer (bytes) or a string like \"16KiB\"";
+Loader::Reader Loader::size(std::string name, std::size_t min, std::size_t& out, std::size_t max) {
+  return [this, name = std::move(name), min, max, &out](const toml::node& node) {
+    std::string expected =
+        name + " must be a size >= " + std::to_string(min) +
+        (max == std::numeric_limits<std::size_t>::max() ? std::string()
+                                                        : " and <= " + std::to_string(max)) +
+        ": an integer (bytes) or a string like \"16KiB\"";
     if (const auto* integer = node.as_integer()) {
-      if (integer->get() < 0 || static_cast<uint64_t>(integer->get()) < min) {
+      if (integer->get() < 0 || static_cast<uint64_t>(integer->get()) < min ||
+          static_cast<uint64_t>(integer->get()) > max) {
         error(node, std::move(expected));
       } else {
         out = static_cast<std::size_t>(integer->get());
@@ -406,7 +414,7 @@ Loader::Reader Loader::size(std::string name, std::size_t min, std::size_t& out)
       if (!bytes) {
         error(node, name + ": invalid size " + quote(text->get()) +
                         " (expected a number with unit B, KiB, MiB, GiB or TiB, as in \"16KiB\")");
-      } else if (*bytes < min) {
+      } else if (*bytes < min || *bytes > max) {
         error(node, std::move(expected));
       } else {
         out = *bytes;
@@ -669,6 +677,8 @@ Config load_config(const std::string& path) {
   });
 }
 
-Config default_config() { return parse_config(default_config_text(), "<default>"); }
+Config default_config() {
+  return parse_config(default_config_text(), "<default>");
+}
 
 }  // namespace lithe

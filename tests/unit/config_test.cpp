@@ -1,12 +1,13 @@
 // Config loading (SPEC §3): defaults, a full file read back, the unit parsers, and one invalid
 // fixture per kind of error, each checked to its exact FILE:LINE:COL: message.
+#include "lithe/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "config/units.hpp"
-#include "lithe/config.hpp"
 
 #ifndef LITHE_FIXTURES
 #error "LITHE_FIXTURES must name tests/unit/fixtures"
@@ -22,7 +23,9 @@ using config::parse_ip;
 using config::parse_listen_address;
 using config::parse_size;
 
-std::string fixture(const std::string& name) { return std::string(LITHE_FIXTURES) + "/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(LITHE_FIXTURES) + "/" + name;
+}
 
 std::vector<ConfigError> file_errors(const std::string& name) {
   try {
@@ -310,9 +313,9 @@ TEST(Units, Durations) {
   EXPECT_EQ(parse_duration("1h"), 1h);
   EXPECT_EQ(parse_duration("0s"), 0ms);
   EXPECT_EQ(parse_duration("9223372036854775807ms"), std::chrono::milliseconds::max());
-  for (const char* bad : {"", "s", "10", "-1s", "+1s", " 1s", "1s ", "1 s", "1.5s", "10sec", "10S",
-                          "1d", "1us", "9223372036854775808ms", "9223372036854775807s",
-                          "99999999999999999999999h"})
+  for (const char* bad :
+       {"", "s", "10", "-1s", "+1s", " 1s", "1s ", "1 s", "1.5s", "10sec", "10S", "1d", "1us",
+        "9223372036854775808ms", "9223372036854775807s", "99999999999999999999999h"})
     EXPECT_FALSE(parse_duration(bad)) << bad;
 }
 
@@ -427,9 +430,9 @@ TEST(Units, Cidrs) {
   ASSERT_TRUE(masked6);
   EXPECT_EQ(masked6->address, ip("2001:db8:8000::"));
 
-  for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/8/8",
-                          "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/0008", "10.0.0.0/ 8",
-                          "10.0.0/8", "host/8"})
+  for (const char* bad :
+       {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/8/8", "10.0.0.0/-1",
+        "10.0.0.0/+8", "10.0.0.0/0008", "10.0.0.0/ 8", "10.0.0/8", "host/8"})
     EXPECT_FALSE(parse_cidr(bad)) << bad;
 }
 
@@ -503,8 +506,7 @@ TEST(ConfigFileErrors, SyntaxErrorIsOneErrorAtItsPosition) {
   EXPECT_EQ(errors[0].file, fixture("syntax_error.toml"));
   EXPECT_EQ(errors[0].pos.line, 3u);
   EXPECT_EQ(errors[0].pos.column, 11u);
-  EXPECT_NE(errors[0].message.find("Error while parsing"), std::string::npos)
-      << errors[0].message;
+  EXPECT_NE(errors[0].message.find("Error while parsing"), std::string::npos) << errors[0].message;
 }
 
 TEST(ConfigFileErrors, UnknownTable) {
@@ -542,6 +544,20 @@ TEST(ConfigFileErrors, BadSize) {
                 "MiB, GiB or TiB, as in \"16KiB\")"});
 }
 
+TEST(ConfigErrors, RequestHeadLimitsAreCappedAt64MiB) {
+  // A head must fit one read buffer, whose offsets are 32-bit.
+  const std::string expected_tail =
+      " must be a size >= 1 and <= 67108864: an integer (bytes) or a string like \"16KiB\"";
+  EXPECT_EQ(only_error("[limits]\nrequest_line = \"65MiB\"\n"),
+            "2:16: limits.request_line" + expected_tail);
+  EXPECT_EQ(only_error("[limits]\nheader_section = 67108865\n"),
+            "2:18: limits.header_section" + expected_tail);
+  auto c =
+      parse_config("[limits]\nrequest_line = \"64MiB\"\nheader_section = \"64MiB\"\n", "t.toml");
+  EXPECT_EQ(c.limits.request_line, 64u * 1024 * 1024);
+  EXPECT_EQ(c.limits.header_section, 64u * 1024 * 1024);
+}
+
 TEST(ConfigFileErrors, BadEnumValue) {
   EXPECT_EQ(strings(file_errors("bad_enum.toml")),
             std::vector<std::string>{
@@ -564,10 +580,10 @@ TEST(ConfigFileErrors, BadListenAddress) {
 }
 
 TEST(ConfigFileErrors, RouteWithoutPathOrHandler) {
-  EXPECT_EQ(strings(file_errors("route_missing.toml")),
-            (std::vector<std::string>{fixture("route_missing.toml") + ":5:1: route has no path",
-                                      fixture("route_missing.toml") +
-                                          ":8:1: route has no handler"}));
+  EXPECT_EQ(
+      strings(file_errors("route_missing.toml")),
+      (std::vector<std::string>{fixture("route_missing.toml") + ":5:1: route has no path",
+                                fixture("route_missing.toml") + ":8:1: route has no handler"}));
 }
 
 TEST(ConfigFileErrors, BadMethod) {
