@@ -96,6 +96,24 @@ net::Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protoc
   return a;
 }
 
+// SO_REUSEPORT would let a second server (of the same user) join a port that another one
+// listens on, silently sharing its connections. A probe bound without it fails with
+// EADDRINUSE when anything listens there, as nginx's own bind would.
+void refuse_if_listened_on(const tcp::endpoint& ep) {
+  asio::io_context probe_io;
+  tcp::acceptor probe(probe_io);
+  probe.open(ep.protocol());
+  probe.set_option(asio::socket_base::reuse_address(true));  // TIME_WAIT leftovers are fine
+  if (ep.address().is_v6()) {
+    int only = 1;
+    ::setsockopt(probe.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
+  }
+  boost::system::error_code ec;
+  probe.bind(ep, ec);
+  if (ec == asio::error::address_in_use)
+    throw std::runtime_error("address already in use (another server listens on it)");
+}
+
 // A socket file left by a process that is gone is removed; one that still answers is not.
 void remove_stale_socket(const std::string& path) {
   struct stat st {};
@@ -138,6 +156,7 @@ Bound bind_address(const ListenAddress& addr,
                                   tcp::resolver::numeric_service | tcp::resolver::passive);
   if (results.empty()) throw std::runtime_error("address does not resolve");
   tcp::endpoint ep = results.begin()->endpoint();
+  if (ep.port() != 0) refuse_if_listened_on(ep);
   for (auto& w : workers) {
     net::Acceptor a = listen_on(w->io(), asio::generic::stream_protocol::endpoint(ep), backlog,
                                 ep.address().is_v6());

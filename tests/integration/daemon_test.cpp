@@ -292,5 +292,27 @@ TEST(DaemonServe, PortInUseExits2) {
   EXPECT_TRUE(contains(r.err, address));
 }
 
+TEST(DaemonServe, SecondServerOnTheSamePortExits2) {
+  // Workers listen with SO_REUSEPORT, which alone would let a second lithe (same user) join
+  // the first one's port and take half its connections without a word.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  const int one = 1;
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  ExitResult r = run_to_exit(kBinary, {"-l", address});
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, address + ": address already in use")) << r.err;
+}
+
 }  // namespace
 }  // namespace lithe::test
