@@ -231,7 +231,7 @@ int RequestParser::fail(uint16_t status, const char* reason) {
 int RequestParser::on_message_begin(void* p) {
   RequestParser& s = self(p);
   s.in_request_ = true;
-  s.headers_done_ = s.in_field_ = s.have_name_ = s.in_trailers_ = false;
+  s.headers_done_ = s.in_field_ = s.have_name_ = s.in_trailers_ = s.too_many_ = false;
   s.te_seen_ = s.te_chunked_last_ = s.te_bad_ = s.te_unknown_ = false;
   s.host_count_ = 0;
   s.body_bytes_ = s.trailer_bytes_ = s.trailer_name_bytes_ = 0;
@@ -262,11 +262,13 @@ int RequestParser::on_header_field(void* p, const char* at, std::size_t len) {
   if (s.in_trailers_) return s.count_trailer(len, true);
   RequestImpl& r = *s.req_;
   if (!s.in_field_) {
-    if (r.header_count_ == r.header_store_.size()) return s.fail(431, "too many header fields");
-    r.header_store_[r.header_count_++] = Header{};
     s.in_field_ = true;
+    // Refused when the name is complete, not at its first byte: llhttp may still reject the
+    // name itself (400), and which error comes first must not depend on where a read ended.
+    if (r.header_count_ == r.header_store_.size()) s.too_many_ = true;
+    if (!s.too_many_) r.header_store_[r.header_count_++] = Header{};
   }
-  r.extend(r.header_store_[r.header_count_ - 1].name, at, len);
+  if (!s.too_many_) r.extend(r.header_store_[r.header_count_ - 1].name, at, len);
   return 0;
 }
 
@@ -278,6 +280,7 @@ int RequestParser::on_header_field_complete(void* p) {
     s.trailer_name_bytes_ = 0;
     return 0;
   }
+  if (s.too_many_) return s.fail(431, "too many header fields");
   if (s.req_->header_count_ == 0 || s.req_->header_store_[s.req_->header_count_ - 1].name.empty())
     return s.fail(400, "empty header name");
   s.have_name_ = true;

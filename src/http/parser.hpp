@@ -25,10 +25,10 @@ struct ParserLimits {
 class RequestParser {
  public:
   enum class Status : uint8_t {
-    need_more,      // every byte consumed, the request is not complete yet
+    need_more,        // every byte consumed, the request is not complete yet
     expect_continue,  // head complete with Expect: 100-continue: decide, then feed the body
-    complete,       // one whole request parsed; `consumed` ends right after it
-    error,          // the stream is unusable: answer error_status and close
+    complete,         // one whole request parsed; `consumed` ends right after it
+    error,            // the stream is unusable: answer error_status and close
   };
   struct Result {
     Status status;
@@ -75,42 +75,43 @@ class RequestParser {
 
   // The head scanner's state, carried across reads.
   struct HeadScan {
-    bool started = false;     // a byte of the request line was seen (leading CRLFs skipped)
-    bool done = false;        // the blank line ending the head was seen
+    bool started = false;  // a byte of the request line was seen (leading CRLFs skipped)
+    bool done = false;     // the blank line ending the head was seen
     bool in_request_line = true;
-    bool after_cr = false;    // the previous byte was CR
-    bool line_empty = true;   // nothing but CR seen on the current line
-    bool prev_space = false;  // the previous request-line byte was a space
-    uint8_t spaces = 0;       // spaces in the request line
-    std::size_t line_bytes = 0;    // request-line length so far
-    std::size_t section_bytes = 0; // header-section length so far
+    bool after_cr = false;          // the previous byte was CR
+    bool line_empty = true;         // nothing but CR seen on the current line
+    bool prev_space = false;        // the previous request-line byte was a space
+    uint8_t spaces = 0;             // spaces in the request line
+    std::size_t line_bytes = 0;     // request-line length so far
+    std::size_t section_bytes = 0;  // header-section length so far
   };
 
   alignas(8) unsigned char llhttp_[96];  // llhttp_t, opaque here (size checked in parser.cpp)
   RequestImpl* req_ = nullptr;
   ParserLimits limits_;
   HeadScan scan_;
-  uint64_t body_bytes_ = 0;      // chunked bodies: declared so far (+ extension bytes)
-  std::size_t trailer_bytes_ = 0;       // trailer section so far
-  std::size_t trailer_name_bytes_ = 0;  // the current trailer's name so far
-  const char* feed_data_ = nullptr;        // start of the bytes of the current feed()
-  const char* feed_end_ = nullptr;         // their end
-  const char* prev_feed_end_ = nullptr;    // the end of the previous feed()'s bytes
+  uint64_t body_bytes_ = 0;                  // chunked bodies: declared so far (+ extension bytes)
+  std::size_t trailer_bytes_ = 0;            // trailer section so far
+  std::size_t trailer_name_bytes_ = 0;       // the current trailer's name so far
+  const char* feed_data_ = nullptr;          // start of the bytes of the current feed()
+  const char* feed_end_ = nullptr;           // their end
+  const char* prev_feed_end_ = nullptr;      // the end of the previous feed()'s bytes
   const char* trailer_value_end_ = nullptr;  // end of the current trailer value's last piece
   uint16_t error_status_ = 0;
   const char* error_reason_ = nullptr;
-  uint16_t scan_error_ = 0;      // set by scan_head
+  uint16_t scan_error_ = 0;  // set by scan_head
   const char* scan_reason_ = nullptr;
   uint8_t host_count_ = 0;
   bool in_request_ = false;
   bool headers_done_ = false;
-  bool in_field_ = false;        // the current url/name/value already has a first piece
-  bool have_name_ = false;       // a header name was completed and awaits its value
-  bool in_trailers_ = false;     // header callbacks now carry trailer fields: ignored
+  bool in_field_ = false;     // the current url/name/value already has a first piece
+  bool have_name_ = false;    // a header name was completed and awaits its value
+  bool too_many_ = false;     // a name began past limits.headers: 431 once llhttp accepts it
+  bool in_trailers_ = false;  // header callbacks now carry trailer fields: ignored
   bool te_seen_ = false;
   bool te_chunked_last_ = false;
-  bool te_bad_ = false;          // a coding after chunked, chunked twice, or not a token
-  bool te_unknown_ = false;      // a coding other than chunked (gzip, ...): 501
+  bool te_bad_ = false;      // a coding after chunked, chunked twice, or not a token
+  bool te_unknown_ = false;  // a coding other than chunked (gzip, ...): 501
 };
 
 // "8.1.0": the llhttp this binary was built with.
