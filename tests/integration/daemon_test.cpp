@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "harness.hpp"
@@ -273,19 +274,27 @@ body = "from the file"
   EXPECT_EQ(d.terminate(), 0) << d.stderr_text();
 }
 
-TEST(DaemonServe, PortInUseExits2) {
-  // Bind and listen on a port first, without SO_REUSEPORT.
+// A socket listening on an ephemeral loopback port, with or without SO_REUSEPORT: returns its
+// descriptor and its address as lithe's -l takes it.
+std::pair<int, std::string> listen_elsewhere(bool reuseport) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(fd, 0);
+  EXPECT_GE(fd, 0);
+  const int one = 1;
+  if (reuseport) {
+    EXPECT_EQ(::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(::listen(fd, 4), 0);
   socklen_t len = sizeof(addr);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  return {fd, "127.0.0.1:" + std::to_string(ntohs(addr.sin_port))};
+}
 
+TEST(DaemonServe, PortInUseExits2) {
+  const auto [fd, address] = listen_elsewhere(false);
   ExitResult r = run_to_exit(kBinary, {"-l", address});
   ::close(fd);
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -295,19 +304,7 @@ TEST(DaemonServe, PortInUseExits2) {
 TEST(DaemonServe, SecondServerOnTheSamePortExits2) {
   // Workers listen with SO_REUSEPORT, which alone would let a second lithe (same user) join
   // the first one's port and take half its connections without a word.
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(fd, 0);
-  const int one = 1;
-  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-
+  const auto [fd, address] = listen_elsewhere(true);
   ExitResult r = run_to_exit(kBinary, {"-l", address});
   ::close(fd);
   EXPECT_EQ(r.exit_code, 2) << r.err;
