@@ -86,6 +86,7 @@ net::Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protoc
     a.set_option(asio::socket_base::reuse_address(true));
     int one = 1;
     ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    net::enable_receive_queue_hint(a.native_handle());
     if (v6) {
       int only = 1;
       ::setsockopt(a.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));

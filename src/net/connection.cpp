@@ -18,6 +18,7 @@
 #include "http/response_writer.hpp"
 #include "log/access_log.hpp"
 #include "net/pending.hpp"
+#include "net/receive_op.hpp"
 #include "net/worker.hpp"
 
 namespace lithe::net {
@@ -66,12 +67,13 @@ void Connection::give_back_buffer() {
 }
 
 // Reads straight into the read buffer. Unlike a readiness wait, a read operation lets the
-// reactor skip re-arming the descriptor (an epoll_ctl per request).
+// reactor skip re-arming the descriptor (an epoll_ctl per request), and this one skips the
+// `recv` that would find nothing when the last read emptied the socket (net/receive_op.hpp).
 void Connection::do_receive() {
   ++ops_;
   reading_ = receiving_ = true;
-  socket_.async_receive(asio::buffer(rbuf_->data.get() + rend_, rbuf_->capacity - rend_),
-                        [this](const error_code& ec, std::size_t n) { on_received(ec, n); });
+  start_receive(worker_.reactor(), socket_, rbuf_->data.get() + rend_,
+                static_cast<uint32_t>(rbuf_->capacity - rend_), this);
 }
 
 void Connection::on_received(const error_code& ec, std::size_t n) {

@@ -27,8 +27,8 @@ struct ReadBuffer;
 
 class Connection : private Deadline {  // its one timeout running
  public:
-  // Asio's readiness-wait operation with this connection's handler (a pointer plus the slot's
-  // allocator); a larger one would still work, from the heap.
+  // The read side's one operation: Asio's readiness wait with this connection's handler (a
+  // pointer plus the slot's allocator), or the receive of net/receive_op.hpp.
   static constexpr std::size_t wait_op_size = 96;
 
   explicit Connection(Worker& worker);
@@ -55,12 +55,15 @@ class Connection : private Deadline {  // its one timeout running
   // The connection whose deadline expired.
   static Connection& of(Deadline& d) { return static_cast<Connection&>(d); }
 
+  // For the receive operation (receive_op.hpp): where it lives, and its completion.
+  OpSlot<wait_op_size>& op_slot() { return wait_slot_; }
+  void on_received(const boost::system::error_code& ec, std::size_t n);
+
  private:
   void do_wait_read();
   void on_readable(const boost::system::error_code& ec);
   void do_read();
   void do_receive();
-  void on_received(const boost::system::error_code& ec, std::size_t n);
   void go_cold();
   void give_back_buffer();
   void process_input();
@@ -98,7 +101,7 @@ class Connection : private Deadline {  // its one timeout running
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
   http::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
-  OpSlot<wait_op_size> wait_slot_;            // the readiness wait's operation (see op_slot.hpp)
+  OpSlot<wait_op_size> wait_slot_;            // the read side's operation (see op_slot.hpp)
   uint32_t rbegin_ = 0;                       // first byte of the request being parsed
   uint32_t rpos_ = 0;                         // first byte not yet given to the parser
   uint32_t rend_ = 0;                         // end of the bytes read

@@ -12,6 +12,8 @@ namespace lithe::net {
 template <std::size_t Size>
 class OpSlot {
  public:
+  static constexpr std::size_t size = Size;
+
   void* allocate(std::size_t n) {
     if (!used_ && n <= Size) {
       used_ = true;

@@ -17,6 +17,7 @@
 #include "metrics/metrics.hpp"
 #include "net/deadlines.hpp"
 #include "net/listener.hpp"
+#include "net/receive_op.hpp"
 
 namespace lithe::net {
 
@@ -63,6 +64,7 @@ class Worker {
   ~Worker();
 
   boost::asio::io_context& io() { return io_; }
+  Reactor* reactor() const { return reactor_; }
   unsigned index() const { return index_; }
 
   // Serves on an already bound and listening socket; before run(), or on the loop.
@@ -145,6 +147,7 @@ class Worker {
 
   unsigned index_;
   boost::asio::io_context io_;
+  Reactor* reactor_;  // io_'s, for the connections' receives (net/receive_op.hpp)
   std::shared_ptr<const app::Snapshot> snapshot_;
   std::vector<std::shared_ptr<const app::Snapshot>> retired_;  // still referenced by writes
   std::size_t retired_holders_ = 0;   // connections that may reference a retired snapshot

@@ -1,0 +1,179 @@
+// A receive that knows when it emptied the socket, so the next one waits for the reactor instead
+// of trying `recv` first.
+//
+// Asio 1.81's `async_receive` tries `recv` before it waits, and marks a socket "exhausted" only
+// on end of file. A keep-alive connection reads its next request after writing a response, when
+// that request has not been sent yet: the attempt fails with EAGAIN, one wasted system call per
+// request. `async_wait` avoids it but re-arms the descriptor (`epoll_ctl`) instead.
+//
+// This operation reads with `recvmsg` and TCP_INQ (set on the listening sockets, inherited by
+// accepted ones). The kernel reports how many bytes are still queued, and a pending FIN as one
+// more, so "nothing left" is exact: it reports `done_and_exhausted`, and the reactor skips the
+// next attempt until epoll signals new input. nginx reaches the same result with EPOLLRDHUP.
+//
+// It uses Asio's reactor-operation interface, which is detail API: only for the version and
+// reactor it was written against (Asio 1.26, Boost 1.81, epoll). Elsewhere `start_receive` is plain
+// `async_receive`.
+#pragma once
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/version.hpp>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "net/listener.hpp"
+#include "net/op_slot.hpp"
+
+#if BOOST_ASIO_VERSION == 102600 && defined(__linux__) && \
+    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#include <boost/asio/detail/epoll_reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#define LITHE_INQ_RECEIVE 1
+#endif
+
+namespace lithe::net {
+
+#if defined(LITHE_INQ_RECEIVE) && defined(BOOST_ASIO_HAS_EPOLL)
+
+namespace inq_detail {
+namespace ad = boost::asio::detail;
+
+// The socket's reactor registration; `impl_` is protected in basic_socket, and a member pointer
+// named through a derived class is the lawful way in.
+struct SocketAccess : Socket {
+  static auto& impl(Socket& s) { return (s.*(&SocketAccess::impl_)).get_implementation(); }
+};
+
+// Target provides op_slot() (where the operation lives) and on_received(error_code, bytes); a
+// pointer to it is all the operation keeps, which fits it in a 96-byte slot.
+template <class Target>
+class ReceiveOp : public ad::reactor_op {
+ public:
+  ReceiveOp(int fd, void* data, std::uint32_t size, Target* target)
+      : ad::reactor_op(boost::system::error_code(), &ReceiveOp::do_perform,
+                       &ReceiveOp::do_complete),
+        fd_(fd),
+        size_(size),
+        data_(data),
+        target_(target) {}
+
+ private:
+  static status do_perform(ad::reactor_op* base) {
+    auto* o = static_cast<ReceiveOp*>(base);
+    iovec iov{o->data_, o->size_};
+    alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n;
+    do n = ::recvmsg(o->fd_, &msg, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      o->ec_.assign(errno, boost::system::system_category());
+      return done;
+    }
+    o->bytes_transferred_ = static_cast<std::size_t>(n);
+    if (n == 0) {
+      o->ec_ = boost::asio::error::eof;
+      return done_and_exhausted;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
+        int queued;
+        std::memcpy(&queued, CMSG_DATA(c), sizeof(queued));
+        return queued == 0 ? done_and_exhausted : done;
+      }
+    }
+    return done;  // no TCP_INQ (a unix socket): the next receive tries first, as Asio's does
+  }
+
+  // owner is null when the io_context is destroyed with the operation queued: free, no call.
+  static void do_complete(void* owner, ad::scheduler_operation* base,
+                          const boost::system::error_code&, std::size_t) {
+    auto* o = static_cast<ReceiveOp*>(base);
+    Target* target = o->target_;
+    const boost::system::error_code ec = o->ec_;
+    const std::size_t n = o->bytes_transferred_;
+    o->~ReceiveOp();
+    target->op_slot().deallocate(o);
+    if (owner) target->on_received(ec, n);
+  }
+
+  int fd_;
+  std::uint32_t size_;
+  void* data_;
+  Target* target_;
+};
+}  // namespace inq_detail
+
+// Whether start_receive below is this file's operation (false: plain async_receive).
+inline constexpr bool receive_skips_empty_reads = true;
+
+// The reactor of the io_context a worker runs; found once, since use_service takes a lock.
+using Reactor = boost::asio::detail::epoll_reactor;
+inline Reactor* reactor_of(boost::asio::io_context& io) {
+  return &boost::asio::use_service<Reactor>(io);
+}
+
+// Reads into [data, data + size) and calls target->on_received(error_code, bytes), the
+// operation living in target->op_slot(). Needs a socket in non-blocking mode; otherwise it
+// falls back to async_receive.
+template <class Target>
+void start_receive(Reactor* reactor, Socket& socket, void* data, std::uint32_t size,
+                   Target* target) {
+  auto& impl = inq_detail::SocketAccess::impl(socket);
+  if (!(impl.state_ & boost::asio::detail::socket_ops::non_blocking)) {
+    socket.async_receive(boost::asio::buffer(data, size),
+                         [target](const boost::system::error_code& ec, std::size_t n) {
+                           target->on_received(ec, n);
+                         });
+    return;
+  }
+  using Op = inq_detail::ReceiveOp<Target>;
+  static_assert(sizeof(Op) <= std::remove_reference_t<decltype(target->op_slot())>::size,
+                "the receive shares the connection's operation slot");
+  void* mem = target->op_slot().allocate(sizeof(Op));
+  Op* op = new (mem) Op(impl.socket_, data, size, target);
+  reactor->start_op(Reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
+}
+
+// TCP_INQ on a listening socket, inherited by the sockets it accepts. Harmless if refused.
+inline void enable_receive_queue_hint(int listen_fd) {
+  int one = 1;
+  ::setsockopt(listen_fd, SOL_TCP, TCP_INQ, &one, sizeof(one));
+}
+
+#else
+
+inline constexpr bool receive_skips_empty_reads = false;
+
+struct Reactor {};
+inline Reactor* reactor_of(boost::asio::io_context&) {
+  return nullptr;
+}
+
+template <class Target>
+void start_receive(Reactor*, Socket& socket, void* data, std::uint32_t size, Target* target) {
+  socket.async_receive(
+      boost::asio::buffer(data, size),
+      [target](const boost::system::error_code& ec, std::size_t n) { target->on_received(ec, n); });
+}
+
+inline void enable_receive_queue_hint(int) {}
+
+#endif
+
+}  // namespace lithe::net

@@ -1,0 +1,179 @@
+// The connection's receive (net/receive_op.hpp): it reports what a read brought, and a read that
+// emptied the socket makes the next one wait for new input instead of trying first. A FIN that
+// was already queued must still end the connection at once: the next receive completes with
+// eof without any further event from epoll.
+#include "net/receive_op.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <string>
+
+#include "net/connection.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using lithe::net::Connection;
+using lithe::net::OpSlot;
+using lithe::net::Socket;
+
+// Stands in for a connection: the slot the operation lives in, and what it was called with.
+struct Target {
+  OpSlot<Connection::wait_op_size> slot;
+  int calls = 0;
+  error_code ec;
+  std::size_t bytes = 0;
+
+  OpSlot<Connection::wait_op_size>& op_slot() { return slot; }
+  void on_received(const error_code& e, std::size_t n) {
+    ++calls;
+    ec = e;
+    bytes = n;
+  }
+};
+
+// A loopback TCP pair whose server side is accepted from a listener with TCP_INQ, as lithe's are.
+class ReceiveOp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    lithe::net::enable_receive_queue_hint(listener);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    client_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(::connect(client_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const int fd = ::accept(listener, nullptr, nullptr);
+    ::close(listener);
+    ASSERT_GE(fd, 0);
+    server_.assign(asio::generic::stream_protocol(AF_INET, IPPROTO_TCP), fd);
+    server_.non_blocking(true);
+  }
+  void TearDown() override {
+    if (client_ >= 0) ::close(client_);
+  }
+
+  void start() {
+    lithe::net::start_receive(lithe::net::reactor_of(io_), server_, buf_, sizeof(buf_), &t);
+  }
+  // The io_context stops whenever it runs out of work; each step starts it again.
+  void run_one() {
+    io_.restart();
+    io_.run_one();
+  }
+  void poll() {
+    io_.restart();
+    io_.poll();
+  }
+  void client_sends(const std::string& bytes) {
+    ASSERT_EQ(::send(client_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  }
+  // Blocks until the server side has input (and, with rdhup, the client's FIN) queued.
+  void await_queued(short events) {
+    pollfd p{server_.native_handle(), events, 0};
+    ASSERT_EQ(::poll(&p, 1, 10000), 1);
+  }
+
+  Target t;  // first: it outlives the io_context, which frees operations still queued in its slot
+  asio::io_context io_{1};
+  Socket server_{io_};
+  int client_ = -1;
+  char buf_[4096];
+};
+
+TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
+  start();
+  EXPECT_TRUE(t.slot.in_use()) << "the operation outgrew Connection::wait_op_size";
+  client_sends("GET / HTTP/1.1\r\n\r\n");
+  run_one();
+  EXPECT_EQ(t.calls, 1);
+  EXPECT_FALSE(t.ec);
+  EXPECT_EQ(std::string(buf_, t.bytes), "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_FALSE(t.slot.in_use());
+}
+
+TEST_F(ReceiveOp, AfterEmptyingTheSocketTheNextOneWaitsForNewInput) {
+  client_sends("first");
+  await_queued(POLLIN);
+  start();
+  run_one();
+  ASSERT_EQ(t.bytes, 5u);
+
+  start();
+  poll();
+  EXPECT_EQ(t.calls, 1) << "nothing new arrived";
+  client_sends("second");
+  run_one();
+  EXPECT_EQ(t.calls, 2);
+  EXPECT_EQ(std::string(buf_, t.bytes), "second");
+}
+
+// The case a "short read means empty" rule gets wrong: request and FIN arrive together, epoll
+// reports them once, and the read takes only the request.
+TEST_F(ReceiveOp, AFinQueuedBehindTheRequestEndsTheNextReceiveWithoutAnotherEvent) {
+  start();  // waiting, so the event below is the only one
+  poll();
+  client_sends("GET / HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(::shutdown(client_, SHUT_WR), 0);
+  await_queued(POLLRDHUP);  // the FIN, and so the request before it
+  run_one();
+  ASSERT_EQ(t.calls, 1);
+  EXPECT_EQ(t.bytes, 18u);
+
+  start();
+  poll();  // no new event will come: the FIN's was consumed with the request's
+  EXPECT_EQ(t.calls, 2) << "the queued FIN was not seen";
+  EXPECT_EQ(t.ec, asio::error::eof);
+}
+
+TEST_F(ReceiveOp, CancellingAbortsItAndFreesTheSlot) {
+  start();
+  server_.cancel();
+  poll();
+  EXPECT_EQ(t.calls, 1);
+  EXPECT_EQ(t.ec, asio::error::operation_aborted);
+  EXPECT_FALSE(t.slot.in_use());
+}
+
+TEST(ReceiveOpUnix, WithoutTcpInqAHalfCloseStillEndsTheNextReceive) {
+  Target t;
+  asio::io_context io{1};
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Socket server(io, asio::generic::stream_protocol(AF_UNIX, 0), fds[0]);
+  server.non_blocking(true);
+  ASSERT_EQ(::send(fds[1], "abc", 3, 0), 3);
+  ASSERT_EQ(::shutdown(fds[1], SHUT_WR), 0);
+  char buf[64];
+  lithe::net::start_receive(lithe::net::reactor_of(io), server, buf, sizeof(buf), &t);
+  io.poll();
+  ASSERT_EQ(t.calls, 1);
+  EXPECT_EQ(t.bytes, 3u);
+  lithe::net::start_receive(lithe::net::reactor_of(io), server, buf, sizeof(buf), &t);
+  io.restart();
+  io.poll();
+  EXPECT_EQ(t.calls, 2);
+  EXPECT_EQ(t.ec, asio::error::eof);
+  ::close(fds[1]);
+}
+
+#if defined(__linux__)
+TEST(ReceiveOpBuild, UsesTheQueueHintOnThisPlatform) {
+  EXPECT_TRUE(lithe::net::receive_skips_empty_reads)
+      << "this Asio version falls back to async_receive: review net/receive_op.hpp";
+}
+#endif
+
+}  // namespace
