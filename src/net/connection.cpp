@@ -54,26 +54,34 @@ void Connection::start(Socket socket) {
   rbegin_ = rpos_ = rend_ = 0;
   lingered_ = requests_ = 0;
   batch_ = 0;
-  worker_.deadlines().arm(deadline(), Timeout::idle);
-  do_wait_read();  // no buffer yet: most new connections are busy, but not all of them
+  worker_.deadlines().arm(deadline(), Timeout::keepalive);
+  do_receive();  // the buffer is taken when the request is there
 }
 
 void Connection::give_back_buffer() {
-  if (hot_) {
-    hot_ = false;
-    worker_.release_hot_buffer();
-  }
   worker_.give_buffer(std::move(rbuf_));
 }
 
-// Reads straight into the read buffer. Unlike a readiness wait, a read operation lets the
-// reactor skip re-arming the descriptor (an epoll_ctl per request), and this one skips the
-// `recv` that would find nothing when the last read emptied the socket (net/receive_op.hpp).
+// Reads into the read buffer, taken only when input is there (net/receive_op.hpp). Unlike a
+// readiness wait, a read operation lets the reactor skip re-arming the descriptor (an
+// epoll_ctl per request), and this one also skips the `recv` that would find nothing when the
+// last read emptied the socket.
 void Connection::do_receive() {
   ++ops_;
   reading_ = receiving_ = true;
-  start_receive(worker_.reactor(), socket_, rbuf_->data.get() + rend_,
-                static_cast<uint32_t>(rbuf_->capacity - rend_), this);
+  start_receive(worker_.reactor(), socket_, this);
+}
+
+std::span<char> Connection::input_space() {
+  if (!rbuf_) {
+    rbuf_ = worker_.take_buffer();
+    rbegin_ = rpos_ = rend_ = 0;
+  }
+  return {rbuf_->data.get() + rend_, rbuf_->capacity - rend_};
+}
+
+void Connection::input_space_unused() {
+  release_idle_resources();  // between requests, a connection waits without a buffer
 }
 
 void Connection::on_received(const error_code& ec, std::size_t n) {
@@ -83,23 +91,14 @@ void Connection::on_received(const error_code& ec, std::size_t n) {
   const bool releasing = releasing_;
   releasing_ = false;
   if (ec == asio::error::operation_aborted) {
-    if (releasing) return go_cold();  // idle for a while: the buffer goes back
+    if (releasing) return wait_for_input();  // a graceful stop looks again (close_if_idle)
     if (lingering_) do_wait_read();
     return;  // a header/body timeout: its 408 is on its way
   }
-  if (ec) return close();  // eof: every complete request was answered already
+  if (ec || n == 0) return close();  // eof: every complete request was answered already
   worker_.count_bytes_in(n);
   rend_ += static_cast<uint32_t>(n);  // n fits: the buffer is far smaller than 4 GiB
   process_input();
-}
-
-// Still idle after Timeout::idle: the read buffer goes back to the pool and the rest of the
-// keep-alive time is a readiness wait that holds no buffer.
-void Connection::go_cold() {
-  release_idle_resources();
-  if (worker_.draining() && close_if_idle()) return;
-  worker_.deadlines().arm(deadline(), Timeout::keepalive);
-  if (!reading_) do_wait_read();
 }
 
 void Connection::close() {
@@ -137,7 +136,7 @@ bool Connection::close_if_idle() {
     return false;
   if (receiving_) {
     // The reactor may have read a request already: let the read finish or abort first, then
-    // decide (go_cold() comes back here with no read in flight).
+    // decide (on_received comes back here with no read in flight).
     releasing_ = true;
     error_code ignored;
     socket_.cancel(ignored);
@@ -159,7 +158,7 @@ http::RenderContext Connection::render_context(bool keep_alive, bool http10, boo
   return {worker_.date().line(), worker_.snapshot().server_line, keep_alive, http10, head};
 }
 
-// Waiting for readability needs no buffer, so an idle keep-alive connection holds none.
+// Readiness only, no read: while lingering, and to watch a client while a Responder answers.
 void Connection::do_wait_read() {
   ++ops_;
   reading_ = true;
@@ -187,28 +186,7 @@ void Connection::on_readable(const error_code& ec) {
     if (n < 0) return close();  // reset: the responder is cancelled
     return;  // more requests or a half-close: both are handled after the response
   }
-  do_read();
-}
-
-void Connection::do_read() {
-  if (!rbuf_) {
-    rbuf_ = worker_.take_buffer();
-    rbegin_ = rpos_ = rend_ = 0;
-  }
-  const ssize_t n =
-      ::recv(socket_.native_handle(), rbuf_->data.get() + rend_, rbuf_->capacity - rend_, 0);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return wait_for_input();
-    return close();
-  }
-  if (n == 0) {
-    // The client is done sending. Every complete request was answered already (reads happen
-    // only with nothing left to write); one cut off mid-way cannot be.
-    return close();
-  }
-  worker_.count_bytes_in(static_cast<std::size_t>(n));
-  rend_ += static_cast<uint32_t>(n);
-  process_input();
+  wait_for_input();  // the answer went out while this wait was in flight: read what came
 }
 
 void Connection::resolve_peer() {
@@ -236,7 +214,7 @@ bool Connection::read_proxy_header() {
     case http::ProxyParse::need_more:
       if (!header_armed_) worker_.deadlines().arm(deadline(), Timeout::header);
       header_armed_ = true;
-      if (!reading_) do_wait_read();
+      if (!reading_) do_receive();
       return false;
     case http::ProxyParse::invalid:
       close();  // not from a proxy we were told to expect: nothing of it is read as HTTP
@@ -307,17 +285,10 @@ void Connection::wait_for_input() {
   // drain began is out): closed like the connections that were idle then.
   if (!in_request && worker_.draining() && close_if_idle()) return;
   if (!in_request) {
-    deadlines.arm(deadline(), Timeout::idle);
-    if (reading_) return;  // a readiness wait is already in flight
-    if (rbuf_ && rpos_ == rend_ && (hot_ || worker_.keep_hot_buffer())) {
-      // The next request usually follows at once: keep the buffer and read straight into it.
-      hot_ = true;
-      rbegin_ = rpos_ = rend_ = 0;
-      if (exchange_) worker_.give_exchange(std::move(exchange_));
-      return do_receive();
-    }
-    release_idle_resources();
-    return do_wait_read();
+    deadlines.arm(deadline(), Timeout::keepalive);
+    release_idle_resources();     // the receive takes a buffer when the next request is there
+    if (!reading_) do_receive();  // (a readiness wait may be in flight already)
+    return;
   } else if (!exchange_->parser.headers_done()) {
     // One deadline for the whole head: bytes trickling in do not extend it.
     if (!header_armed_) deadlines.arm(deadline(), Timeout::header);
@@ -618,16 +589,6 @@ void Connection::on_timeout(Timeout timeout) {
       worker_.count_parse_error(408);
       fail_request(408);
       return do_write();
-    case Timeout::idle:
-      if (!worker_.keepalive_after_idle()) return close();
-      if (receiving_) {
-        releasing_ = true;
-        error_code ignored;
-        socket_.cancel(ignored);  // on_received sees operation_aborted and goes cold
-        return;
-      }
-      worker_.deadlines().arm(deadline(), Timeout::keepalive);  // already cold
-      return;
     case Timeout::keepalive:
     case Timeout::write:
     case Timeout::linger:

@@ -7,6 +7,7 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <cstddef>
 #include <memory>
+#include <span>
 
 #include "http/client_address.hpp"
 #include "http/exchange.hpp"
@@ -55,16 +56,17 @@ class Connection : private Deadline {  // its one timeout running
   // The connection whose deadline expired.
   static Connection& of(Deadline& d) { return static_cast<Connection&>(d); }
 
-  // For the receive operation (receive_op.hpp): where it lives, and its completion.
+  // For the receive operation (receive_op.hpp): where it lives, the room for input once input
+  // is there (taking a buffer), an attempt that found none, and its completion.
   OpSlot<wait_op_size>& op_slot() { return wait_slot_; }
+  std::span<char> input_space();
+  void input_space_unused();
   void on_received(const boost::system::error_code& ec, std::size_t n);
 
  private:
   void do_wait_read();
   void on_readable(const boost::system::error_code& ec);
-  void do_read();
   void do_receive();
-  void go_cold();
   void give_back_buffer();
   void process_input();
   void on_expect_continue();
@@ -112,8 +114,7 @@ class Connection : private Deadline {  // its one timeout running
   bool open_ : 1 = false;
   bool reading_ : 1 = false;            // a read wait or read is in flight
   bool receiving_ : 1 = false;          // ... and it is a read into rbuf_ (not a readiness wait)
-  bool releasing_ : 1 = false;          // that read was cancelled to give the buffer back
-  bool hot_ : 1 = false;                // rbuf_ counts against the worker's idle-buffer cap
+  bool releasing_ : 1 = false;          // that read was cancelled for a graceful stop
   bool close_after_write_ : 1 = false;  // the last rendered response ends the connection
   bool header_armed_ : 1 = false;       // the current request's header deadline is running
   bool lingering_ : 1 = false;          // response sent, send side shut: discarding input

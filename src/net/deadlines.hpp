@@ -12,9 +12,9 @@
 
 namespace lithe::net {
 
-// idle: the first moments between requests, while the read buffer is kept (see Connection);
-// keepalive: the rest of timeouts.keepalive, without it.
-enum class Timeout : uint8_t { idle, keepalive, header, body, write, linger, count };
+// keepalive: between requests (timeouts.keepalive); header, body, write: timeouts.*;
+// linger: a lingering close's wait for the client's FIN.
+enum class Timeout : uint8_t { keepalive, header, body, write, linger, count };
 
 using Clock = std::chrono::steady_clock;
 

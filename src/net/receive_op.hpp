@@ -1,5 +1,5 @@
 // A receive that knows when it emptied the socket, so the next one waits for the reactor instead
-// of trying `recv` first.
+// of trying `recv` first, and that takes its buffer only once there is input to put in it.
 //
 // Asio 1.81's `async_receive` tries `recv` before it waits, and marks a socket "exhausted" only
 // on end of file. A keep-alive connection reads its next request after writing a response, when
@@ -10,6 +10,10 @@
 // accepted ones). The kernel reports how many bytes are still queued, and a pending FIN as one
 // more, so "nothing left" is exact: it reports `done_and_exhausted`, and the reactor skips the
 // next attempt until epoll signals new input. nginx reaches the same result with EPOLLRDHUP.
+//
+// The buffer is asked for when the read happens: a connection waiting between requests holds
+// none, yet its next request costs no re-arm (`epoll_ctl`) either. nginx's keep-alive handler
+// also allocates its buffer only once the socket is readable.
 //
 // It uses Asio's reactor-operation interface, which is detail API: only for the version and
 // reactor it was written against (Asio 1.26, Boost 1.81, epoll). Elsewhere `start_receive` is plain
@@ -28,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -54,23 +59,22 @@ struct SocketAccess : Socket {
   static auto& impl(Socket& s) { return (s.*(&SocketAccess::impl_)).get_implementation(); }
 };
 
-// Target provides op_slot() (where the operation lives) and on_received(error_code, bytes); a
-// pointer to it is all the operation keeps, which fits it in a 96-byte slot.
+// A pointer to its Target (see start_receive) is all the operation keeps, which fits it in the
+// connection's 96-byte slot.
 template <class Target>
 class ReceiveOp : public ad::reactor_op {
  public:
-  ReceiveOp(int fd, void* data, std::uint32_t size, Target* target)
+  ReceiveOp(int fd, Target* target)
       : ad::reactor_op(boost::system::error_code(), &ReceiveOp::do_perform,
                        &ReceiveOp::do_complete),
         fd_(fd),
-        size_(size),
-        data_(data),
         target_(target) {}
 
  private:
   static status do_perform(ad::reactor_op* base) {
     auto* o = static_cast<ReceiveOp*>(base);
-    iovec iov{o->data_, o->size_};
+    const std::span<char> space = o->target_->input_space();
+    iovec iov{space.data(), space.size()};
     alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -81,7 +85,10 @@ class ReceiveOp : public ad::reactor_op {
     do n = ::recvmsg(o->fd_, &msg, 0);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        o->target_->input_space_unused();
+        return not_done;
+      }
       o->ec_.assign(errno, boost::system::system_category());
       return done;
     }
@@ -113,8 +120,6 @@ class ReceiveOp : public ad::reactor_op {
   }
 
   int fd_;
-  std::uint32_t size_;
-  void* data_;
   Target* target_;
 };
 }  // namespace inq_detail
@@ -128,15 +133,16 @@ inline Reactor* reactor_of(boost::asio::io_context& io) {
   return &boost::asio::use_service<Reactor>(io);
 }
 
-// Reads into [data, data + size) and calls target->on_received(error_code, bytes), the
-// operation living in target->op_slot(). Needs a socket in non-blocking mode; otherwise it
-// falls back to async_receive.
+// Reads into target->input_space(), asked for when input is there, and calls
+// target->on_received(error_code, bytes); target->input_space_unused() hears of an attempt that
+// found nothing. The operation lives in target->op_slot(). Needs a socket in non-blocking mode;
+// otherwise it falls back to async_receive.
 template <class Target>
-void start_receive(Reactor* reactor, Socket& socket, void* data, std::uint32_t size,
-                   Target* target) {
+void start_receive(Reactor* reactor, Socket& socket, Target* target) {
   auto& impl = inq_detail::SocketAccess::impl(socket);
   if (!(impl.state_ & boost::asio::detail::socket_ops::non_blocking)) {
-    socket.async_receive(boost::asio::buffer(data, size),
+    const std::span<char> space = target->input_space();
+    socket.async_receive(boost::asio::buffer(space.data(), space.size()),
                          [target](const boost::system::error_code& ec, std::size_t n) {
                            target->on_received(ec, n);
                          });
@@ -146,7 +152,7 @@ void start_receive(Reactor* reactor, Socket& socket, void* data, std::uint32_t s
   static_assert(sizeof(Op) <= std::remove_reference_t<decltype(target->op_slot())>::size,
                 "the receive shares the connection's operation slot");
   void* mem = target->op_slot().allocate(sizeof(Op));
-  Op* op = new (mem) Op(impl.socket_, data, size, target);
+  Op* op = new (mem) Op(impl.socket_, target);
   reactor->start_op(Reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
 }
 
@@ -166,9 +172,10 @@ inline Reactor* reactor_of(boost::asio::io_context&) {
 }
 
 template <class Target>
-void start_receive(Reactor*, Socket& socket, void* data, std::uint32_t size, Target* target) {
+void start_receive(Reactor*, Socket& socket, Target* target) {
+  const std::span<char> space = target->input_space();
   socket.async_receive(
-      boost::asio::buffer(data, size),
+      boost::asio::buffer(space.data(), space.size()),
       [target](const boost::system::error_code& ec, std::size_t n) { target->on_received(ec, n); });
 }
 

@@ -31,8 +31,6 @@ ReadBuffer::ReadBuffer(std::size_t cap)
 namespace {
 // Spare objects a loop keeps for the next burst; beyond that they are freed.
 constexpr std::size_t pool_keep = 1024;
-// Read buffers kept by connections between requests, at most; beyond, they go back at once.
-constexpr std::size_t hot_buffers_max = 256;
 // Spare read buffers a loop keeps once it has been quiet for a second.
 constexpr std::size_t buffer_pool_quiet = 16;
 }  // namespace
@@ -84,11 +82,7 @@ void Worker::apply_limits() {
   buffer_size_ =
       std::max<std::size_t>(16 * 1024, cfg.limits.request_line + cfg.limits.header_section + 4096);
   parser_limits_ = {cfg.limits.request_line, cfg.limits.header_section, cfg.limits.body};
-  // timeouts.keepalive is served in two parts: idle (buffer kept) and the rest (no buffer).
-  const auto idle = std::min<std::chrono::milliseconds>(hot_idle, cfg.timeouts.keepalive);
-  deadlines_.set_duration(Timeout::idle, idle);
-  deadlines_.set_duration(Timeout::keepalive, cfg.timeouts.keepalive - idle);
-  keepalive_after_idle_ = cfg.timeouts.keepalive > idle;
+  deadlines_.set_duration(Timeout::keepalive, cfg.timeouts.keepalive);
   deadlines_.set_duration(Timeout::header, cfg.timeouts.header);
   deadlines_.set_duration(Timeout::body, cfg.timeouts.body);
   deadlines_.set_duration(Timeout::write, cfg.timeouts.write);
@@ -198,12 +192,6 @@ void Worker::tick() {
   clock_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
   });
-}
-
-bool Worker::keep_hot_buffer() {
-  if (hot_buffers_ >= hot_buffers_max) return false;
-  ++hot_buffers_;
-  return true;
 }
 
 std::unique_ptr<ReadBuffer> Worker::take_buffer() {

@@ -92,13 +92,6 @@ class Worker {
 
   // Per-loop pools.
   std::unique_ptr<ReadBuffer> take_buffer();
-  // Between requests a connection may keep its read buffer for a moment (Timeout::idle) and
-  // read straight into it, which spares a reactor re-arm per request; this caps how many do.
-  bool keep_hot_buffer();
-  void release_hot_buffer() { --hot_buffers_; }
-  // Whether timeouts.keepalive lasts beyond the idle part.
-  bool keepalive_after_idle() const { return keepalive_after_idle_; }
-  static constexpr std::chrono::milliseconds hot_idle{500};
   void give_buffer(std::unique_ptr<ReadBuffer> b);
   std::unique_ptr<http::Exchange> take_exchange();
   void give_exchange(std::unique_ptr<http::Exchange> e);
@@ -171,10 +164,8 @@ class Worker {
   };
   std::vector<Finished> finished_;  // rendered, not yet recorded (see finished())
   std::size_t buffer_size_ = 0;
-  std::size_t hot_buffers_ = 0;  // connections keeping their read buffer while idle
-  bool buffers_taken_ = false;   // a read buffer was taken since the last tick
-  bool trimmed_ = false;         // pools trimmed since the last burst: nothing more to give back
-  bool keepalive_after_idle_ = true;
+  bool buffers_taken_ = false;  // a read buffer was taken since the last tick
+  bool trimmed_ = false;        // pools trimmed since the last burst: nothing more to give back
   std::size_t exchange_headers_ = 0;  // header capacity of pooled exchanges
   bool stopping_ = false;
   bool draining_ = false;

@@ -24,14 +24,23 @@ using lithe::net::Connection;
 using lithe::net::OpSlot;
 using lithe::net::Socket;
 
-// Stands in for a connection: the slot the operation lives in, and what it was called with.
+// Stands in for a connection: the slot the operation lives in, its buffer, and what it was
+// called with.
 struct Target {
   OpSlot<Connection::wait_op_size> slot;
+  char buf[4096];
+  int asked = 0;   // input_space() calls: one per recvmsg attempt
+  int unused = 0;  // attempts that found nothing
   int calls = 0;
   error_code ec;
   std::size_t bytes = 0;
 
   OpSlot<Connection::wait_op_size>& op_slot() { return slot; }
+  std::span<char> input_space() {
+    ++asked;
+    return {buf, sizeof(buf)};
+  }
+  void input_space_unused() { ++unused; }
   void on_received(const error_code& e, std::size_t n) {
     ++calls;
     ec = e;
@@ -65,9 +74,7 @@ class ReceiveOp : public ::testing::Test {
     if (client_ >= 0) ::close(client_);
   }
 
-  void start() {
-    lithe::net::start_receive(lithe::net::reactor_of(io_), server_, buf_, sizeof(buf_), &t);
-  }
+  void start() { lithe::net::start_receive(lithe::net::reactor_of(io_), server_, &t); }
   // The io_context stops whenever it runs out of work; each step starts it again.
   void run_one() {
     io_.restart();
@@ -90,7 +97,6 @@ class ReceiveOp : public ::testing::Test {
   asio::io_context io_{1};
   Socket server_{io_};
   int client_ = -1;
-  char buf_[4096];
 };
 
 TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
@@ -100,8 +106,18 @@ TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
   run_one();
   EXPECT_EQ(t.calls, 1);
   EXPECT_FALSE(t.ec);
-  EXPECT_EQ(std::string(buf_, t.bytes), "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(std::string(t.buf, t.bytes), "GET / HTTP/1.1\r\n\r\n");
   EXPECT_FALSE(t.slot.in_use());
+}
+
+TEST_F(ReceiveOp, AnAttemptThatFindsNothingHandsItsSpaceBack) {
+  start();  // a new socket: Asio tries at once
+  EXPECT_EQ(t.asked, 1);
+  EXPECT_EQ(t.unused, 1) << "a connection waiting for input must not keep a buffer";
+  client_sends("x");
+  run_one();
+  EXPECT_EQ(t.calls, 1);
+  EXPECT_EQ(t.asked, 2);
 }
 
 TEST_F(ReceiveOp, AfterEmptyingTheSocketTheNextOneWaitsForNewInput) {
@@ -110,14 +126,16 @@ TEST_F(ReceiveOp, AfterEmptyingTheSocketTheNextOneWaitsForNewInput) {
   start();
   run_one();
   ASSERT_EQ(t.bytes, 5u);
+  const int attempts = t.asked;
 
   start();
   poll();
   EXPECT_EQ(t.calls, 1) << "nothing new arrived";
+  EXPECT_EQ(t.asked, attempts) << "no recvmsg: the last one emptied the socket";
   client_sends("second");
   run_one();
   EXPECT_EQ(t.calls, 2);
-  EXPECT_EQ(std::string(buf_, t.bytes), "second");
+  EXPECT_EQ(std::string(t.buf, t.bytes), "second");
 }
 
 // The case a "short read means empty" rule gets wrong: request and FIN arrive together, epoll
@@ -156,12 +174,11 @@ TEST(ReceiveOpUnix, WithoutTcpInqAHalfCloseStillEndsTheNextReceive) {
   server.non_blocking(true);
   ASSERT_EQ(::send(fds[1], "abc", 3, 0), 3);
   ASSERT_EQ(::shutdown(fds[1], SHUT_WR), 0);
-  char buf[64];
-  lithe::net::start_receive(lithe::net::reactor_of(io), server, buf, sizeof(buf), &t);
+  lithe::net::start_receive(lithe::net::reactor_of(io), server, &t);
   io.poll();
   ASSERT_EQ(t.calls, 1);
   EXPECT_EQ(t.bytes, 3u);
-  lithe::net::start_receive(lithe::net::reactor_of(io), server, buf, sizeof(buf), &t);
+  lithe::net::start_receive(lithe::net::reactor_of(io), server, &t);
   io.restart();
   io.poll();
   EXPECT_EQ(t.calls, 2);
