@@ -277,9 +277,8 @@ idle_row() {
       sleep 0.1
     done
     [[ $out == "ready $IDLE_CONNS" ]] || { exec 3>&-; die "$server idle helper: ${out:-no answer}"; }
-    # Let the server settle after the last response: lithe keeps a connection's read buffer
-    # for 500 ms after a response and trims its spare buffers after a quiet second, so idle
-    # means "idle for 2.5 s" here (the same wait for both servers).
+    # Let the server settle after the last response: lithe trims its spare buffers after a
+    # quiet second, so idle means "idle for 2.5 s" here (the same wait for both servers).
     sleep 2.5
     after=$(rss_kb "$server")
     exec 3>&-   # EOF on the helper's stdin: it closes every connection and exits

@@ -1,6 +1,7 @@
-// The readiness wait an idle connection holds must live in the connection's OpSlot: if an
-// Asio upgrade grew the operation past Connection::wait_op_size, it would silently fall back
-// to the heap and every idle connection would cost a block more.
+// A connection's readiness wait (lingering, or watching a client while a Responder answers)
+// must live in the connection's OpSlot: if an Asio upgrade grew the operation past
+// Connection::wait_op_size, it would silently fall back to the heap, a block per wait. The
+// receive an idle connection holds is checked at compile time and in receive_op_test.cpp.
 #include "net/op_slot.hpp"
 
 #include <gtest/gtest.h>
