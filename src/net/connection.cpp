@@ -163,7 +163,7 @@ void Connection::do_wait_read() {
   ++ops_;
   reading_ = true;
   socket_.async_wait(asio::socket_base::wait_read,
-                     asio::bind_allocator(SlotAllocator<void, wait_op_size>(&wait_slot_),
+                     asio::bind_allocator(SlotAllocator<void, read_op_size>(&read_slot_),
                                           [this](const error_code& ec) { on_readable(ec); }));
 }
 

@@ -30,7 +30,7 @@ class Connection : private Deadline {  // its one timeout running
  public:
   // The read side's one operation: Asio's readiness wait with this connection's handler (a
   // pointer plus the slot's allocator), or the receive of net/receive_op.hpp.
-  static constexpr std::size_t wait_op_size = 96;
+  static constexpr std::size_t read_op_size = 96;
 
   explicit Connection(Worker& worker);
   ~Connection();
@@ -58,7 +58,7 @@ class Connection : private Deadline {  // its one timeout running
 
   // For the receive operation (receive_op.hpp): where it lives, the room for input once input
   // is there (taking a buffer), an attempt that found none, and its completion.
-  OpSlot<wait_op_size>& op_slot() { return wait_slot_; }
+  OpSlot<read_op_size>& op_slot() { return read_slot_; }
   std::span<char> input_space();
   void input_space_unused();
   void on_received(const boost::system::error_code& ec, std::size_t n);
@@ -103,7 +103,7 @@ class Connection : private Deadline {  // its one timeout running
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
   http::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
-  OpSlot<wait_op_size> wait_slot_;            // the read side's operation (see op_slot.hpp)
+  OpSlot<read_op_size> read_slot_;            // the read side's operation (see op_slot.hpp)
   uint32_t rbegin_ = 0;                       // first byte of the request being parsed
   uint32_t rpos_ = 0;                         // first byte not yet given to the parser
   uint32_t rend_ = 0;                         // end of the bytes read

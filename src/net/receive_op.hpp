@@ -24,17 +24,14 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/version.hpp>
 #include <cerrno>
 #include <cstddef>
-#include <cstdint>
 #include <cstring>
 #include <new>
 #include <span>
 #include <type_traits>
-#include <utility>
 
 #include "net/listener.hpp"
 #include "net/op_slot.hpp"
@@ -43,12 +40,23 @@
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 #include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
+#if defined(BOOST_ASIO_HAS_EPOLL)
 #define LITHE_INQ_RECEIVE 1
+#endif
 #endif
 
 namespace lithe::net {
 
-#if defined(LITHE_INQ_RECEIVE) && defined(BOOST_ASIO_HAS_EPOLL)
+// Plain Asio: a socket this file's operation cannot serve, or another Asio or reactor.
+template <class Target>
+void asio_receive(Socket& socket, Target* target) {
+  const std::span<char> space = target->input_space();
+  socket.async_receive(
+      boost::asio::buffer(space.data(), space.size()),
+      [target](const boost::system::error_code& ec, std::size_t n) { target->on_received(ec, n); });
+}
+
+#if defined(LITHE_INQ_RECEIVE)
 
 namespace inq_detail {
 namespace ad = boost::asio::detail;
@@ -139,14 +147,8 @@ inline Reactor* reactor_of(boost::asio::io_context& io) {
 template <class Target>
 void start_receive(Reactor* reactor, Socket& socket, Target* target) {
   auto& impl = inq_detail::SocketAccess::impl(socket);
-  if (!(impl.state_ & boost::asio::detail::socket_ops::non_blocking)) {
-    const std::span<char> space = target->input_space();
-    socket.async_receive(boost::asio::buffer(space.data(), space.size()),
-                         [target](const boost::system::error_code& ec, std::size_t n) {
-                           target->on_received(ec, n);
-                         });
-    return;
-  }
+  if (!(impl.state_ & boost::asio::detail::socket_ops::non_blocking))
+    return asio_receive(socket, target);
   using Op = inq_detail::ReceiveOp<Target>;
   static_assert(sizeof(Op) <= std::remove_reference_t<decltype(target->op_slot())>::size,
                 "the receive shares the connection's operation slot");
@@ -172,10 +174,7 @@ inline Reactor* reactor_of(boost::asio::io_context&) {
 
 template <class Target>
 void start_receive(Reactor*, Socket& socket, Target* target) {
-  const std::span<char> space = target->input_space();
-  socket.async_receive(
-      boost::asio::buffer(space.data(), space.size()),
-      [target](const boost::system::error_code& ec, std::size_t n) { target->on_received(ec, n); });
+  asio_receive(socket, target);
 }
 
 inline void enable_receive_queue_hint(int) {}

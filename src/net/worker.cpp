@@ -101,7 +101,7 @@ void Worker::on_deadline(Deadline& deadline, Timeout kind) {
 }
 
 Worker::~Worker() {
-  // A connection's readiness wait lives inside it (OpSlot), so its aborted operations must
+  // A connection's read-side operation lives inside it (OpSlot), so its aborted operations must
   // complete before it is freed: the io_context would otherwise destroy them, later, in freed
   // memory. Close whatever is still open, then run just those completions (each closed
   // connection then goes back to the pool).

@@ -27,7 +27,7 @@ using lithe::net::Socket;
 // Stands in for a connection: the slot the operation lives in, its buffer, and what it was
 // called with.
 struct Target {
-  OpSlot<Connection::wait_op_size> slot;
+  OpSlot<Connection::read_op_size> slot;
   char buf[4096];
   int asked = 0;   // input_space() calls: one per recvmsg attempt
   int unused = 0;  // attempts that found nothing
@@ -35,7 +35,7 @@ struct Target {
   error_code ec;
   std::size_t bytes = 0;
 
-  OpSlot<Connection::wait_op_size>& op_slot() { return slot; }
+  OpSlot<Connection::read_op_size>& op_slot() { return slot; }
   std::span<char> input_space() {
     ++asked;
     return {buf, sizeof(buf)};
@@ -101,7 +101,7 @@ class ReceiveOp : public ::testing::Test {
 
 TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
   start();
-  EXPECT_TRUE(t.slot.in_use()) << "the operation outgrew Connection::wait_op_size";
+  EXPECT_TRUE(t.slot.in_use()) << "the operation outgrew Connection::read_op_size";
   client_sends("GET / HTTP/1.1\r\n\r\n");
   run_one();
   EXPECT_EQ(t.calls, 1);
