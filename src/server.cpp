@@ -78,6 +78,12 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+// An IPv6 address serves IPv6 only: [::]:P and 0.0.0.0:P are separate listeners.
+void set_v6_only(int fd) {
+  int only = 1;
+  ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
+}
+
 net::Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protocol::endpoint& ep,
                         int backlog, bool v6) {
   net::Acceptor a(io);
@@ -87,10 +93,7 @@ net::Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protoc
     int one = 1;
     ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     net::enable_receive_queue_hint(a.native_handle());
-    if (v6) {
-      int only = 1;
-      ::setsockopt(a.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
-    }
+    if (v6) set_v6_only(a.native_handle());
   }
   a.bind(ep);
   a.listen(backlog);
@@ -105,10 +108,7 @@ void refuse_if_listened_on(const tcp::endpoint& ep) {
   tcp::acceptor probe(probe_io);
   probe.open(ep.protocol());
   probe.set_option(asio::socket_base::reuse_address(true));  // TIME_WAIT leftovers are fine
-  if (ep.address().is_v6()) {
-    int only = 1;
-    ::setsockopt(probe.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
-  }
+  if (ep.address().is_v6()) set_v6_only(probe.native_handle());
   boost::system::error_code ec;
   probe.bind(ep, ec);
   if (ec == asio::error::address_in_use)
