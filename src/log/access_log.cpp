@@ -230,11 +230,17 @@ void AccessLog::log(const AccessRecord& record) const {
   if (wake) queued_.notify_one();
 }
 
-void AccessLog::append(const char* data, std::size_t size) const {
-  const std::size_t at = head_ % capacity_;
+std::pair<std::span<char>, std::span<char>> AccessLog::pieces(std::uint64_t from,
+                                                              std::size_t size) const {
+  const std::size_t at = from % capacity_;
   const std::size_t first = std::min(size, capacity_ - at);
-  std::memcpy(ring_.get() + at, data, first);
-  std::memcpy(ring_.get(), data + first, size - first);
+  return {{ring_.get() + at, first}, {ring_.get(), size - first}};
+}
+
+void AccessLog::append(const char* data, std::size_t size) const {
+  const auto [first, second] = pieces(head_, size);
+  std::memcpy(first.data(), data, first.size());
+  std::memcpy(second.data(), data + first.size(), second.size());
   head_ += size;
 }
 
@@ -253,12 +259,10 @@ void AccessLog::run_writer() {
     const std::uint64_t from = tail_;
     const std::uint64_t to = head_;
     lock.unlock();
-    const std::size_t at = from % capacity_;
-    const std::size_t size = to - from;
-    const std::size_t first = std::min(size, capacity_ - at);
+    const auto [first, second] = pieces(from, to - from);
     try {
-      sink_->write_out(ring_.get() + at, first);
-      if (size > first) sink_->write_out(ring_.get(), size - first);
+      sink_->write_out(first.data(), first.size());
+      if (!second.empty()) sink_->write_out(second.data(), second.size());
       failing = false;
     } catch (const std::exception& e) {
       if (!failing) spdlog::error("access log: {}", e.what());

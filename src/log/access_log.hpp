@@ -10,9 +10,11 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "lithe/config.hpp"
 
@@ -70,6 +72,8 @@ class AccessLog {
 
  private:
   AccessLog(const std::string& destination, AccessFormat format);
+  // [from, from + size) of the ring: up to its end, then from its start (maybe empty).
+  std::pair<std::span<char>, std::span<char>> pieces(std::uint64_t from, std::size_t size) const;
   void append(const char* data, std::size_t size) const;  // into the ring; mutex_ held
   void run_writer();
 
