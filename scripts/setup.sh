@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libsimdjson-dev libfmt-dev libspdlog-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev node-llhttp
+  libgtest-dev libgmock-dev libbenchmark-dev node-llhttp liburing-dev
   clang libclang-rt-14-dev
   wrk nginx-light haproxy curl
   python3 gnuplot-nox strace linux-perf   # bench/load: idle-connection helper, chart, profile

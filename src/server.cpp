@@ -563,6 +563,8 @@ bool Server::reload() {
   }
   if (next.server.workers != s.config.server.workers)
     spdlog::warn("reload: server.workers changes on restart only");
+  if (next.server.io != s.config.server.io)
+    spdlog::warn("reload: server.io changes on restart only");
 
   std::unique_lock lock(s.mutex);
   if (!s.running) return done(false);

@@ -48,7 +48,7 @@ struct Value {
 struct ListenAddress {
   enum class Kind : uint8_t { tcp, unix_socket };
   Kind kind = Kind::tcp;
-  std::string host;  // tcp: an IPv4 or IPv6 literal (without brackets) or a host name
+  std::string host;   // tcp: an IPv4 or IPv6 literal (without brackets) or a host name
   uint16_t port = 0;  // tcp: 0 = ephemeral
   std::string path;   // unix_socket
   std::string text;   // as written, for messages
@@ -70,6 +70,9 @@ struct ServerConfig {
   std::size_t max_connections = 10000;
   std::string server_header = "lithe";
   std::string pid_file;
+  // Event interface for connections: "auto" (io_uring when the kernel allows it, else epoll),
+  // "epoll" or "io_uring" (falls back to epoll, with a warning, when refused). Read at start.
+  std::string io = "auto";
 };
 
 struct LimitsConfig {
@@ -106,7 +109,7 @@ struct RouteConfig {
   std::string path;
   std::vector<std::string> methods{"GET"};  // validated method tokens, or the single "*"
   std::string handler;
-  Value options;  // every other key of the [[route]] table (a table Value)
+  Value options;          // every other key of the [[route]] table (a table Value)
   SourcePos pos;          // the [[route]] table
   SourcePos path_pos;     // its path value
   SourcePos methods_pos;  // its methods value (or the table when absent)

@@ -102,7 +102,7 @@ std::string_view suggest(std::string_view name, std::initializer_list<std::strin
 // The keys each section accepts, for unknown-key errors and hints.
 constexpr std::string_view section_names[] = {"server", "limits", "timeouts", "log", "proxy"};
 const std::initializer_list<std::string_view> server_keys = {
-    "listen", "workers", "backlog", "max_connections", "server_header", "pid_file"};
+    "listen", "workers", "backlog", "max_connections", "server_header", "pid_file", "io"};
 const std::initializer_list<std::string_view> limits_keys = {
     "request_line", "header_section", "headers",
     "body",         "pipeline_depth", "requests_per_connection"};
@@ -318,7 +318,8 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
                     }
                     s.server_header = text->get();
                   }},
-                 {"pid_file", string("server.pid_file", s.pid_file)}});
+                 {"pid_file", string("server.pid_file", s.pid_file)},
+                 {"io", one_of("server.io", {"auto", "epoll", "io_uring"}, false, s.io)}});
   } else if (name == "limits") {
     LimitsConfig& l = config.limits;
     read_fields(

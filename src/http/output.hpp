@@ -3,6 +3,7 @@
 // turns the segments into an iovec array in which a file body is an entry with a null base.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -48,7 +49,8 @@ class OutputBuffer {
       if (close_after) release_fd(fd);
       return;
     }
-    segments_.push_back({Kind::file, static_cast<std::size_t>(offset), length, nullptr, fd, close_after});
+    segments_.push_back(
+        {Kind::file, static_cast<std::size_t>(offset), length, nullptr, fd, close_after});
   }
 
   bool empty() const { return segments_.empty(); }
@@ -70,14 +72,17 @@ class OutputBuffer {
   // Drops everything (closing owned descriptors); keeps capacity.
   void clear();
 
+  // Room for the message header of a gather write queued now and made later (io_uring).
+  msghdr& message() { return message_; }
+
  private:
   enum class Kind : uint8_t { owned, external, file };
   struct Segment {
     Kind kind;
     std::size_t offset;  // into bytes_ when owned; file offset when file
     std::size_t length;
-    const char* data;    // when external
-    int fd;              // when file
+    const char* data;  // when external
+    int fd;            // when file
     bool close_after;
   };
   static void release_fd(int fd);
@@ -89,6 +94,7 @@ class OutputBuffer {
   std::vector<off_t> file_offsets_;       // per iov entry, the file offset (files only)
   std::size_t iov_pos_ = 0;
   std::size_t pending_ = 0;
+  msghdr message_{};
 };
 
 }  // namespace lithe::http

@@ -19,6 +19,7 @@
 #include "log/access_log.hpp"
 #include "net/pending.hpp"
 #include "net/receive_op.hpp"
+#include "net/ring.hpp"
 #include "net/worker.hpp"
 
 namespace lithe::net {
@@ -29,6 +30,9 @@ using boost::system::error_code;
 namespace {
 // Bytes a lingering close reads and drops before giving up on the client's FIN.
 constexpr std::size_t linger_limit = 1024 * 1024;
+// The largest batch whose send (io_uring) carries the next receive linked behind it: the send
+// must then complete whole, and a stall shows only at the write timeout, so big ones go alone.
+constexpr std::size_t linked_send_limit = 64 * 1024;
 }  // namespace
 
 Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.io()) {}
@@ -42,7 +46,11 @@ void Connection::start(Socket socket) {
   error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);  // fails harmlessly on unix sockets
   socket_.non_blocking(true, ec);
+  // With io_uring the socket leaves Asio's reactor: its input would otherwise wake the loop's
+  // epoll_wait too, for nothing.
+  fd_ = worker_.ring() ? socket_.release(ec) : socket_.native_handle();
   open_ = true;
+  writing_ = false;
   reading_ = close_after_write_ = header_armed_ = lingering_ = false;
   dispatching_ = awaiting_ = async_ready_ = holds_retired_ = false;
   receiving_ = releasing_ = false;
@@ -69,7 +77,75 @@ void Connection::give_back_buffer() {
 void Connection::do_receive() {
   ++ops_;
   reading_ = receiving_ = true;
+  if (Ring* ring = worker_.ring()) return ring_receive(*ring);
   start_receive(worker_.reactor(), socket_, this);
+}
+
+// Into the buffer of a request under way; between requests, into one the kernel picks when
+// input arrives, after waiting for it (there is none yet: the last response just went out).
+void Connection::ring_receive(Ring& ring) {
+  if (rbuf_) {
+    const std::span<char> space = input_space();
+    io_uring_prep_recv(ring.prepare(this, RingOp::receive), fd_, space.data(), space.size(), 0);
+  } else {
+    prepare_selected_receive(ring);
+  }
+  ring.commit();
+}
+
+void Connection::prepare_selected_receive(Ring& ring) {
+  io_uring_sqe* sqe = ring.prepare(this, RingOp::receive);
+  io_uring_prep_recv(sqe, fd_, nullptr, 0, 0);
+  ring.select_buffer(sqe);
+  // After a response the next request is not there yet: wait for it rather than try first.
+  if (requests_ > 0) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+}
+
+void Connection::on_ring(RingOp op, int res, unsigned cqe_flags) {
+  Ring& ring = *worker_.ring();
+  const error_code ec = res == -ECANCELED ? error_code(asio::error::operation_aborted)
+                        : res < 0         ? error_code(-res, boost::system::system_category())
+                                          : error_code();
+  switch (op) {
+    case RingOp::receive:
+      if (cqe_flags & IORING_CQE_F_BUFFER) {
+        std::unique_ptr<ReadBuffer> b = ring.take_selected(cqe_flags);
+        if (open_ && !rbuf_) {
+          rbuf_ = std::move(b);
+          rbegin_ = rpos_ = rend_ = 0;
+        } else {
+          worker_.give_buffer(std::move(b));
+          // Not expected: a receive picks a buffer only for a connection that holds none by
+          // the time it completes. Input is never dropped silently: the connection ends.
+          if (open_ && res > 0) return on_received(asio::error::fault, 0);
+        }
+      }
+      if (res == -ENOBUFS && open_) {
+        // Every provided buffer is in use: this receive brings its own.
+        input_space();
+        return ring_receive(ring);
+      }
+      return on_received(ec, res > 0 ? static_cast<std::size_t>(res) : 0);
+    case RingOp::wait_read:
+      return on_readable(ec);
+    case RingOp::send:
+      return on_sent(res);
+    case RingOp::wait_write:
+      writing_ = false;
+      return on_writable(ec);
+    case RingOp::none:
+      return;
+  }
+}
+
+// The read side's operation ends early (operation_aborted).
+void Connection::cancel_read() {
+  if (Ring* ring = worker_.ring()) {
+    if (reading_) ring->cancel(this, receiving_ ? RingOp::receive : RingOp::wait_read);
+    return;
+  }
+  error_code ignored;
+  socket_.cancel(ignored);
 }
 
 std::span<char> Connection::input_space() {
@@ -105,8 +181,20 @@ void Connection::close() {
   if (!open_) return;
   open_ = false;
   worker_.deadlines().disarm(deadline());
-  error_code ignored;
-  socket_.close(ignored);  // aborts the waits in flight; their handlers call finish_op()
+  if (Ring* ring = worker_.ring()) {
+    // Closing the descriptor does not end the ring's entries (they hold the socket): cancel
+    // them; their completions call finish_op().
+    if (reading_) ring->cancel(this, receiving_ ? RingOp::receive : RingOp::wait_read);
+    if (writing_) {
+      ring->cancel(this, RingOp::send);        // one of the two is in flight; the other cancel
+      ring->cancel(this, RingOp::wait_write);  // finds nothing
+    }
+    ::close(fd_);
+  } else {
+    error_code ignored;
+    socket_.close(ignored);  // aborts the waits in flight; their handlers call finish_op()
+  }
+  fd_ = -1;
   if (pending_) cancel_pending();
   if (exchange_) worker_.give_exchange(std::move(exchange_));
   if (rbuf_) give_back_buffer();
@@ -138,12 +226,11 @@ bool Connection::close_if_idle() {
     // The reactor may have read a request already: let the read finish or abort first, then
     // decide (on_received comes back here with no read in flight).
     releasing_ = true;
-    error_code ignored;
-    socket_.cancel(ignored);
+    cancel_read();
     return false;
   }
   char byte;
-  const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0) return false;  // a request is on its way: it is answered, with Connection: close
   close();
   return true;
@@ -162,6 +249,10 @@ http::RenderContext Connection::render_context(bool keep_alive, bool http10, boo
 void Connection::do_wait_read() {
   ++ops_;
   reading_ = true;
+  if (Ring* ring = worker_.ring()) {
+    io_uring_prep_poll_add(ring->prepare(this, RingOp::wait_read), fd_, POLLIN);
+    return ring->commit();
+  }
   socket_.async_wait(asio::socket_base::wait_read,
                      asio::bind_allocator(SlotAllocator<void, read_op_size>(&read_slot_),
                                           [this](const error_code& ec) { on_readable(ec); }));
@@ -181,7 +272,7 @@ void Connection::on_readable(const error_code& ec) {
   if (awaiting_) {
     // Only watching for the client going away while a handler answers asynchronously.
     char byte;
-    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK);
+    const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return do_wait_read();
     if (n < 0) return close();  // reset: the responder is cancelled
     return;  // more requests or a half-close: both are handled after the response
@@ -193,7 +284,7 @@ void Connection::resolve_peer() {
   peer_known_ = true;
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  if (::getpeername(socket_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
   if (ss.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
     peer_[10] = peer_[11] = 0xff;
@@ -487,17 +578,19 @@ void Connection::do_write() {
 
 // Sends what is left of the batch; waits for writability when the socket buffer is full.
 void Connection::write_pending() {
-  const int fd = socket_.native_handle();
+  const int fd = fd_;
   for (;;) {
     ssize_t n;
     if (const int run = out_->memory_run(); run > 0) {
-      msghdr msg{};
+      msghdr& msg = out_->message();
+      msg = {};
       msg.msg_iov = out_->iov();
       msg.msg_iovlen = static_cast<std::size_t>(std::min(run, IOV_MAX));
       // A file body follows: hold the head back so that it leaves with the file's first bytes
       // (TCP_NODELAY would otherwise send it as a packet of its own).
       const bool file_next = run < out_->iov_count() && run <= IOV_MAX;
       const int flags = MSG_NOSIGNAL | (file_next ? MSG_MORE : 0);
+      if (Ring* ring = worker_.ring()) return ring_send(*ring, run, flags);
       // One buffer (the usual small response, or a whole pipelined batch): send() spares the
       // kernel copying in a msghdr and an iovec array.
       n = run == 1 ? ::send(fd, msg.msg_iov->iov_base, msg.msg_iov->iov_len, flags)
@@ -511,14 +604,66 @@ void Connection::write_pending() {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return close();
       worker_.deadlines().arm(deadline(), Timeout::write);  // restarted on every progress
-      ++ops_;
-      socket_.async_wait(asio::socket_base::wait_write,
-                         [this](const error_code& ec) { on_writable(ec); });
-      return;
+      return wait_writable();
     }
     worker_.count_bytes_out(static_cast<std::size_t>(n));
     if (out_->advance(static_cast<std::size_t>(n))) return on_write_done();
   }
+}
+
+void Connection::wait_writable() {
+  ++ops_;
+  if (Ring* ring = worker_.ring()) {
+    writing_ = true;
+    io_uring_prep_poll_add(ring->prepare(this, RingOp::wait_write), fd_, POLLOUT);
+    return ring->commit();
+  }
+  socket_.async_wait(asio::socket_base::wait_write,
+                     [this](const error_code& ec) { on_writable(ec); });
+}
+
+// Queued: the turn sends it with every other response rendered meanwhile. When the batch ends
+// here and the connection will wait for its next request, that receive is queued too, linked
+// to start once the send is complete: a keep-alive exchange costs the ring one submission.
+void Connection::ring_send(Ring& ring, int run, int flags) {
+  const msghdr& msg = out_->message();
+  const bool then_receive = !reading_ && !close_after_write_ && !awaiting_ && !worker_.draining() &&
+                            run == out_->iov_count() && run <= IOV_MAX &&
+                            out_->pending_bytes() <= linked_send_limit && rpos_ == rend_ &&
+                            !(exchange_ && exchange_->parser.in_request());
+  if (then_receive) {
+    // A short send does not break a link, so the kernel finishes the whole send before the
+    // receive starts (the receive's buffer is picked once this one is given back). A kernel
+    // that fails a short send instead cancels the receive; on_received then does nothing and
+    // on_write_done queues the next one.
+    flags |= MSG_WAITALL;
+    ring.reserve(2);  // a link must not straddle two submissions
+  }
+  io_uring_sqe* sqe = ring.prepare(this, RingOp::send);
+  if (run == 1)
+    io_uring_prep_send(sqe, fd_, msg.msg_iov->iov_base, msg.msg_iov->iov_len, flags);
+  else
+    io_uring_prep_sendmsg(sqe, fd_, &msg, static_cast<unsigned>(flags));
+  ++ops_;
+  writing_ = true;
+  worker_.deadlines().arm(deadline(), Timeout::write);  // restarted on every progress
+  if (then_receive) {
+    sqe->flags |= IOSQE_IO_LINK;
+    ++ops_;
+    reading_ = receiving_ = true;
+    prepare_selected_receive(ring);
+  }
+  ring.commit();
+}
+
+void Connection::on_sent(int res) {
+  writing_ = false;
+  finish_op();
+  if (!open_) return;
+  if (res < 0) return close();
+  worker_.count_bytes_out(static_cast<std::size_t>(res));
+  if (out_->advance(static_cast<std::size_t>(res))) return on_write_done();
+  write_pending();
 }
 
 void Connection::on_writable(const error_code& ec) {
@@ -552,9 +697,7 @@ void Connection::start_linger() {
   lingering_ = true;
   if (exchange_) worker_.give_exchange(std::move(exchange_));
   if (rbuf_) give_back_buffer();
-  error_code ec;
-  socket_.shutdown(asio::socket_base::shutdown_send, ec);
-  if (ec) return close();
+  if (::shutdown(fd_, SHUT_WR) != 0) return close();
   worker_.deadlines().arm(deadline(), Timeout::linger);
   if (!reading_) do_wait_read();
 }
@@ -562,7 +705,7 @@ void Connection::start_linger() {
 void Connection::linger_read() {
   char* scratch = worker_.scratch();
   for (;;) {
-    const ssize_t n = ::recv(socket_.native_handle(), scratch, Worker::scratch_size, 0);
+    const ssize_t n = ::recv(fd_, scratch, Worker::scratch_size, 0);
     if (n > 0) {
       lingered_ += static_cast<uint32_t>(n);  // n <= scratch_size
       if (lingered_ > linger_limit) return close();
@@ -582,10 +725,7 @@ void Connection::on_timeout(Timeout timeout) {
     case Timeout::body:
       // A PROXY preamble that never completed: not HTTP yet, so no HTTP answer either.
       if (out_ || close_after_write_ || expect_proxy_) return close();
-      {
-        error_code ignored;
-        socket_.cancel(ignored);  // the read wait: its handler sees operation_aborted
-      }
+      cancel_read();  // the read wait: its handler sees operation_aborted
       worker_.count_parse_error(408);
       fail_request(408);
       return do_write();

@@ -24,7 +24,9 @@ struct Pending;
 namespace lithe::net {
 
 class Worker;
+class Ring;
 struct ReadBuffer;
+enum class RingOp : uint8_t;
 
 class Connection : private Deadline {  // its one timeout running
  public:
@@ -62,8 +64,16 @@ class Connection : private Deadline {  // its one timeout running
   std::span<char> input_space();
   void input_space_unused();
   void on_received(const boost::system::error_code& ec, std::size_t n);
+  // Completion of one of this connection's io_uring entries (net/ring.hpp).
+  void on_ring(RingOp op, int res, unsigned cqe_flags);
 
  private:
+  void ring_receive(Ring& ring);
+  void prepare_selected_receive(Ring& ring);
+  void ring_send(Ring& ring, int run, int flags);
+  void on_sent(int res);
+  void cancel_read();
+  void wait_writable();
   void do_wait_read();
   void on_readable(const boost::system::error_code& ec);
   void do_receive();
@@ -110,11 +120,13 @@ class Connection : private Deadline {  // its one timeout running
   uint32_t lingered_ = 0;                     // bytes discarded while lingering (to linger_limit)
   uint32_t requests_ = 0;                     // requests answered on this connection
   uint32_t batch_ = 0;                        // responses rendered since the last write
-  uint8_t ops_ = 0;                           // socket waits in flight (at most two)
+  int fd_ = -1;      // the socket (Asio's socket_ is released with io_uring)
+  uint8_t ops_ = 0;  // socket waits in flight (at most two)
   bool open_ : 1 = false;
   bool reading_ : 1 = false;            // a read wait or read is in flight
   bool receiving_ : 1 = false;          // ... and it is a read into rbuf_ (not a readiness wait)
   bool releasing_ : 1 = false;          // that read was cancelled for a graceful stop
+  bool writing_ : 1 = false;            // a send or a writability wait is in flight
   bool close_after_write_ : 1 = false;  // the last rendered response ends the connection
   bool header_armed_ : 1 = false;       // the current request's header deadline is running
   bool lingering_ : 1 = false;          // response sent, send side shut: discarding input

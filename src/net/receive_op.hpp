@@ -129,6 +129,33 @@ class ReceiveOp : public ad::reactor_op {
   int fd_;
   Target* target_;
 };
+
+// A readiness wait that asks its Target whether it is ready before it waits, and again on each
+// readiness event, so that a wait queued again costs no `epoll_ctl` (Asio's own async_wait
+// re-arms the descriptor every time).
+template <class Target>
+class ReadyOp : public ad::reactor_op {
+ public:
+  explicit ReadyOp(Target* target)
+      : ad::reactor_op(boost::system::error_code(), &ReadyOp::do_perform, &ReadyOp::do_complete),
+        target_(target) {}
+
+ private:
+  static status do_perform(ad::reactor_op* base) {
+    return static_cast<ReadyOp*>(base)->target_->ready() ? done : not_done;
+  }
+  // owner is null when the io_context is destroyed with the operation queued: free, no call.
+  static void do_complete(void* owner, ad::scheduler_operation* base,
+                          const boost::system::error_code&, std::size_t) {
+    auto* o = static_cast<ReadyOp*>(base);
+    Target* target = o->target_;
+    const boost::system::error_code ec = o->ec_;
+    o->~ReadyOp();
+    if (owner) target->on_ready_wait(ec);
+  }
+
+  Target* target_;
+};
 }  // namespace inq_detail
 
 // Whether start_receive below is this file's operation (false: plain async_receive).
@@ -156,6 +183,18 @@ void start_receive(Reactor* reactor, Socket& socket, Target* target) {
   Op* op = new (mem) Op(impl.socket_, target);
   reactor->start_op(Reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
 }
+
+// Waits until target->ready() (asked first, then on each readiness event of fd) and calls
+// target->on_ready_wait(error_code). fd is registered with `data` (Reactor::register_descriptor);
+// the operation is built in `slot`, which must stay free until then.
+template <class Target>
+void start_ready_wait(Reactor* reactor, int fd, Reactor::per_descriptor_data& data, Target* target,
+                      void* slot) {
+  auto* op = new (slot) inq_detail::ReadyOp<Target>(target);
+  reactor->start_op(Reactor::read_op, fd, data, op, false, true);
+}
+template <class Target>
+inline constexpr std::size_t ready_op_size = sizeof(inq_detail::ReadyOp<Target>);
 
 // TCP_INQ on a listening socket, inherited by the sockets it accepts. Harmless if refused.
 inline void enable_receive_queue_hint(int listen_fd) {

@@ -6,11 +6,13 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <new>
 
 #include "net/connection.hpp"
 #include "net/listener.hpp"
+#include "net/ring.hpp"
 
 namespace lithe::net {
 
@@ -46,11 +48,37 @@ Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
       scratch_(std::make_unique_for_overwrite<char[]>(scratch_size)) {
   finished_.reserve(64);  // grows to the deepest pipelined batch once, then stays
   apply_limits();
+  open_ring();
+}
+
+// server.io, or LITHE_IO from the environment, which overrides it (the test suite runs its
+// integration tests under both interfaces that way).
+void Worker::open_ring() {
+  std::string io = snapshot_->config.server.io;
+  if (const char* env = std::getenv("LITHE_IO"); env && *env) {
+    const std::string_view v(env);
+    if (v == "auto" || v == "epoll" || v == "io_uring")
+      io = v;
+    else if (index_ == 0)
+      spdlog::warn("LITHE_IO={} ignored: not auto, epoll or io_uring", v);
+  }
+  std::string why;
+  if (io != "epoll") ring_ = Ring::open(*this, &why);
+  if (ring_) ring_->start();
+  if (index_ != 0) return;  // said once, not per worker
+  if (ring_)
+    spdlog::info("connections use io_uring");
+  else if (io == "epoll")
+    spdlog::info("connections use epoll");
+  else if (io == "io_uring")
+    spdlog::warn("server.io = \"io_uring\": {}; connections use epoll", why);
+  else
+    spdlog::info("io_uring unavailable ({}): connections use epoll", why);
 }
 
 void Worker::post_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
-  asio::post(
-      io_, [this, snapshot = std::move(snapshot)]() mutable { set_snapshot(std::move(snapshot)); });
+  post_from_outside(
+      [this, snapshot = std::move(snapshot)]() mutable { set_snapshot(std::move(snapshot)); });
 }
 
 void Worker::set_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
@@ -109,9 +137,11 @@ Worker::~Worker() {
   on_drained_ = nullptr;
   auto open = active_;
   for (Connection* c : open) c->close();
+  if (ring_) ring_->drain();  // the ring's entries complete the same way
   io_.restart();
   io_.poll();
   for (Connection* c : active_) delete c;  // none expected: every wait above has completed
+  ring_.reset();                           // its lent buffers go before the pool does
 }
 
 void Worker::add_listener(std::string key, Acceptor acceptor) {
@@ -121,7 +151,7 @@ void Worker::add_listener(std::string key, Acceptor acceptor) {
 void Worker::post_add_listener(std::string key, Acceptor acceptor) {
   // The acceptor is tied to this io_context already; only its ownership travels.
   auto shared = std::make_shared<Acceptor>(std::move(acceptor));
-  asio::post(io_, [this, key = std::move(key), shared]() mutable {
+  post_from_outside([this, key = std::move(key), shared]() mutable {
     if (stopping_ || draining_) return;
     add_listener(std::move(key), std::move(*shared));
     listeners_.back()->start();
@@ -130,14 +160,14 @@ void Worker::post_add_listener(std::string key, Acceptor acceptor) {
 }
 
 void Worker::post_remove_listener(std::string key) {
-  asio::post(io_, [this, key = std::move(key)] {
+  post_from_outside([this, key = std::move(key)] {
     for (auto& l : listeners_)
       if (l->key() == key) l->close();  // kept: a cancelled accept may still reference it
   });
 }
 
 void Worker::drain(std::function<void()> drained) {
-  asio::post(io_, [this, drained = std::move(drained)]() mutable {
+  post_from_outside([this, drained = std::move(drained)]() mutable {
     if (stopping_) return;  // stopped meanwhile, or the worker is being destroyed
     draining_ = true;
     on_drained_ = std::move(drained);
@@ -162,7 +192,7 @@ void Worker::run() {
 }
 
 void Worker::stop() {
-  asio::post(io_, [this] {
+  post_from_outside([this] {
     stopping_ = true;
     for (auto& l : listeners_) l->close();
     clock_.cancel();

@@ -2,7 +2,9 @@
 // Workers share nothing but the immutable Snapshot they serve.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
@@ -22,11 +24,16 @@
 namespace lithe::net {
 
 class Connection;
+class Ring;
 
 // A free list of pooled objects: taken on demand, returned for reuse, never freed per use.
 template <class T>
 class Pool {
  public:
+  // Room for a burst's worth of spares from the start: growing the list is an allocation, and
+  // with io_uring an object stays in use until its turn's completions (a new peak in use can
+  // come well after warm-up).
+  Pool() { free_.reserve(256); }
   template <class Make>
   std::unique_ptr<T> take(Make make) {
     if (free_.empty()) return make();
@@ -65,6 +72,8 @@ class Worker {
 
   boost::asio::io_context& io() { return io_; }
   Reactor* reactor() const { return reactor_; }
+  // The io_uring the connections use, or null when they use epoll (server.io).
+  Ring* ring() const { return ring_.get(); }
   unsigned index() const { return index_; }
 
   // Serves on an already bound and listening socket; before run(), or on the loop.
@@ -85,6 +94,11 @@ class Worker {
   void post_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
   // A connection that held a retired snapshot is done with it.
   void release_retired();
+
+  // Work handed to this loop from another thread (a reload, a stop) is still queued. A ring
+  // turn then lets it run before handling more input, so that input which arrived after the
+  // hand-off sees its effect, as with epoll, where Asio runs handlers in order.
+  bool posted_from_outside() const { return posted_.load(std::memory_order_acquire) != 0; }
 
   const app::Snapshot& snapshot() const { return *snapshot_; }
   const std::shared_ptr<const app::Snapshot>& snapshot_ptr() const { return snapshot_; }
@@ -131,8 +145,17 @@ class Worker {
   }
 
  private:
+  template <class F>
+  void post_from_outside(F f) {
+    posted_.fetch_add(1, std::memory_order_release);
+    boost::asio::post(io_, [this, f = std::move(f)]() mutable {
+      posted_.fetch_sub(1, std::memory_order_relaxed);
+      f();
+    });
+  }
   void tick();  // once a second: Date refresh
   void apply_limits();
+  void open_ring();
   void set_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
   void check_drained();
   void resume_accepting_if_room();  // after max_connections paused accepting
@@ -157,6 +180,7 @@ class Worker {
   http::ParserLimits parser_limits_;
   std::shared_ptr<metrics::WorkerMetrics> metrics_;
   std::unique_ptr<char[]> scratch_;
+  std::unique_ptr<Ring> ring_;  // after io_ and the pools it uses, so destroyed before them
   struct Finished {
     uint32_t slot;
     uint16_t status;
@@ -167,6 +191,7 @@ class Worker {
   bool buffers_taken_ = false;  // a read buffer was taken since the last tick
   bool trimmed_ = false;        // pools trimmed since the last burst: nothing more to give back
   std::size_t exchange_headers_ = 0;  // header capacity of pooled exchanges
+  std::atomic<uint32_t> posted_{0};   // handlers posted by other threads, not yet run
   bool stopping_ = false;
   bool draining_ = false;
   bool accept_paused_ = false;  // at max_connections

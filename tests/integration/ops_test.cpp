@@ -5,14 +5,17 @@
 // socket listeners and several workers. Every wait is for a condition with a deadline: a line in
 // a log file, a process exit, a socket event, a counter in /metrics.
 #include <gtest/gtest.h>
+#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <simdjson.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -1382,6 +1386,52 @@ TEST(OpsWorkers, TwoWorkersCountEveryConnectionAndRequest) {
             static_cast<uint64_t>(kThreads * kConnections * kRequests));
   EXPECT_EQ(metric(m, "lithe_requests_total", "code=\"200\""),
             static_cast<uint64_t>(kThreads * kConnections * kRequests));
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Event interface: server.io, overridden by LITHE_IO (ctest runs the "epoll." copy of every
+// integration test with LITHE_IO=epoll)
+
+// Whether this kernel gives lithe what its io_uring loop needs: a ring and a provided-buffer
+// ring (Linux 5.19). Raw system calls, so the answer does not go through lithe's own code.
+bool kernel_has_io_uring() {
+  io_uring_params p{};
+  const int fd = static_cast<int>(::syscall(__NR_io_uring_setup, 4, &p));
+  if (fd < 0) return false;
+  void* mem = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uintptr_t>(mem);
+  reg.ring_entries = 4;
+  const bool ok = mem != MAP_FAILED &&
+                  ::syscall(__NR_io_uring_register, fd, IORING_REGISTER_PBUF_RING, &reg, 1) == 0;
+  ::close(fd);
+  if (mem != MAP_FAILED) ::munmap(mem, 4096);
+  return ok;
+}
+
+TEST(OpsIo, TheLogNamesTheEventInterfaceInUse) {
+  const char* env = std::getenv("LITHE_IO");
+  const bool epoll = (env && std::string_view(env) == "epoll") || !kernel_has_io_uring();
+  Lithe d({"-l", "127.0.0.1:0"});
+  EXPECT_TRUE(contains(d.log(), epoll ? "connections use epoll" : "connections use io_uring"))
+      << d.log();
+  EXPECT_EQ(fetch(d.port(), get("/plaintext")).body, "Hello, World!");
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(OpsIo, ServerIoEpollIsHonouredAndAReloadCannotChangeIt) {
+  TempDir dir;
+  const std::string head = "[server]\nlisten = [\"127.0.0.1:0\"]\n";
+  auto cfg = write_config(dir, "app.toml", head + "io = \"epoll\"\n\n" + routes("A"));
+  Lithe d({"-c", cfg.string()});
+  EXPECT_TRUE(contains(d.log(), "connections use epoll")) << d.log();
+  EXPECT_EQ(fetch(d.port(), get("/v")).body, "A");
+  write_config(dir, "app.toml", head + "io = \"io_uring\"\n\n" + routes("B"));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(d.await_log("reloaded")) << d.log();
+  EXPECT_TRUE(contains(d.log(), "server.io changes on restart only")) << d.log();
+  EXPECT_EQ(fetch(d.port(), get("/v")).body, "B");
   EXPECT_EQ(d.stop(), 0) << d.log();
 }
 

@@ -89,6 +89,7 @@ TEST(DefaultConfig, HasSpecDefaults) {
   EXPECT_EQ(c.server.backlog, 1024);
   EXPECT_EQ(c.server.max_connections, 10000u);
   EXPECT_EQ(c.server.server_header, "lithe");
+  EXPECT_EQ(c.server.io, "auto");
   EXPECT_EQ(c.server.pid_file, "");
   EXPECT_EQ(c.limits.request_line, 8192u);
   EXPECT_EQ(c.limits.header_section, 16384u);
@@ -556,6 +557,13 @@ TEST(ConfigErrors, RequestHeadLimitsAreCappedAt64MiB) {
       parse_config("[limits]\nrequest_line = \"64MiB\"\nheader_section = \"64MiB\"\n", "t.toml");
   EXPECT_EQ(c.limits.request_line, 64u * 1024 * 1024);
   EXPECT_EQ(c.limits.header_section, 64u * 1024 * 1024);
+}
+
+TEST(ConfigErrors, ServerIoNamesAnEventInterface) {
+  EXPECT_EQ(only_error("[server]\nio = \"kqueue\"\n"),
+            "2:6: server.io must be one of auto, epoll, io_uring");
+  EXPECT_EQ(parse_config("[server]\nio = \"epoll\"\n", "t.toml").server.io, "epoll");
+  EXPECT_EQ(parse_config("[server]\nio = \"io_uring\"\n", "t.toml").server.io, "io_uring");
 }
 
 TEST(ConfigFileErrors, BadEnumValue) {

@@ -1,0 +1,241 @@
+#include "net/ring.hpp"
+
+#include <sys/mman.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "net/connection.hpp"
+#include "net/worker.hpp"
+
+namespace lithe::net {
+
+namespace {
+constexpr unsigned submission_entries = 1024;
+constexpr unsigned completion_entries = 8192;
+// Provided buffers: enough for the receives of one busy turn; a receive that finds none left
+// (-ENOBUFS) is retried with a buffer of its own. Pages only count once written.
+constexpr unsigned buffer_entries = 64;
+constexpr uint16_t buffer_group = 0;
+// Rounds of "handle completions, submit" in one turn before the loop's other work gets a go.
+constexpr int max_rounds = 8;
+constexpr uint64_t op_bits = 7;  // a Connection is 8-aligned: its address leaves these free
+
+uint64_t tag(void* owner, RingOp op) {
+  return reinterpret_cast<uintptr_t>(owner) | static_cast<uint64_t>(op);
+}
+}  // namespace
+
+Ring::Ring(Worker& worker) : worker_(worker) {}
+
+std::unique_ptr<Ring> Ring::open(Worker& worker, std::string* why) {
+#if !defined(LITHE_INQ_RECEIVE)
+  *why = "lithe's io_uring loop needs Boost 1.81's Asio with epoll";
+  return nullptr;
+#endif
+  std::unique_ptr<Ring> ring(new Ring(worker));
+  if (!ring->setup(why)) return nullptr;
+  return ring;
+}
+
+bool Ring::setup(std::string* why) {
+  io_uring_params params{};
+  // Completions are posted when the loop next enters the kernel (it does, once per turn),
+  // instead of interrupting it with an inter-processor interrupt each time.
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+                 IORING_SETUP_TASKRUN_FLAG;
+  params.cq_entries = completion_entries;
+  int rc = io_uring_queue_init_params(submission_entries, &ring_, &params);
+  if (rc == -EINVAL) {  // a kernel older than 5.19: without the task-run flags
+    params = {};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = completion_entries;
+    rc = io_uring_queue_init_params(submission_entries, &ring_, &params);
+  }
+  if (rc < 0) {
+    *why = std::string("io_uring_setup: ") + std::strerror(-rc);
+    return false;
+  }
+  ring_open_ = true;
+  if (!(params.features & IORING_FEAT_NODROP)) {
+    *why = "io_uring without IORING_FEAT_NODROP (kernel older than 5.5)";
+    return false;
+  }
+
+  const std::size_t bytes = buffer_entries * sizeof(io_uring_buf);
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    *why = std::string("mmap: ") + std::strerror(errno);
+    return false;
+  }
+  buffers_ = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uintptr_t>(mem);
+  reg.ring_entries = buffer_entries;
+  reg.bgid = buffer_group;
+  rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rc < 0) {  // a kernel older than 5.19
+    *why = std::string("io_uring provided buffer ring: ") + std::strerror(-rc);
+    return false;
+  }
+  io_uring_buf_ring_init(buffers_);
+  lent_.resize(buffer_entries);
+  for (uint16_t bid = 0; bid < buffer_entries; ++bid) lend(bid, worker_.take_buffer());
+
+#if defined(LITHE_INQ_RECEIVE)
+  static_assert(ready_op_size<Ring> <= sizeof(wait_slot_));
+  rc = worker_.reactor()->register_descriptor(ring_.ring_fd, ready_data_);
+  if (rc != 0) {
+    ready_data_ = nullptr;
+    *why = std::string("epoll_ctl on the ring: ") + std::strerror(rc);
+    return false;
+  }
+#endif
+  return true;
+}
+
+Ring::~Ring() {
+  unwatch();
+  if (ring_open_) io_uring_queue_exit(&ring_);
+  if (buffers_) ::munmap(buffers_, buffer_entries * sizeof(io_uring_buf));
+}
+
+void Ring::lend(uint16_t bid, std::unique_ptr<ReadBuffer> b) {
+  io_uring_buf_ring_add(buffers_, b->data.get(), static_cast<unsigned>(b->capacity), bid,
+                        io_uring_buf_ring_mask(buffer_entries), 0);
+  io_uring_buf_ring_advance(buffers_, 1);
+  lent_[bid] = std::move(b);
+}
+
+io_uring_sqe* Ring::prepare(void* owner, RingOp op) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (!sqe) {  // the queue is full: hand what is there to the kernel first
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  if (op != RingOp::none) ++in_flight_;
+  io_uring_sqe_set_data64(sqe, tag(owner, op));
+  return sqe;
+}
+
+void Ring::commit() {
+  if (!in_turn_) io_uring_submit(&ring_);
+}
+
+void Ring::cancel(void* owner, RingOp op) {
+  io_uring_sqe* sqe = prepare(nullptr, RingOp::none);
+  io_uring_prep_cancel64(sqe, tag(owner, op), 0);
+  io_uring_sqe_set_data64(sqe, 0);  // its own completion is ignored
+  commit();
+}
+
+void Ring::select_buffer(io_uring_sqe* sqe) const {
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = buffer_group;
+}
+
+std::unique_ptr<ReadBuffer> Ring::take_selected(unsigned cqe_flags) {
+  const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+  std::unique_ptr<ReadBuffer> b = std::move(lent_[bid]);
+  lend(bid, worker_.take_buffer());
+  return b;
+}
+
+void Ring::start() {
+  wait();
+}
+
+bool Ring::ready() const {
+  return io_uring_cq_ready(&ring_) > 0 ||
+         (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN);
+}
+
+void Ring::wait() {
+#if defined(LITHE_INQ_RECEIVE)
+  waiting_ = true;
+  start_ready_wait(worker_.reactor(), ring_.ring_fd, ready_data_, this, wait_slot_);
+#endif
+}
+
+void Ring::on_ready_wait(const boost::system::error_code& ec) {
+  waiting_ = false;
+  if (!ec) on_ready();
+}
+
+// The ring's descriptor leaves Asio's epoll; a pending wait completes with operation_aborted.
+void Ring::unwatch() {
+#if defined(LITHE_INQ_RECEIVE)
+  if (!ready_data_) return;
+  Reactor* reactor = worker_.reactor();
+  reactor->deregister_descriptor(ring_.ring_fd, ready_data_, false);
+  reactor->cleanup_descriptor_data(ready_data_);
+  ready_data_ = nullptr;
+#endif
+}
+
+// One turn: handle the completions there are, submit what they queued (the sends of every
+// response rendered, the next receives) in one call, and repeat while that call brought more.
+void Ring::on_ready() {
+  if (closed_) return;
+  in_turn_ = true;
+  bool more = false;
+  for (int round = 0;; ++round) {
+    // The completions there are now, and only those. The count is read before the check of
+    // work from other threads: input seen here arrived after any hand-off the check misses.
+    const unsigned ready = io_uring_cq_ready(&ring_);
+    if (ready > 0 && worker_.posted_from_outside()) {
+      more = true;  // that work runs first (see Worker::posted_from_outside)
+      break;
+    }
+    reap(ready);
+    if (io_uring_sq_ready(&ring_) > 0)
+      io_uring_submit_and_get_events(&ring_);
+    else if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN)
+      io_uring_get_events(&ring_);
+    if (io_uring_cq_ready(&ring_) == 0) break;
+    if (round + 1 == max_rounds) {
+      more = true;  // still busy: timers and accepts get their turn first
+      break;
+    }
+  }
+  in_turn_ = false;
+  if (more)
+    boost::asio::post(worker_.io(), [this] { on_ready(); });
+  else
+    wait();
+}
+
+unsigned Ring::reap(unsigned limit) {
+  unsigned n = 0;
+  while (n < limit) {
+    // The first completion, without a system call (io_uring_peek_cqe may make one).
+    unsigned head;
+    io_uring_cqe* cqe = nullptr;
+    io_uring_for_each_cqe(&ring_, head, cqe) break;
+    if (!cqe) break;
+    const uint64_t data = cqe->user_data;
+    const int res = cqe->res;
+    const unsigned flags = cqe->flags;
+    io_uring_cqe_seen(&ring_, cqe);
+    ++n;
+    const auto op = static_cast<RingOp>(data & op_bits);
+    if (op == RingOp::none) continue;  // a cancel's own completion
+    --in_flight_;
+    reinterpret_cast<Connection*>(data & ~op_bits)->on_ring(op, res, flags);
+  }
+  return n;
+}
+
+void Ring::drain() {
+  closed_ = true;
+  unwatch();
+  in_turn_ = true;
+  while (in_flight_ > 0) {
+    io_uring_submit_and_wait(&ring_, 1);
+    reap(io_uring_cq_ready(&ring_));
+  }
+  in_turn_ = false;
+}
+
+}  // namespace lithe::net

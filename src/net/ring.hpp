@@ -1,0 +1,89 @@
+// The worker's io_uring, for its connections' receives, sends and readiness waits.
+//
+// With epoll every request costs its own `recv` and `send` system calls, and each of them pays
+// the kernel entry and exit (on this project's VMs, the hypervisor's share of that is the
+// largest single cost per request). Here a connection only queues entries; the loop submits a
+// whole turn's sends and receives, and collects their completions, in one `io_uring_enter`.
+//
+// The loop stays Asio's io_context (SPEC §1; timers, accepts and a Responder's own work run on
+// it): the ring's descriptor is one more thing its reactor waits on, and a turn runs as an Asio
+// handler. Receives between requests let the kernel pick a buffer from a small provided-buffer
+// ring when input arrives, so an idle connection still holds no read buffer.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/receive_op.hpp"
+
+namespace lithe::net {
+
+class Worker;
+struct ReadBuffer;
+
+// What an entry is for: kept in the low bits of its user_data, next to its connection's address.
+enum class RingOp : uint8_t { none = 0, receive = 1, wait_read = 2, send = 3, wait_write = 4 };
+
+class Ring {
+ public:
+  // The ring, or null with the reason when this kernel (or a seccomp policy) refuses io_uring.
+  static std::unique_ptr<Ring> open(Worker& worker, std::string* why);
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // Makes room for n entries in the same submission (entries linked together must be).
+  void reserve(unsigned n) {
+    if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
+  }
+  // An entry for owner (a Connection); commit() once it is filled in.
+  io_uring_sqe* prepare(void* owner, RingOp op);
+  // Submits at once, unless a turn is running: then the turn submits everything it queued.
+  void commit();
+  // Asks owner's `op` entry to finish early (it completes with -ECANCELED if it had not).
+  void cancel(void* owner, RingOp op);
+  // Readies a receive to let the kernel pick its buffer (IOSQE_BUFFER_SELECT).
+  void select_buffer(io_uring_sqe* sqe) const;
+  // The buffer the kernel picked for a completed receive, now the caller's; the ring gets a
+  // fresh one in its place.
+  std::unique_ptr<ReadBuffer> take_selected(unsigned cqe_flags);
+
+  // Starts waiting for completions on the loop.
+  void start();
+  // For the loop's wait (receive_op.hpp): whether there is something to handle, and the end of
+  // the wait.
+  bool ready() const;
+  void on_ready_wait(const boost::system::error_code& ec);
+  // Teardown: submits what is queued and handles completions until no entry is in flight.
+  void drain();
+
+ private:
+  explicit Ring(Worker& worker);
+  bool setup(std::string* why);
+  void wait();
+  void unwatch();
+  void on_ready();
+  unsigned reap(unsigned limit);  // handles up to limit completions; returns how many
+  void lend(uint16_t bid, std::unique_ptr<ReadBuffer> b);
+
+  Worker& worker_;
+  io_uring ring_{};
+  bool ring_open_ = false;
+#if defined(LITHE_INQ_RECEIVE)
+  Reactor::per_descriptor_data ready_data_ = nullptr;      // the ring's descriptor, in Asio's epoll
+  alignas(std::max_align_t) unsigned char wait_slot_[96];  // the wait's operation (80 B)
+#endif
+  io_uring_buf_ring* buffers_ = nullptr;           // provided buffers (see take_selected)
+  std::vector<std::unique_ptr<ReadBuffer>> lent_;  // lent_[bid]: the buffer behind entry bid
+  std::size_t in_flight_ = 0;  // connection entries submitted or queued, not yet completed
+  bool in_turn_ = false;       // completions are being handled: commit() leaves the submit to it
+  bool waiting_ = false;       // the loop waits on the ring's descriptor
+  bool closed_ = false;        // drained: no more turns
+};
+
+}  // namespace lithe::net
