@@ -30,7 +30,24 @@ ReadBuffer::ReadBuffer(std::size_t cap)
   data.reset(static_cast<char*>(p));
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define LITHE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LITHE_ASAN 1
+#endif
+#endif
+
 namespace {
+// Freed heap pages back to the system. Not under AddressSanitizer: the heap is ASan's there,
+// and glibc's malloc_trim would set up glibc's unused arenas on first call, racing with another
+// worker's first call (a crash seen with two workers).
+void trim_heap() {
+#if !defined(LITHE_ASAN)
+  ::malloc_trim(0);
+#endif
+}
+
 // Spare objects a loop keeps for the next burst; beyond that they are freed.
 constexpr std::size_t pool_keep = 1024;
 // Spare read buffers a loop keeps once it has been quiet for a second.
@@ -213,7 +230,7 @@ void Worker::tick() {
     exchange_pool_.trim(buffer_pool_quiet);
     output_pool_.trim(buffer_pool_quiet);
     connection_pool_.trim(buffer_pool_quiet);
-    ::malloc_trim(0);
+    trim_heap();
     trimmed_ = true;
   }
   if (buffers_taken_) trimmed_ = false;
