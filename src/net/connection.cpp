@@ -632,10 +632,10 @@ void Connection::ring_send(Ring& ring, int run, int flags) {
                             out_->pending_bytes() <= linked_send_limit && rpos_ == rend_ &&
                             !(exchange_ && exchange_->parser.in_request());
   if (then_receive) {
-    // A short send does not break a link, so the kernel finishes the whole send before the
-    // receive starts (the receive's buffer is picked once this one is given back). A kernel
-    // that fails a short send instead cancels the receive; on_received then does nothing and
-    // on_write_done queues the next one.
+    // MSG_WAITALL: the kernel completes the whole send before the receive starts. A short
+    // send would complete the link as well, and the receive could then pick a buffer while the
+    // rest of this batch still holds the old one. A kernel that fails a short send instead
+    // cancels the receive: on_received then does nothing, and on_write_done queues the next.
     flags |= MSG_WAITALL;
     ring.reserve(2);  // a link must not straddle two submissions
   }
