@@ -47,6 +47,18 @@ long open_connections(uint16_t port) {
   return at == std::string::npos ? -1 : std::stol(text.substr(at + 24));
 }
 
+// A /big route whose body, `body`, is a file in dir.
+std::string big_file_route(const TempDir& dir, const std::string& body) {
+  dir.write("big.bin", body);
+  return R"(
+[[route]]
+path = "/big"
+handler = "static"
+content_type = "application/octet-stream"
+body_file = ")" +
+         (dir.path() / "big.bin").string() + "\"\n";
+}
+
 // Polls /metrics until only the scraping connection is open, for at most `limit`.
 bool wait_for_only_scraper(uint16_t port, std::chrono::seconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -101,14 +113,8 @@ TEST(Timeouts, BodySilenceIs408AndClose) {
 
 TEST(Timeouts, WriteStallClosesAndFreesTheConnection) {
   TempDir dir;
-  dir.write("big.bin", std::string(16 * 1024 * 1024, 'x'));
-  TestServer server(config("[timeouts]\nwrite = \"300ms\"\n") + R"(
-[[route]]
-path = "/big"
-handler = "static"
-content_type = "application/octet-stream"
-body_file = ")" + (dir.path() / "big.bin").string() +
-                    "\"\n");
+  TestServer server(config("[timeouts]\nwrite = \"300ms\"\n") +
+                    big_file_route(dir, std::string(16 * 1024 * 1024, 'x')));
   RawClient c(server.port());
   int small = 4096;
   ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -120,20 +126,13 @@ body_file = ")" + (dir.path() / "big.bin").string() +
   EXPECT_EQ(other.read_response().body, "Hello, World!");
 }
 
-// A response larger than the socket buffers leaves in several sends (with io_uring the first
-// comes back short, which cancels the receive linked behind it); the connection then serves
-// its next request.
+// A response larger than the socket buffers leaves in several sends, each one what the last
+// left (with io_uring, a send this big goes without the next receive linked behind it); the
+// connection then serves its next request.
 TEST(ConnectionLife, LargeResponseThenTheNextRequestOnTheSameConnection) {
   TempDir dir;
   const std::string big(16 * 1024 * 1024, 'z');
-  dir.write("big.bin", big);
-  TestServer server(config("") + R"(
-[[route]]
-path = "/big"
-handler = "static"
-content_type = "application/octet-stream"
-body_file = ")" + (dir.path() / "big.bin").string() +
-                    "\"\n");
+  TestServer server(config("") + big_file_route(dir, big));
   RawClient c(server.port());
   for (int i = 0; i < 2; ++i) {
     c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -181,13 +180,7 @@ TEST(ConnectionLife, ManyRequestsArrivingAtOnceAreAllAnswered) {
 
 TEST(ConnectionLife, ResetMidResponseFreesTheConnection) {
   TempDir dir;
-  dir.write("big.bin", std::string(16 * 1024 * 1024, 'y'));
-  TestServer server(config("") + R"(
-[[route]]
-path = "/big"
-handler = "static"
-body_file = ")" + (dir.path() / "big.bin").string() +
-                    "\"\n");
+  TestServer server(config("") + big_file_route(dir, std::string(16 * 1024 * 1024, 'y')));
   {
     RawClient c(server.port());
     c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
