@@ -131,7 +131,6 @@ void Connection::on_ring(RingOp op, int res, unsigned cqe_flags) {
     case RingOp::send:
       return on_sent(res);
     case RingOp::wait_write:
-      writing_ = false;
       return on_writable(ec);
     case RingOp::none:
       return;
@@ -184,7 +183,7 @@ void Connection::close() {
   if (Ring* ring = worker_.ring()) {
     // Closing the descriptor does not end the ring's entries (they hold the socket): cancel
     // them; their completions call finish_op().
-    if (reading_) ring->cancel(this, receiving_ ? RingOp::receive : RingOp::wait_read);
+    cancel_read();
     if (writing_) {
       ring->cancel(this, RingOp::send);        // one of the two is in flight; the other cancel
       ring->cancel(this, RingOp::wait_write);  // finds nothing
@@ -667,6 +666,7 @@ void Connection::on_sent(int res) {
 }
 
 void Connection::on_writable(const error_code& ec) {
+  writing_ = false;
   finish_op();
   if (!open_) return;
   if (ec) return close();

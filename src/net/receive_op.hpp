@@ -15,9 +15,12 @@
 // none, yet its next request costs no re-arm (`epoll_ctl`) either. nginx's keep-alive handler
 // also allocates its buffer only once the socket is readable.
 //
-// It uses Asio's reactor-operation interface, which is detail API: only for the version and
+// ReadyOp, the worker's wait on its io_uring (net/ring.hpp), is built the same way: it asks the
+// ring before it waits, so queueing it again costs no `epoll_ctl` either.
+//
+// Both use Asio's reactor-operation interface, which is detail API: only for the version and
 // reactor it was written against (Asio 1.26, Boost 1.81, epoll). Elsewhere `start_receive` is plain
-// `async_receive`.
+// `async_receive`, and the io_uring is not used.
 #pragma once
 
 #include <netinet/in.h>

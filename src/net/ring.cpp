@@ -46,22 +46,14 @@ bool Ring::setup(std::string* why) {
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
                  IORING_SETUP_TASKRUN_FLAG;
   params.cq_entries = completion_entries;
+  // A kernel that refuses these flags (older than 5.19) has no provided-buffer rings either.
   int rc = io_uring_queue_init_params(submission_entries, &ring_, &params);
-  if (rc == -EINVAL) {  // a kernel older than 5.19: without the task-run flags
-    params = {};
-    params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = completion_entries;
-    rc = io_uring_queue_init_params(submission_entries, &ring_, &params);
-  }
   if (rc < 0) {
     *why = std::string("io_uring_setup: ") + std::strerror(-rc);
+    if (rc == -EINVAL) *why += " (needs Linux 5.19)";
     return false;
   }
   ring_open_ = true;
-  if (!(params.features & IORING_FEAT_NODROP)) {
-    *why = "io_uring without IORING_FEAT_NODROP (kernel older than 5.5)";
-    return false;
-  }
 
   const std::size_t bytes = buffer_entries * sizeof(io_uring_buf);
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -153,13 +145,11 @@ bool Ring::ready() const {
 
 void Ring::wait() {
 #if defined(LITHE_INQ_RECEIVE)
-  waiting_ = true;
   start_ready_wait(worker_.reactor(), ring_.ring_fd, ready_data_, this, wait_slot_);
 #endif
 }
 
 void Ring::on_ready_wait(const boost::system::error_code& ec) {
-  waiting_ = false;
   if (!ec) on_ready();
 }
 
@@ -206,7 +196,7 @@ void Ring::on_ready() {
     wait();
 }
 
-unsigned Ring::reap(unsigned limit) {
+void Ring::reap(unsigned limit) {
   unsigned n = 0;
   while (n < limit) {
     // The first completion, without a system call (io_uring_peek_cqe may make one).
@@ -224,7 +214,6 @@ unsigned Ring::reap(unsigned limit) {
     --in_flight_;
     reinterpret_cast<Connection*>(data & ~op_bits)->on_ring(op, res, flags);
   }
-  return n;
 }
 
 void Ring::drain() {

@@ -68,7 +68,7 @@ class Ring {
   void wait();
   void unwatch();
   void on_ready();
-  unsigned reap(unsigned limit);  // handles up to limit completions; returns how many
+  void reap(unsigned limit);  // handles up to limit completions
   void lend(uint16_t bid, std::unique_ptr<ReadBuffer> b);
 
   Worker& worker_;
@@ -82,7 +82,6 @@ class Ring {
   std::vector<std::unique_ptr<ReadBuffer>> lent_;  // lent_[bid]: the buffer behind entry bid
   std::size_t in_flight_ = 0;  // connection entries submitted or queued, not yet completed
   bool in_turn_ = false;       // completions are being handled: commit() leaves the submit to it
-  bool waiting_ = false;       // the loop waits on the ring's descriptor
   bool closed_ = false;        // drained: no more turns
 };
 
