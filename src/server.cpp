@@ -3,6 +3,7 @@
 #include "lithe/server.hpp"
 
 #include <fmt/format.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,6 +94,8 @@ net::Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protoc
     int one = 1;
     ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     net::enable_receive_queue_hint(a.native_handle());
+    // TCP_NODELAY (SPEC §8) here: Linux copies it to every socket accepted on this one.
+    ::setsockopt(a.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (v6) set_v6_only(a.native_handle());
   }
   a.bind(ep);

@@ -41,14 +41,22 @@ Connection::~Connection() {
   if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
 }
 
-void Connection::start(Socket socket) {
-  socket_ = std::move(socket);
-  error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);  // fails harmlessly on unix sockets
-  socket_.non_blocking(true, ec);
-  // With io_uring the socket leaves Asio's reactor: its input would otherwise wake the loop's
-  // epoll_wait too, for nothing.
-  fd_ = worker_.ring() ? socket_.release(ec) : socket_.native_handle();
+// TCP_NODELAY is set on the listening socket: Linux copies it to the sockets accepted there.
+void Connection::start(int fd, int family) {
+  fd_ = fd;
+  // With io_uring the socket stays out of Asio's reactor: its input would otherwise wake the
+  // loop's epoll_wait too, for nothing.
+  if (!worker_.ring()) {
+    error_code ec;
+    socket_.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd,
+                   ec);
+    if (ec) {  // epoll refused it (out of memory, or fs.epoll.max_user_watches reached)
+      ::close(fd);
+      fd_ = -1;
+      return worker_.on_closed(this);
+    }
+    adopt_accepted(socket_);
+  }
   open_ = true;
   writing_ = false;
   reading_ = close_after_write_ = header_armed_ = lingering_ = false;

@@ -14,8 +14,8 @@
 #include "http/output.hpp"
 #include "http/response_writer.hpp"
 #include "net/deadlines.hpp"
-#include "net/listener.hpp"
 #include "net/op_slot.hpp"
+#include "net/socket.hpp"
 
 namespace lithe::detail {
 struct Pending;
@@ -37,8 +37,9 @@ class Connection : private Deadline {  // its one timeout running
   explicit Connection(Worker& worker);
   ~Connection();
 
-  // Takes over an accepted socket and starts reading.
-  void start(Socket socket);
+  // Takes over an accepted socket (non-blocking; family AF_INET, AF_INET6 or AF_UNIX) and starts
+  // reading.
+  void start(int fd, int family);
   // Graceful stop: closes the connection when it sits idle between requests with nothing
   // waiting to be read. Returns whether it did.
   bool close_if_idle();

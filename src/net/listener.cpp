@@ -1,66 +1,162 @@
 #include "net/listener.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <utility>
 
+#include "net/receive_op.hpp"
+#include "net/ring.hpp"
 #include "net/worker.hpp"
 
 namespace lithe::net {
 
 namespace asio = boost::asio;
 
+namespace {
+// Connections taken per wake-up before the loop's other work gets a go.
+constexpr int accept_batch = 32;
+}  // namespace
+
 Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
     : worker_(worker),
       key_(std::move(key)),
       acceptor_(std::move(acceptor)),
-      backoff_(worker.io()) {}
+      family_(acceptor_.local_endpoint().protocol().family()),
+      backoff_(worker.io()) {
+  // accept4 below must not block; the accepted sockets get O_NONBLOCK from accept4 itself.
+  boost::system::error_code ec;
+  acceptor_.non_blocking(true, ec);
+  fd_ = acceptor_.native_handle();
+#if defined(LITHE_INQ_RECEIVE)
+  if (Reactor* reactor = worker_.reactor()) {
+    const int fd = acceptor_.release(ec);  // leaves Asio's reactor (epoll_ctl DEL)...
+    if (!ec) {
+      fd_ = fd;
+      watched_ = reactor->register_descriptor(fd, ready_data_) == 0;  // ...and comes back as ours
+      if (!watched_) {
+        ready_data_ = nullptr;
+        acceptor_.assign(boost::asio::generic::stream_protocol(family_, 0), fd, ec);
+      }
+    }
+  }
+#endif
+}
 
+Listener::~Listener() {
+  close();
+  if (accepted_ >= 0) ::close(accepted_);
+}
+
+// A wait in flight completes with operation_aborted.
 void Listener::close() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  if (!open_) return;
+  open_ = false;
   backoff_.cancel();
+  if (!watched_) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return;
+  }
+#if defined(LITHE_INQ_RECEIVE)
+  Reactor* reactor = worker_.reactor();
+  reactor->deregister_descriptor(fd_, ready_data_, false);
+  reactor->cleanup_descriptor_data(ready_data_);
+  ready_data_ = nullptr;
+#endif
+  ::close(fd_);
 }
 
 void Listener::resume() {
   paused_ = false;
-  if (!accepting_ && acceptor_.is_open()) do_accept();
+  if (!accepting_ && open_) do_accept();
 }
 
-void Listener::do_accept() {
+// The wait asks ready() at once; after accept4 just found nothing, that try is skipped.
+void Listener::do_accept(bool emptied) {
   if (paused_) return;
   accepting_ = true;
-  acceptor_.async_accept(
-      [this](const boost::system::error_code& ec, Socket s) { on_accept(ec, std::move(s)); });
+  if (!watched_) {
+    return acceptor_.async_wait(Acceptor::wait_read,
+                                [this](const boost::system::error_code& ec) { on_ready_wait(ec); });
+  }
+#if defined(LITHE_INQ_RECEIVE)
+  skip_try_ = emptied;
+  start_ready_wait(worker_.reactor(), fd_, ready_data_, this, wait_slot_);
+  skip_try_ = false;
+#else
+  (void)emptied;
+#endif
 }
 
-void Listener::on_accept(const boost::system::error_code& ec, Socket socket) {
-  accepting_ = false;
-  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-  if (ec) {
-    const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
-                           ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
-    if (exhausted) {
-      // Logged once per episode. Descriptors freed by a burst of closes are often taken again
-      // at once by the queued connections, so an episode ends only after a quiet minute.
-      const auto now = std::chrono::steady_clock::now();
-      if (!last_exhaustion_ || now - *last_exhaustion_ >= std::chrono::minutes(1))
-        spdlog::error("accept: {}; pausing accepts", ec.message());
-      last_exhaustion_ = now;
-      backoff_.expires_after(std::chrono::milliseconds(100));
-      accepting_ = true;  // the backoff stands for the accept in flight
-      backoff_.async_wait([this](const boost::system::error_code& e) {
-        accepting_ = false;
-        if (!e) do_accept();
-      });
-      return;
+// accept4 rather than Asio's accept: the socket comes non-blocking, and it is not registered
+// with Asio's reactor unless the connection needs it (not with io_uring: see Connection::start).
+bool Listener::accept_one() {
+  if (skip_try_) return false;
+  for (;;) {
+    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accepted_ = fd;
+      return true;
     }
-    // ECONNABORTED and friends: the peer gave up before we got to it.
-    do_accept();
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    // The peer gave up, or a network error that concerns only that connection (accept(2)).
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM ||
+        errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET ||
+        errno == EHOSTUNREACH || errno == EOPNOTSUPP || errno == ENETUNREACH)
+      continue;
+    accept_errno_ = errno;
+    return true;
+  }
+}
+
+bool Listener::ready() {
+  return accepted_ >= 0 || accept_errno_ != 0 || accept_one();
+}
+
+void Listener::on_ready_wait(const boost::system::error_code& ec) {
+  accepting_ = false;
+  if (ec == asio::error::operation_aborted || !open_) {
+    if (accepted_ >= 0) ::close(accepted_);  // accepted as the listener closed: not served
+    accepted_ = -1;
     return;
   }
-  worker_.on_accepted(std::move(socket));
-  do_accept();
+  // A turn's worth of receives is queued on the ring by the connections below and leaves in
+  // one submission at the end.
+  Ring::Batch batch(worker_.ring());
+  for (int n = 0; n < accept_batch; ++n) {
+    if (!ready()) return do_accept(true);
+    if (accept_errno_ != 0) return back_off();
+    hand_over();
+    if (paused_) return;  // max_connections reached: resume() starts waiting again
+  }
+  do_accept();  // more may be queued: the wait finds them at once
+}
+
+void Listener::hand_over() {
+  const int fd = accepted_;
+  accepted_ = -1;
+  worker_.on_accepted(fd, family_);
+}
+
+// EMFILE, ENFILE, ENOBUFS, ENOMEM (or anything else accept4 should not say): trying again at
+// once would spin. Logged once per episode. Descriptors freed by a burst of closes are often
+// taken again at once by the queued connections, so an episode ends only after a quiet minute.
+void Listener::back_off() {
+  const int err = std::exchange(accept_errno_, 0);
+  const auto now = std::chrono::steady_clock::now();
+  if (!last_exhaustion_ || now - *last_exhaustion_ >= std::chrono::minutes(1))
+    spdlog::error("accept: {}; pausing accepts", std::strerror(err));
+  last_exhaustion_ = now;
+  backoff_.expires_after(std::chrono::milliseconds(100));
+  accepting_ = true;  // the backoff stands for the wait
+  backoff_.async_wait([this](const boost::system::error_code& e) {
+    accepting_ = false;
+    if (!e) do_accept();
+  });
 }
 
 }  // namespace lithe::net

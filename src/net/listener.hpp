@@ -1,31 +1,29 @@
 // Accepts connections on one listening socket (TCP or unix) and hands them to its worker.
 #pragma once
 
-#include <boost/asio/basic_socket_acceptor.hpp>
-#include <boost/asio/basic_stream_socket.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
+
+#include "net/receive_op.hpp"
+#include "net/socket.hpp"
 
 namespace lithe::net {
 
 class Worker;
 
-// Bound to io_context's own executor rather than any_io_executor: a socket then carries an
-// 8-byte executor instead of a type-erased one, which matters per idle connection.
-using Executor = boost::asio::io_context::executor_type;
-using Acceptor =
-    boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol, Executor>;
-using Socket = boost::asio::basic_stream_socket<boost::asio::generic::stream_protocol, Executor>;
-
 class Listener {
  public:
   // key names the configured address (its text), so a reload can tell kept from removed.
   Listener(Worker& worker, std::string key, Acceptor acceptor);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
   void start() { do_accept(); }
+  // Stops accepting; a wait in flight completes (aborted) when the loop next runs.
   void close();
   const std::string& key() const { return key_; }
   // Stops taking connections (max_connections reached) until resume(); the kernel's backlog
@@ -33,18 +31,38 @@ class Listener {
   void pause() { paused_ = true; }
   void resume();
 
+  // For the wait on the listening socket (receive_op.hpp): whether a connection is there (it
+  // is accepted to find out, and kept for on_ready_wait), and the wait's end.
+  bool ready();
+  void on_ready_wait(const boost::system::error_code& ec);
+
  private:
-  void do_accept();
-  void on_accept(const boost::system::error_code& ec, Socket socket);
+  void do_accept(bool emptied = false);
+  bool accept_one();  // accept4 into accepted_ / accept_errno_; false when none is queued
+  void hand_over();   // accepted_ to the worker
+  void back_off();    // after EMFILE/ENFILE: wait instead of spinning
 
   Worker& worker_;
   std::string key_;
-  Acceptor acceptor_;
+  Acceptor acceptor_;                  // the socket, unless watched_
+  int fd_ = -1;                        // the listening socket
+  int family_;                         // AF_INET, AF_INET6 or AF_UNIX, for accepted sockets
   boost::asio::steady_timer backoff_;  // after EMFILE/ENFILE: wait instead of spinning
   // The last EMFILE/ENFILE: logged once per episode, not per attempt.
   std::optional<std::chrono::steady_clock::time_point> last_exhaustion_;
-  bool paused_ = false;     // no accept is in flight while paused
-  bool accepting_ = false;  // an async_accept is in flight
+  int accepted_ = -1;       // a connection accepted by ready(), not yet handed over
+  int accept_errno_ = 0;    // or the error accept4 reported
+  bool paused_ = false;     // no wait is in flight while paused
+  bool accepting_ = false;  // a wait (or the backoff) is in flight
+  bool skip_try_ = false;   // while a wait starts right after accept4 found nothing
+  bool open_ = true;
+  // Taken from the acceptor into the reactor directly, so that a wait is queued without an
+  // epoll_ctl (receive_op.hpp's ReadyOp). Otherwise (another Asio) the acceptor's async_wait.
+  bool watched_ = false;
+#if defined(LITHE_INQ_RECEIVE)
+  Reactor::per_descriptor_data ready_data_ = nullptr;
+  alignas(std::max_align_t) unsigned char wait_slot_[96];  // the wait's operation
+#endif
 };
 
 }  // namespace lithe::net

@@ -36,8 +36,8 @@
 #include <span>
 #include <type_traits>
 
-#include "net/listener.hpp"
 #include "net/op_slot.hpp"
+#include "net/socket.hpp"
 
 #if BOOST_ASIO_VERSION == 102600 && defined(__linux__) && \
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
@@ -199,6 +199,15 @@ void start_ready_wait(Reactor* reactor, int fd, Reactor::per_descriptor_data& da
 template <class Target>
 inline constexpr std::size_t ready_op_size = sizeof(inq_detail::ReadyOp<Target>);
 
+// A socket just assigned from accept4(SOCK_NONBLOCK): Asio learns that it is non-blocking
+// already (non_blocking(true) would make an ioctl) and no duplicate (assign assumes it may be
+// one, and would then pay an epoll_ctl DEL on close).
+inline void adopt_accepted(Socket& socket) {
+  namespace ops = boost::asio::detail::socket_ops;
+  auto& state = inq_detail::SocketAccess::impl(socket).state_;
+  state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::non_blocking);
+}
+
 // TCP_INQ on a listening socket, inherited by the sockets it accepts. Harmless if refused.
 inline void enable_receive_queue_hint(int listen_fd) {
   int one = 1;
@@ -217,6 +226,11 @@ inline Reactor* reactor_of(boost::asio::io_context&) {
 template <class Target>
 void start_receive(Reactor*, Socket& socket, Target* target) {
   asio_receive(socket, target);
+}
+
+inline void adopt_accepted(Socket& socket) {
+  boost::system::error_code ignored;
+  socket.non_blocking(true, ignored);
 }
 
 inline void enable_receive_queue_hint(int) {}

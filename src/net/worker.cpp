@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -154,7 +155,8 @@ Worker::~Worker() {
   on_drained_ = nullptr;
   auto open = active_;
   for (Connection* c : open) c->close();
-  if (ring_) ring_->drain();  // the ring's entries complete the same way
+  for (auto& l : listeners_) l->close();  // a listener's wait lives inside it too
+  if (ring_) ring_->drain();              // the ring's entries complete the same way
   io_.restart();
   io_.poll();
   for (Connection* c : active_) delete c;  // none expected: every wait above has completed
@@ -271,15 +273,18 @@ void Worker::give_output(std::unique_ptr<http::OutputBuffer> o) {
   output_pool_.give(std::move(o), pool_keep);
 }
 
-void Worker::on_accepted(Socket socket) {
-  if (stopping_ || draining_) return;
+void Worker::on_accepted(int fd, int family) {
+  if (stopping_ || draining_) {
+    ::close(fd);
+    return;
+  }
   std::unique_ptr<Connection> c =
       connection_pool_.take([this] { return std::make_unique<Connection>(*this); });
   Connection* raw = c.release();  // owned by active_ until on_closed
   raw->active_index = static_cast<uint32_t>(active_.size());
   active_.push_back(raw);
   metrics_->connections_accepted.add();
-  raw->start(std::move(socket));
+  raw->start(fd, family);
   if (active_.size() >= snapshot_->config.server.max_connections && !accept_paused_) {
     accept_paused_ = true;
     for (auto& l : listeners_) l->pause();

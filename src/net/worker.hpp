@@ -112,8 +112,8 @@ class Worker {
   std::unique_ptr<http::OutputBuffer> take_output();
   void give_output(std::unique_ptr<http::OutputBuffer> o);
 
-  // A new connection on an accepted socket.
-  void on_accepted(Socket socket);
+  // A new connection on an accepted socket (non-blocking; family AF_INET, AF_INET6 or AF_UNIX).
+  void on_accepted(int fd, int family);
   // Called by a connection once it is closed and has no operation in flight.
   void on_closed(Connection* c);
 

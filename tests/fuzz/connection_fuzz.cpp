@@ -215,9 +215,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
 
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
-  lithe::net::Socket server_end(io);
-  server_end.assign(boost::asio::generic::stream_protocol(AF_UNIX, 0), fds[0]);
-  w.worker->on_accepted(std::move(server_end));
+  w.worker->on_accepted(fds[0], AF_UNIX);
   const int peer = fds[1];
 
   std::string out;
