@@ -44,12 +44,12 @@ Connection::~Connection() {
 // TCP_NODELAY is set on the listening socket: Linux copies it to the sockets accepted there.
 void Connection::start(int fd, int family) {
   fd_ = fd;
+  tcp_ = family != AF_UNIX;
   // With io_uring the socket stays out of Asio's reactor: its input would otherwise wake the
   // loop's epoll_wait too, for nothing.
   if (!worker_.ring()) {
     error_code ec;
-    socket_.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd,
-                   ec);
+    socket_.assign(asio::generic::stream_protocol(family, tcp_ ? IPPROTO_TCP : 0), fd, ec);
     if (ec) {  // epoll refused it (out of memory, or fs.epoll.max_user_watches reached)
       ::close(fd);
       fd_ = -1;
@@ -61,7 +61,7 @@ void Connection::start(int fd, int family) {
   writing_ = false;
   reading_ = close_after_write_ = header_armed_ = lingering_ = false;
   dispatching_ = awaiting_ = async_ready_ = holds_retired_ = false;
-  receiving_ = releasing_ = false;
+  receiving_ = releasing_ = rejected_ = input_drained_ = false;
   const Config& cfg = worker_.snapshot().config;
   expect_proxy_ = cfg.proxy.proxy_protocol;
   unix_peer_ = peer_known_ = false;
@@ -128,6 +128,8 @@ void Connection::on_ring(RingOp op, int res, unsigned cqe_flags) {
           if (open_ && res > 0) return on_received(asio::error::fault, 0);
         }
       }
+      // The kernel tells whether input is left in the socket (TCP only; see end_after_write).
+      input_drained_ = tcp_ && res > 0 && !(cqe_flags & IORING_CQE_F_SOCK_NONEMPTY);
       if (res == -ENOBUFS && open_) {
         // Every provided buffer is in use: this receive brings its own.
         input_space();
@@ -417,7 +419,7 @@ void Connection::on_expect_continue() {
   app::dispatch(snap, req, res);
   if (!out_) out_ = worker_.take_output();
   http::render(res, render_context(false, false, req.is_head()), *out_);
-  close_after_write_ = true;
+  close_after_write_ = rejected_ = true;  // the body may be on its way regardless
 }
 
 void Connection::handle_request() {
@@ -515,7 +517,7 @@ void Connection::fail_request(uint16_t status) {
   const bool head = exchange_ && exchange_->parser.in_request() && exchange_->request.is_head();
   const std::size_t body = http::render_error(status, render_context(false, false, head), *out_);
   if (worker_.snapshot().access_log) log_access(status, body);
-  close_after_write_ = true;
+  close_after_write_ = rejected_ = true;
 }
 
 // One access log line. The client is the peer, or the address a trusted proxy forwarded.
@@ -686,7 +688,7 @@ void Connection::on_write_done() {
   worker_.give_output(std::move(out_));
   batch_ = 0;
   if (!awaiting_) unpin_retired();
-  if (close_after_write_) return start_linger();
+  if (close_after_write_) return end_after_write();
   if (async_ready_) {
     async_ready_ = false;
     return resume_after_async();
@@ -697,6 +699,26 @@ void Connection::on_write_done() {
   }
   if (rpos_ < rend_) return process_input();  // pipelined requests already read
   wait_for_input();
+}
+
+// The last response is out. Closing a socket with unread input sends a reset, which can destroy
+// that response before the client reads it. When every byte the client sent was read and
+// belonged to requests answered in full, the connection closes at once (as nginx's
+// `lingering_close on` does); otherwise, and after a rejected request, the lingering close.
+void Connection::end_after_write() {
+  const bool all_read =
+      !rejected_ && rpos_ == rend_ && !(exchange_ && exchange_->parser.in_request());
+  if (all_read && input_drained()) return close();
+  start_linger();
+}
+
+// Whether the socket holds no unread input: known from the last receive, or asked. The client's
+// FIN alone is no input (it closed first, typically on reading Connection: close).
+bool Connection::input_drained() const {
+  if (input_drained_) return true;
+  char byte;
+  const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
 // Lingering close: shut the send side, then read and drop what the client still sends until

@@ -94,6 +94,8 @@ class Connection : private Deadline {  // its one timeout running
   void write_pending();
   void on_writable(const boost::system::error_code& ec);
   void on_write_done();
+  void end_after_write();
+  bool input_drained() const;
   void start_linger();
   void linger_read();
   void release_idle_resources();
@@ -138,6 +140,9 @@ class Connection : private Deadline {  // its one timeout running
   bool expect_proxy_ : 1 = false;       // a PROXY protocol preamble must come first
   bool unix_peer_ : 1 = false;          // accepted on a unix socket: no peer address
   bool peer_known_ : 1 = false;         // peer_ / unix_peer_ were looked up (or came from PROXY)
+  bool tcp_ : 1 = false;                // TCP (not a unix socket)
+  bool rejected_ : 1 = false;           // closing after a rejection: the client may still send
+  bool input_drained_ : 1 = false;      // the last receive left nothing in the socket (io_uring)
 
  public:
   uint32_t active_index = 0;  // position in the worker's list of open connections (packs here)

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -218,6 +220,41 @@ TEST(ConnectionLife, UnreadBodyIsDrainedAndKeepAliveContinues) {
       "5\r\nhello\r\n0\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(c.read_response().body, "ok");
   EXPECT_EQ(c.read_response().body, "Hello, World!");
+}
+
+// Everything the client sent was read and answered: the connection ends at once (as with
+// nginx's `lingering_close on`), so it is gone by the time the client sees the end of file. A
+// lingering close would hold it until the client's FIN or its 2 s limit.
+TEST(ConnectionLife, ConnectionCloseWithNothingUnreadEndsAtOnce) {
+  TestServer server(config(""));
+  RawClient c(server.port());
+  c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(c.read_response().body, "Hello, World!");
+  EXPECT_TRUE(c.is_closed(5s));
+  EXPECT_EQ(open_connections(server.port()), 1);  // the scrape itself; c is still open here
+}
+
+// Input the server never read must not turn its close into a reset, which could destroy the
+// response before the client reads it. Here the request fills the read buffer (16 KiB with
+// these limits) exactly, so the one receive leaves the bytes after it in the socket.
+TEST(ConnectionLife, InputLeftInTheSocketGetsALingeringClose) {
+  TestServer server(config("[limits]\nrequest_line = 4096\nheader_section = 8192\n"));
+  const std::string head_start = "POST /upload HTTP/1.1\r\nHost: t\r\nConnection: close\r\n";
+  const std::size_t head_size =
+      head_start.size() + std::string("Content-Length: 16000\r\n\r\n").size();
+  const std::size_t body_size = 16 * 1024 - head_size;
+  ASSERT_EQ(std::to_string(body_size).size(), 5u);  // the head's size assumed it
+  std::string wire = head_start + "Content-Length: " + std::to_string(body_size) + "\r\n\r\n";
+  wire += std::string(body_size, 'b');
+  ASSERT_EQ(wire.size(), 16u * 1024);
+  wire += "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";  // never read: after Connection: close
+  RawClient c(server.port());
+  c.send(wire);
+  EXPECT_EQ(c.read_response().body, "ok");
+  EXPECT_TRUE(c.buffered().empty());
+  char byte;
+  const ssize_t n = ::recv(c.fd(), &byte, 1, 0);
+  EXPECT_EQ(n, 0) << (n < 0 ? std::strerror(errno) : "a byte after the response");  // FIN, no reset
 }
 
 // EMFILE on accept: the daemon pauses accepting (no spinning), logs once, and recovers.
