@@ -5,7 +5,9 @@
 # and measures each row with wrk against both, alternating which server goes first:
 #   /plaintext at c=10, 100 and 1000; /plaintext pipelined 16 deep at c=100; /json; a param
 #   route (/users/{id}); a 13 B and a 64 KiB file; 10,000 idle keep-alive connections (server
-#   RSS per connection); lithe -w 2 vs -w 1 (and nginx worker_processes 2 vs 1).
+#   RSS per connection); lithe -w 2 vs -w 1 (and nginx worker_processes 2 vs 1). One row beyond
+#   the issue's: /plaintext with Connection: close at c=100, a new connection per request, as
+#   a proxy without an upstream keepalive pool sends them.
 # Per row: req/s, server CPU µs per request (utime+stime from /proc/PID/stat over the run,
 # divided by the requests wrk completed), p99 latency (wrk --latency) and errors (non-2xx/3xx +
 # socket errors), and the issue's target with a pass/fail mark.
@@ -25,7 +27,7 @@
 #      DURATION / WARMUP (wrk durations in whole seconds, e.g. 10), REPEAT (repetitions per
 #      row; per server the best req/s, CPU/req and p99 are kept, errors are summed), IDLE_CONNS (10000),
 #      ROWS (comma list to run a subset: plain10,plain100,plain1000,pipe16,json,param,
-#      file13,file64k,idle,workers2).
+#      file13,file64k,close100,idle,workers2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -40,7 +42,7 @@ OUT_DIR=${OUT_DIR:-$ROOT/bench/results}
 HOST=127.0.0.1  # loopback only
 NGINX=${NGINX:-/usr/sbin/nginx}
 IDLE_CONNS=${IDLE_CONNS:-10000}
-ALL_ROWS=plain10,plain100,plain1000,pipe16,json,param,file13,file64k,idle,workers2
+ALL_ROWS=plain10,plain100,plain1000,pipe16,json,param,file13,file64k,close100,idle,workers2
 ROWS=${ROWS:-$ALL_ROWS}
 
 QUICK=0
@@ -169,11 +171,12 @@ check_routes() {
 # Sets M_RPS M_CPU (µs/req) M_P99 (µs) M_ERR M_REQ for SERVER at PATH.
 LOGFILE=$WORK/wrk-all.log
 : >"$LOGFILE"
-measure() {  # SERVER PATH CONNS PIPELINE THREADS CLIENT_PIN(0/1) LABEL
-  local server=$1 path=$2 conns=$3 pipeline=$4 threads=$5 pin=$6 label=$7
+measure() {  # SERVER PATH CONNS PIPELINE THREADS CLIENT_PIN(0/1) LABEL [HEADER]
+  local server=$1 path=$2 conns=$3 pipeline=$4 threads=$5 pin=$6 label=$7 header=${8:-}
   local url
   url="http://$HOST:$(port_of "$server")$path"
   local args=(-t"$threads" -c"$conns" --latency)
+  [[ -z $header ]] || args+=(-H "$header")
   local tail_args=("$url")
   if (( pipeline > 1 )); then
     args+=(-s "$ROOT/bench/load/pipeline.lua"); tail_args+=(-- "$pipeline")
@@ -225,7 +228,7 @@ declare -A R=()   # R[row:server:metric]
 ROW_ORDER=()
 declare -A LABEL=()
 ROW_INDEX=0
-run_row() {  # ID LABEL PATH CONNS PIPELINE THREADS PIN
+run_row() {  # ID LABEL PATH CONNS PIPELINE THREADS PIN [HEADER]
   local id=$1 label=$2 server order rep
   want "$id" || return 0
   ROW_ORDER+=("$id"); LABEL[$id]=$label
@@ -234,7 +237,7 @@ run_row() {  # ID LABEL PATH CONNS PIPELINE THREADS PIN
     # background load spreads over both.
     if (( ROW_INDEX++ % 2 == 0 )); then order="lithe nginx"; else order="nginx lithe"; fi
     for server in $order; do
-      measure "$server" "$3" "$4" "$5" "$6" "$7" "$label"
+      measure "$server" "$3" "$4" "$5" "$6" "$7" "$label" "${8:-}"
       # Best of the repetitions, metric by metric (background load only ever makes a figure
       # worse): the highest req/s, the lowest CPU per request, the lowest p99; errors add up.
       if [[ -z ${R[$id:$server:rps]:-} ]]; then
@@ -316,6 +319,7 @@ run_row json      "/json c=100"              /json             100  1 1 1
 run_row param     "/users/{id} c=100"        /users/42         100  1 1 1
 run_row file13    "13 B file c=100"          /static/small.txt 100  1 1 1
 run_row file64k   "64 KiB file c=100"        /static/big.bin   100  1 1 1
+run_row close100  "/plaintext c=100, Connection: close" /plaintext 100 1 1 1 "Connection: close"
 
 if want workers2; then
   # Two workers, the server allowed on both CPUs; wrk (two threads) shares them.
@@ -374,6 +378,10 @@ MD=$OUT_DIR/$NAME.md
       target = "req/s >= nginx"
       measured = sprintf("req/s %.2fx, CPU/req %.2fx nginx", rr, cr)
       pass = (rr + 0 >= 1) ? "pass" : "fail"
+    } else if (id == "close100") {
+      target = "none (beyond the issue): a new connection per request"
+      measured = sprintf("CPU %.2fx nginx; p99 %s vs %s", cr, ms(lp), ms(np))
+      pass = "n/a"
     } else if (id == "idle") {
       target = "<= 512 B RSS per idle connection"
       measured = sprintf("%d B/conn (nginx %d)", lb, nb)

@@ -15,8 +15,9 @@
 // none, yet its next request costs no re-arm (`epoll_ctl`) either. nginx's keep-alive handler
 // also allocates its buffer only once the socket is readable.
 //
-// ReadyOp, the worker's wait on its io_uring (net/ring.hpp), is built the same way: it asks the
-// ring before it waits, so queueing it again costs no `epoll_ctl` either.
+// ReadyOp, the worker's wait on its io_uring (net/ring.hpp) and a listener's wait for connections
+// (net/listener.cpp), is built the same way: it asks its target (the ring; accept4) before it
+// waits, so queueing it again costs no `epoll_ctl` either.
 //
 // Both use Asio's reactor-operation interface, which is detail API: only for the version and
 // reactor it was written against (Asio 1.26, Boost 1.81, epoll). Elsewhere `start_receive` is plain
