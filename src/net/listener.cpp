@@ -37,9 +37,11 @@ Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
     if (!ec) {
       fd_ = fd;
       watched_ = reactor->register_descriptor(fd, ready_data_) == 0;  // ...and comes back as ours
-      if (!watched_) {
+      if (!watched_) {  // epoll refused it; Asio would too: the listener cannot work
         ready_data_ = nullptr;
-        acceptor_.assign(boost::asio::generic::stream_protocol(family_, 0), fd, ec);
+        spdlog::error("listener {}: epoll_ctl refused the socket", key_);
+        ::close(fd);
+        open_ = false;
       }
     }
   }
@@ -53,9 +55,9 @@ Listener::~Listener() {
 
 // A wait in flight completes with operation_aborted.
 void Listener::close() {
+  backoff_.cancel();
   if (!open_) return;
   open_ = false;
-  backoff_.cancel();
   if (!watched_) {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -77,7 +79,7 @@ void Listener::resume() {
 
 // The wait asks ready() at once; after accept4 just found nothing, that try is skipped.
 void Listener::do_accept(bool emptied) {
-  if (paused_) return;
+  if (paused_ || !open_) return;
   accepting_ = true;
   if (!watched_) {
     return acceptor_.async_wait(Acceptor::wait_read,
