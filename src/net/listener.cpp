@@ -36,10 +36,10 @@ Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
     const int fd = acceptor_.release(ec);  // leaves Asio's reactor (epoll_ctl DEL)...
     if (!ec) {
       fd_ = fd;
-      watched_ = reactor->register_descriptor(fd, ready_data_) == 0;  // ...and comes back as ours
-      if (!watched_) {  // epoll refused it; Asio would too: the listener cannot work
-        ready_data_ = nullptr;
-        spdlog::error("listener {}: epoll_ctl refused the socket", key_);
+      int err;
+      if (!wait_.watch(reactor, fd, &err)) {  // ...and comes back as ours
+        // Asio's own registration would fail the same way: the listener cannot work.
+        spdlog::error("listener {}: epoll_ctl: {}", key_, std::strerror(err));
         ::close(fd);
         open_ = false;
       }
@@ -58,18 +58,23 @@ void Listener::close() {
   backoff_.cancel();
   if (!open_) return;
   open_ = false;
-  if (!watched_) {
+  if (!watched()) {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     return;
   }
 #if defined(LITHE_INQ_RECEIVE)
-  Reactor* reactor = worker_.reactor();
-  reactor->deregister_descriptor(fd_, ready_data_, false);
-  reactor->cleanup_descriptor_data(ready_data_);
-  ready_data_ = nullptr;
+  wait_.unwatch();
 #endif
   ::close(fd_);
+}
+
+bool Listener::watched() const {
+#if defined(LITHE_INQ_RECEIVE)
+  return wait_.watched();
+#else
+  return false;
+#endif
 }
 
 void Listener::resume() {
@@ -81,13 +86,13 @@ void Listener::resume() {
 void Listener::do_accept(bool emptied) {
   if (paused_ || !open_) return;
   accepting_ = true;
-  if (!watched_) {
+  if (!watched()) {
     return acceptor_.async_wait(Acceptor::wait_read,
                                 [this](const boost::system::error_code& ec) { on_ready_wait(ec); });
   }
 #if defined(LITHE_INQ_RECEIVE)
   skip_try_ = emptied;
-  start_ready_wait(worker_.reactor(), fd_, ready_data_, this, wait_slot_);
+  wait_.start(this);
   skip_try_ = false;
 #else
   (void)emptied;

@@ -38,13 +38,14 @@ class Listener {
 
  private:
   void do_accept(bool emptied = false);
-  bool accept_one();  // accept4 into accepted_ / accept_errno_; false when none is queued
-  void hand_over();   // accepted_ to the worker
-  void back_off();    // after EMFILE/ENFILE: wait instead of spinning
+  bool accept_one();     // accept4 into accepted_ / accept_errno_; false when none is queued
+  void hand_over();      // accepted_ to the worker
+  void back_off();       // after EMFILE/ENFILE: wait instead of spinning
+  bool watched() const;  // the socket is in wait_ (else in acceptor_)
 
   Worker& worker_;
   std::string key_;
-  Acceptor acceptor_;                  // the socket, unless watched_
+  Acceptor acceptor_;                  // the socket, unless watched()
   int fd_ = -1;                        // the listening socket
   int family_;                         // AF_INET, AF_INET6 or AF_UNIX, for accepted sockets
   boost::asio::steady_timer backoff_;  // after EMFILE/ENFILE: wait instead of spinning
@@ -56,12 +57,10 @@ class Listener {
   bool accepting_ = false;  // a wait (or the backoff) is in flight
   bool skip_try_ = false;   // while a wait starts right after accept4 found nothing
   bool open_ = true;
-  // Taken from the acceptor into the reactor directly, so that a wait is queued without an
-  // epoll_ctl (receive_op.hpp's ReadyOp). Otherwise (another Asio) the acceptor's async_wait.
-  bool watched_ = false;
 #if defined(LITHE_INQ_RECEIVE)
-  Reactor::per_descriptor_data ready_data_ = nullptr;
-  alignas(std::max_align_t) unsigned char wait_slot_[96];  // the wait's operation
+  // The socket, taken from the acceptor into the reactor directly, so that a wait is queued
+  // without an epoll_ctl. Otherwise (another Asio) the acceptor's async_wait.
+  ReadyWait wait_;
 #endif
 };
 

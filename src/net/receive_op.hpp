@@ -188,17 +188,50 @@ void start_receive(Reactor* reactor, Socket& socket, Target* target) {
   reactor->start_op(Reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
 }
 
-// Waits until target->ready() (asked first, then on each readiness event of fd) and calls
-// target->on_ready_wait(error_code). fd is registered with `data` (Reactor::register_descriptor);
-// the operation is built in `slot`, which must stay free until then.
-template <class Target>
-void start_ready_wait(Reactor* reactor, int fd, Reactor::per_descriptor_data& data, Target* target,
-                      void* slot) {
-  auto* op = new (slot) inq_detail::ReadyOp<Target>(target);
-  reactor->start_op(Reactor::read_op, fd, data, op, false, true);
-}
-template <class Target>
-inline constexpr std::size_t ready_op_size = sizeof(inq_detail::ReadyOp<Target>);
+// A descriptor of lithe's own (the ring's, a listening socket) in Asio's reactor, and the one
+// wait on it: until target->ready() (asked when the wait starts, then on each readiness event),
+// then target->on_ready_wait(error_code). The wait's operation lives here, not on the heap.
+class ReadyWait {
+ public:
+  ReadyWait() = default;
+  ReadyWait(const ReadyWait&) = delete;
+  ReadyWait& operator=(const ReadyWait&) = delete;
+  ~ReadyWait() { unwatch(); }
+
+  // Registers fd; false (errno-style code in *err) when epoll refuses it.
+  bool watch(Reactor* reactor, int fd, int* err) {
+    *err = reactor->register_descriptor(fd, data_);
+    if (*err != 0) {
+      data_ = nullptr;
+      return false;
+    }
+    reactor_ = reactor;
+    fd_ = fd;
+    return true;
+  }
+  bool watched() const { return data_ != nullptr; }
+  // At most one wait at a time, on a watched descriptor.
+  template <class Target>
+  void start(Target* target) {
+    using Op = inq_detail::ReadyOp<Target>;
+    static_assert(sizeof(Op) <= sizeof(slot_), "the wait fits its slot");
+    reactor_->start_op(Reactor::read_op, fd_, data_, new (slot_) Op(target), false, true);
+  }
+  // Leaves the reactor (before fd is closed); a wait in flight completes with
+  // operation_aborted.
+  void unwatch() {
+    if (!data_) return;
+    reactor_->deregister_descriptor(fd_, data_, false);
+    reactor_->cleanup_descriptor_data(data_);
+    data_ = nullptr;
+  }
+
+ private:
+  Reactor* reactor_ = nullptr;
+  int fd_ = -1;
+  Reactor::per_descriptor_data data_ = nullptr;
+  alignas(std::max_align_t) unsigned char slot_[96];  // the wait's operation (80 B)
+};
 
 // A socket just assigned from accept4(SOCK_NONBLOCK): Asio learns that it is non-blocking
 // already (non_blocking(true) would make an ioctl) and no duplicate (assign assumes it may be

@@ -76,10 +76,7 @@ bool Ring::setup(std::string* why) {
   for (uint16_t bid = 0; bid < buffer_entries; ++bid) lend(bid, worker_.take_buffer());
 
 #if defined(LITHE_INQ_RECEIVE)
-  static_assert(ready_op_size<Ring> <= sizeof(wait_slot_));
-  rc = worker_.reactor()->register_descriptor(ring_.ring_fd, ready_data_);
-  if (rc != 0) {
-    ready_data_ = nullptr;
+  if (!wait_.watch(worker_.reactor(), ring_.ring_fd, &rc)) {
     *why = std::string("epoll_ctl on the ring: ") + std::strerror(rc);
     return false;
   }
@@ -88,7 +85,9 @@ bool Ring::setup(std::string* why) {
 }
 
 Ring::~Ring() {
-  unwatch();
+#if defined(LITHE_INQ_RECEIVE)
+  wait_.unwatch();  // before the descriptor closes
+#endif
   if (ring_open_) io_uring_queue_exit(&ring_);
   if (buffers_) ::munmap(buffers_, buffer_entries * sizeof(io_uring_buf));
 }
@@ -145,23 +144,12 @@ bool Ring::ready() const {
 
 void Ring::wait() {
 #if defined(LITHE_INQ_RECEIVE)
-  start_ready_wait(worker_.reactor(), ring_.ring_fd, ready_data_, this, wait_slot_);
+  wait_.start(this);
 #endif
 }
 
 void Ring::on_ready_wait(const boost::system::error_code& ec) {
   if (!ec) on_ready();
-}
-
-// The ring's descriptor leaves Asio's epoll; a pending wait completes with operation_aborted.
-void Ring::unwatch() {
-#if defined(LITHE_INQ_RECEIVE)
-  if (!ready_data_) return;
-  Reactor* reactor = worker_.reactor();
-  reactor->deregister_descriptor(ring_.ring_fd, ready_data_, false);
-  reactor->cleanup_descriptor_data(ready_data_);
-  ready_data_ = nullptr;
-#endif
 }
 
 // One turn: handle the completions there are, submit what they queued (the sends of every
@@ -218,7 +206,9 @@ void Ring::reap(unsigned limit) {
 
 void Ring::drain() {
   closed_ = true;
-  unwatch();
+#if defined(LITHE_INQ_RECEIVE)
+  wait_.unwatch();  // a wait in flight completes with operation_aborted
+#endif
   in_turn_ = true;
   while (in_flight_ > 0) {
     io_uring_submit_and_wait(&ring_, 1);

@@ -83,7 +83,6 @@ class Ring {
   explicit Ring(Worker& worker);
   bool setup(std::string* why);
   void wait();
-  void unwatch();
   void on_ready();
   void reap(unsigned limit);  // handles up to limit completions
   void lend(uint16_t bid, std::unique_ptr<ReadBuffer> b);
@@ -92,8 +91,7 @@ class Ring {
   io_uring ring_{};
   bool ring_open_ = false;
 #if defined(LITHE_INQ_RECEIVE)
-  Reactor::per_descriptor_data ready_data_ = nullptr;      // the ring's descriptor, in Asio's epoll
-  alignas(std::max_align_t) unsigned char wait_slot_[96];  // the wait's operation (80 B)
+  ReadyWait wait_;  // the ring's descriptor in Asio's epoll, and the loop's wait on it
 #endif
   io_uring_buf_ring* buffers_ = nullptr;           // provided buffers (see take_selected)
   std::vector<std::unique_ptr<ReadBuffer>> lent_;  // lent_[bid]: the buffer behind entry bid
