@@ -228,9 +228,7 @@ void Connection::unpin_retired() {
 }
 
 bool Connection::close_if_idle() {
-  if (!open_ || lingering_ || awaiting_ || out_ || rpos_ < rend_ ||
-      (exchange_ && exchange_->parser.in_request()))
-    return false;
+  if (!open_ || lingering_ || awaiting_ || out_ || !between_requests()) return false;
   if (receiving_) {
     // The reactor may have read a request already: let the read finish or abort first, then
     // decide (on_received comes back here with no read in flight).
@@ -638,8 +636,7 @@ void Connection::ring_send(Ring& ring, int run, int flags) {
   const msghdr& msg = out_->message();
   const bool then_receive = !reading_ && !close_after_write_ && !awaiting_ && !worker_.draining() &&
                             run == out_->iov_count() && run <= IOV_MAX &&
-                            out_->pending_bytes() <= linked_send_limit && rpos_ == rend_ &&
-                            !(exchange_ && exchange_->parser.in_request());
+                            out_->pending_bytes() <= linked_send_limit && between_requests();
   if (then_receive) {
     // MSG_WAITALL: the kernel completes the whole send before the receive starts. A short
     // send would complete the link as well, and the receive could then pick a buffer while the
@@ -706,9 +703,7 @@ void Connection::on_write_done() {
 // belonged to requests answered in full, the connection closes at once (as nginx's
 // `lingering_close on` does); otherwise, and after a rejected request, the lingering close.
 void Connection::end_after_write() {
-  const bool all_read =
-      !rejected_ && rpos_ == rend_ && !(exchange_ && exchange_->parser.in_request());
-  if (all_read && input_drained()) return close();
+  if (!rejected_ && between_requests() && input_drained()) return close();
   start_linger();
 }
 
@@ -769,7 +764,7 @@ void Connection::on_timeout(Timeout timeout) {
 
 // Idle between requests: the buffers go back to the pool.
 void Connection::release_idle_resources() {
-  if (rbuf_ && rpos_ == rend_ && (!exchange_ || !exchange_->parser.in_request())) {
+  if (rbuf_ && between_requests()) {
     give_back_buffer();
     rbegin_ = rpos_ = rend_ = 0;
     if (exchange_) worker_.give_exchange(std::move(exchange_));

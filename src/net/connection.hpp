@@ -106,6 +106,10 @@ class Connection : private Deadline {  // its one timeout running
   void resolve_peer();  // peer_ / unix_peer_ from the socket
 
   Deadline& deadline() { return *this; }
+  // Nothing read waits to be parsed, and no request is half-read.
+  bool between_requests() const {
+    return rpos_ == rend_ && !(exchange_ && exchange_->parser.in_request());
+  }
 
   // Laid out to stay small (README, "Idle connection size"): an idle connection is this
   // object, Asio's descriptor state and nothing else.
