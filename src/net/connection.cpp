@@ -198,7 +198,7 @@ void Connection::close() {
       ring->cancel(this, RingOp::send);        // one of the two is in flight; the other cancel
       ring->cancel(this, RingOp::wait_write);  // finds nothing
     }
-    ::close(fd_);
+    ring->close(fd_);
   } else {
     error_code ignored;
     socket_.close(ignored);  // aborts the waits in flight; their handlers call finish_op()

@@ -121,6 +121,13 @@ void Ring::cancel(void* owner, RingOp op) {
   commit();
 }
 
+void Ring::close(int fd) {
+  io_uring_sqe* sqe = prepare(nullptr, RingOp::none);
+  io_uring_prep_close(sqe, fd);
+  io_uring_sqe_set_data64(sqe, 0);  // its completion is ignored, as a cancel's
+  commit();
+}
+
 void Ring::select_buffer(io_uring_sqe* sqe) const {
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = buffer_group;
@@ -215,6 +222,9 @@ void Ring::drain() {
     reap(io_uring_cq_ready(&ring_));
   }
   in_turn_ = false;
+  // Closes and cancels have no count in in_flight_: what the loop above did not submit goes now
+  // (a socket's close runs as it is submitted).
+  if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
 }
 
 }  // namespace lithe::net

@@ -1,4 +1,4 @@
-// The worker's io_uring, for its connections' receives, sends and readiness waits.
+// The worker's io_uring, for its connections' receives, sends, readiness waits and closes.
 //
 // With epoll every request costs its own `recv` and `send` system calls, and each of them pays
 // the kernel entry and exit (on this project's VMs, the hypervisor's share of that is the
@@ -64,6 +64,9 @@ class Ring {
   };
   // Asks owner's `op` entry to finish early (it completes with -ECANCELED if it had not).
   void cancel(void* owner, RingOp op);
+  // Closes fd with the turn's submission instead of a `close` call of its own. Entries still
+  // on the socket hold it open until they complete; cancel them first.
+  void close(int fd);
   // Readies a receive to let the kernel pick its buffer (IOSQE_BUFFER_SELECT).
   void select_buffer(io_uring_sqe* sqe) const;
   // The buffer the kernel picked for a completed receive, now the caller's; the ring gets a

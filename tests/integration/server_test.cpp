@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -414,6 +415,39 @@ TEST(Lifecycle, StopRightAfterBindReturns) {
   EXPECT_EQ(failure, "");
 }
 
+// Every descriptor the server opened is closed once it has stopped: its listeners, its loop's,
+// and those of the connections still open at the stop, idle or half-way through a request.
+// (With io_uring a connection's descriptor is closed by an entry on the ring.)
+TEST(Lifecycle, StopClosesEveryDescriptor) {
+  const auto open_descriptors = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const std::size_t before = open_descriptors();
+  std::vector<std::unique_ptr<RawClient>> clients;
+  {
+    TestServer server(default_config());
+    for (int i = 0; i < 3; ++i) {  // idle, after a response
+      clients.push_back(std::make_unique<RawClient>(server.port()));
+      clients.back()->send(get("/plaintext"));
+      EXPECT_EQ(clients.back()->read_response().status, 200);
+    }
+    for (int i = 0; i < 3; ++i) {  // half a request head
+      clients.push_back(std::make_unique<RawClient>(server.port()));
+      clients.back()->send("GET /plaintext HTTP/1.1\r\nHost: x\r\n");
+    }
+    // Those six were accepted before this one, which is answered.
+    RawClient last(server.port());
+    last.send(get("/plaintext"));
+    EXPECT_EQ(last.read_response().status, 200);
+  }  // stops the server and waits for run() to return
+  for (auto& c : clients) EXPECT_TRUE(c->is_closed()) << "a connection outlived the server";
+  EXPECT_EQ(open_descriptors(), before + clients.size());
+  clients.clear();
+  EXPECT_EQ(open_descriptors(), before);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Custom configs
 
@@ -600,10 +634,9 @@ empty = {}
   HttpResponse r = c.read_response();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("Content-Type"), "application/json");
-  EXPECT_EQ(r.body,
-            R"({"name":"lithe \"q\"\n","list":[1,[2,3],[]],)"
-            R"("table":{"f":1.5,"g":-0.25,"t":true,"u":false},)"
-            R"("items":[{"id":1},{"id":2}],"empty":{}})");
+  EXPECT_EQ(r.body, R"({"name":"lithe \"q\"\n","list":[1,[2,3],[]],)"
+                    R"("table":{"f":1.5,"g":-0.25,"t":true,"u":false},)"
+                    R"("items":[{"id":1},{"id":2}],"empty":{}})");
   EXPECT_EQ(r.header("Content-Length"), std::to_string(r.body.size()));
 }
 
@@ -693,9 +726,8 @@ void register_cpp_handlers(lithe::Server& s) {
   s.handle("hello", [](const lithe::Request& req, lithe::Response& res) {
     res.text(fmt::format("hello {}", req.param("name")));
   });
-  s.handle("boom", [](const lithe::Request&, lithe::Response&) {
-    throw std::runtime_error("boom");
-  });
+  s.handle("boom",
+           [](const lithe::Request&, lithe::Response&) { throw std::runtime_error("boom"); });
   s.handle("boom_after_filling", [](const lithe::Request&, lithe::Response& res) {
     res.status(201).header("X-Partial", "1");
     res.text("partial");
