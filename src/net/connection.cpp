@@ -143,6 +143,7 @@ void Connection::on_ring(RingOp op, int res, unsigned cqe_flags) {
     case RingOp::wait_write:
       return on_writable(ec);
     case RingOp::none:
+    case RingOp::accept:  // a Listener's (Ring::reap)
       return;
   }
 }

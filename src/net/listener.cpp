@@ -1,5 +1,6 @@
 #include "net/listener.hpp"
 
+#include <liburing.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ constexpr int accept_batch = 32;
 
 Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
     : worker_(worker),
+      ring_(worker.ring()),
       key_(std::move(key)),
       acceptor_(std::move(acceptor)),
       family_(acceptor_.local_endpoint().protocol().family()),
@@ -31,6 +33,14 @@ Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
   boost::system::error_code ec;
   acceptor_.non_blocking(true, ec);
   fd_ = acceptor_.native_handle();
+  if (ring_) {
+    fd_ = acceptor_.release(ec);  // the ring's, out of Asio's reactor
+    if (ec) {
+      spdlog::error("listener {}: {}", key_, ec.message());
+      open_ = false;
+    }
+    return;
+  }
 #if defined(LITHE_INQ_RECEIVE)
   if (Reactor* reactor = worker_.reactor()) {
     const int fd = acceptor_.release(ec);  // leaves Asio's reactor (epoll_ctl DEL)...
@@ -53,11 +63,18 @@ Listener::~Listener() {
   if (accepted_ >= 0) ::close(accepted_);
 }
 
-// A wait in flight completes with operation_aborted.
+// A wait in flight completes with operation_aborted; the ring's accept entry, with ECANCELED.
 void Listener::close() {
   backoff_.cancel();
   if (!open_) return;
   open_ = false;
+  if (ring_) {
+    if (armed_) ring_->cancel(this, RingOp::accept);
+    for (int fd : held_) ::close(fd);  // accepted, never served
+    held_.clear();
+    if (fd_ >= 0) ::close(fd_);
+    return;
+  }
   if (!watched()) {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -77,14 +94,26 @@ bool Listener::watched() const {
 #endif
 }
 
+void Listener::pause() {
+  paused_ = true;
+  if (armed_) ring_->cancel(this, RingOp::accept);  // its last completions may still bring some
+}
+
 void Listener::resume() {
   paused_ = false;
-  if (!accepting_ && open_) do_accept();
+  // Each leaves held_ before it is handed over: handing over may pause again, or come back here.
+  while (!held_.empty() && !paused_ && open_) {
+    const int fd = held_.front();
+    held_.erase(held_.begin());
+    hand_over(fd);
+  }
+  if (!paused_ && !accepting_ && open_) do_accept();
 }
 
 // The wait asks ready() at once; after accept4 just found nothing, that try is skipped.
 void Listener::do_accept(bool emptied) {
   if (paused_ || !open_) return;
+  if (ring_) return arm();
   accepting_ = true;
   if (!watched()) {
     return acceptor_.async_wait(Acceptor::wait_read,
@@ -99,6 +128,63 @@ void Listener::do_accept(bool emptied) {
 #endif
 }
 
+void Listener::arm() {
+  if (armed_) return;  // a cancel is on its way: its completion arms again
+  io_uring_sqe* sqe = ring_->prepare(this, RingOp::accept);
+  io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  ring_->commit();
+  armed_ = true;
+  accepting_ = true;
+}
+
+void Listener::on_ring(int res, unsigned cqe_flags) {
+  if (!(cqe_flags & IORING_CQE_F_MORE)) armed_ = accepting_ = false;  // the entry has ended
+  if (res >= 0) {
+    if (!open_)
+      ::close(res);  // accepted as the listener closed: not served
+    else if (paused_)
+      held_.push_back(res);
+    else
+      hand_over(res);
+  } else if (res == -EAGAIN && !armed_) {
+    // The socket is non-blocking (another worker may share it, waiting in its reactor), and a
+    // kernel that honours that in a multishot accept ends it instead of waiting: this listener
+    // waits in the reactor and calls accept4 from now on.
+    return leave_ring();
+  } else if (res != -ECANCELED && !is_transient_accept_error(-res)) {
+    if (!armed_ && open_) {
+      accept_errno_ = -res;
+      return back_off();
+    }
+    return;
+  }
+  // Ended by a cancel (pause, or close), a connection's own error, or the kernel: again, unless
+  // paused or closed. A resume() that came before the cancel's completion lands here.
+  if (!armed_) do_accept();
+}
+
+void Listener::leave_ring() {
+  ring_ = nullptr;
+#if defined(LITHE_INQ_RECEIVE)  // always, with a ring (Ring::open)
+  int err;
+  if (!wait_.watch(worker_.reactor(), fd_, &err)) {
+    spdlog::error("listener {}: epoll_ctl: {}", key_, std::strerror(err));
+    ::close(fd_);
+    open_ = false;
+    return;
+  }
+#endif
+  do_accept();
+}
+
+// A network error that concerns only the connection being accepted, or a signal (accept(2)):
+// the next one may be fine.
+bool Listener::is_transient_accept_error(int err) {
+  return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM || err == ENETDOWN ||
+         err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH ||
+         err == EOPNOTSUPP || err == ENETUNREACH;
+}
+
 // accept4 rather than Asio's accept: the socket comes non-blocking, and it is not registered
 // with Asio's reactor unless the connection needs it (not with io_uring: see Connection::start).
 bool Listener::accept_one() {
@@ -110,11 +196,7 @@ bool Listener::accept_one() {
       return true;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-    // The peer gave up, or a network error that concerns only that connection (accept(2)).
-    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM ||
-        errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET ||
-        errno == EHOSTUNREACH || errno == EOPNOTSUPP || errno == ENETUNREACH)
-      continue;
+    if (is_transient_accept_error(errno)) continue;  // the peer gave up, or the like
     accept_errno_ = errno;
     return true;
   }
@@ -137,15 +219,13 @@ void Listener::on_ready_wait(const boost::system::error_code& ec) {
   for (int n = 0; n < accept_batch; ++n) {
     if (!ready()) return do_accept(true);
     if (accept_errno_ != 0) return back_off();
-    hand_over();
+    hand_over(std::exchange(accepted_, -1));
     if (paused_) return;  // max_connections reached: resume() starts waiting again
   }
   do_accept();  // more may be queued: the wait finds them at once
 }
 
-void Listener::hand_over() {
-  const int fd = accepted_;
-  accepted_ = -1;
+void Listener::hand_over(int fd) {
   worker_.on_accepted(fd, family_);
 }
 

@@ -1,4 +1,8 @@
 // Accepts connections on one listening socket (TCP or unix) and hands them to its worker.
+//
+// With io_uring, one multishot accept entry on the worker's ring takes every connection: each
+// arrives as a completion in the ring's turn, with no accept4 call and no wait of its own.
+// Otherwise the listener waits on the socket in Asio's reactor and calls accept4.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -6,12 +10,14 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/receive_op.hpp"
 #include "net/socket.hpp"
 
 namespace lithe::net {
 
+class Ring;
 class Worker;
 
 class Listener {
@@ -28,8 +34,10 @@ class Listener {
   const std::string& key() const { return key_; }
   // Stops taking connections (max_connections reached) until resume(); the kernel's backlog
   // holds new ones meanwhile, so nothing is dropped.
-  void pause() { paused_ = true; }
+  void pause();
   void resume();
+  // A completion of the ring's accept entry: a connection, or an error.
+  void on_ring(int res, unsigned cqe_flags);
 
   // For the wait on the listening socket (receive_op.hpp): whether a connection is there (it
   // is accepted to find out, and kept for on_ready_wait), and the wait's end.
@@ -38,12 +46,16 @@ class Listener {
 
  private:
   void do_accept(bool emptied = false);
-  bool accept_one();     // accept4 into accepted_ / accept_errno_; false when none is queued
-  void hand_over();      // accepted_ to the worker
+  void arm();         // queues the ring's multishot accept
+  void leave_ring();  // from then on: the reactor's wait, and accept4
+  bool accept_one();  // accept4 into accepted_ / accept_errno_; false when none is queued
+  void hand_over(int fd);
+  static bool is_transient_accept_error(int err);
   void back_off();       // after EMFILE/ENFILE: wait instead of spinning
-  bool watched() const;  // the socket is in wait_ (else in acceptor_)
+  bool watched() const;  // the socket is in wait_ (else in acceptor_, or ring_'s)
 
   Worker& worker_;
+  Ring* ring_;  // the worker's io_uring, which accepts; null: accept4 after a wait
   std::string key_;
   Acceptor acceptor_;                  // the socket, unless watched()
   int fd_ = -1;                        // the listening socket
@@ -57,6 +69,8 @@ class Listener {
   bool accepting_ = false;  // a wait (or the backoff) is in flight
   bool skip_try_ = false;   // while a wait starts right after accept4 found nothing
   bool open_ = true;
+  bool armed_ = false;     // ring: the accept entry is in flight (until its last completion)
+  std::vector<int> held_;  // ring: accepted while paused (already completed), for resume()
 #if defined(LITHE_INQ_RECEIVE)
   // The socket, taken from the acceptor into the reactor directly, so that a wait is queued
   // without an epoll_ctl. Otherwise (another Asio) the acceptor's async_wait.

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "net/connection.hpp"
+#include "net/listener.hpp"
 #include "net/worker.hpp"
 
 namespace lithe::net {
@@ -20,7 +21,8 @@ constexpr unsigned buffer_entries = 64;
 constexpr uint16_t buffer_group = 0;
 // Rounds of "handle completions, submit" in one turn before the loop's other work gets a go.
 constexpr int max_rounds = 8;
-constexpr uint64_t op_bits = 7;  // a Connection is 8-aligned: its address leaves these free
+constexpr uint64_t op_bits = 7;  // an owner is 8-aligned: its address leaves these free
+static_assert(alignof(Connection) > op_bits && alignof(Listener) > op_bits);
 
 uint64_t tag(void* owner, RingOp op) {
   return reinterpret_cast<uintptr_t>(owner) | static_cast<uint64_t>(op);
@@ -205,9 +207,12 @@ void Ring::reap(unsigned limit) {
     io_uring_cqe_seen(&ring_, cqe);
     ++n;
     const auto op = static_cast<RingOp>(data & op_bits);
-    if (op == RingOp::none) continue;  // a cancel's own completion
-    --in_flight_;
-    reinterpret_cast<Connection*>(data & ~op_bits)->on_ring(op, res, flags);
+    if (op == RingOp::none) continue;                // a cancel's or a close's own completion
+    if (!(flags & IORING_CQE_F_MORE)) --in_flight_;  // a multishot entry's last completion
+    if (op == RingOp::accept)
+      reinterpret_cast<Listener*>(data & ~op_bits)->on_ring(res, flags);
+    else
+      reinterpret_cast<Connection*>(data & ~op_bits)->on_ring(op, res, flags);
   }
 }
 

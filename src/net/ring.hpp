@@ -26,8 +26,16 @@ namespace lithe::net {
 class Worker;
 struct ReadBuffer;
 
-// What an entry is for: kept in the low bits of its user_data, next to its connection's address.
-enum class RingOp : uint8_t { none = 0, receive = 1, wait_read = 2, send = 3, wait_write = 4 };
+// What an entry is for: kept in the low bits of its user_data, next to its owner's address (a
+// Connection's; a Listener's for accept).
+enum class RingOp : uint8_t {
+  none = 0,
+  receive = 1,
+  wait_read = 2,
+  send = 3,
+  wait_write = 4,
+  accept = 5
+};
 
 class Ring {
  public:
@@ -41,7 +49,7 @@ class Ring {
   void reserve(unsigned n) {
     if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
   }
-  // An entry for owner (a Connection); commit() once it is filled in.
+  // An entry for owner (a Connection, or a Listener for accept); commit() once it is filled in.
   io_uring_sqe* prepare(void* owner, RingOp op);
   // Submits at once, unless a turn (or a Batch) is running: that submits everything queued.
   void commit();

@@ -212,6 +212,31 @@ TEST(ConnectionLife, MaxConnectionsPausesAcceptingWithoutDropping) {
   EXPECT_EQ(third.read_response().body, "Hello, World!");
 }
 
+// A burst: with io_uring the kernel may accept several connections in one go, after the limit
+// was reached. Those wait, unread, until a slot frees, in the order they came; none is dropped.
+TEST(ConnectionLife, MaxConnectionsHoldsABurstInOrder) {
+  TestServer server(config("[server]\nmax_connections = 2\n"));
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server.port()));
+    clients.back()->send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+  EXPECT_EQ(clients[0]->read_response().status, 200);
+  EXPECT_EQ(clients[1]->read_response().status, 200);
+  for (std::size_t i = 2; i < clients.size(); ++i) {
+    EXPECT_FALSE(clients[i]->is_closed(100ms)) << i;
+    EXPECT_TRUE(clients[i]->buffered().empty()) << i << ": answered over the limit";
+  }
+  for (std::size_t i = 2; i < clients.size(); ++i) {
+    clients[i - 2].reset();  // a slot frees: the next one in line is answered
+    EXPECT_EQ(clients[i]->read_response().body, "Hello, World!") << i;
+    if (i + 1 < clients.size()) {
+      EXPECT_FALSE(clients[i + 1]->is_closed(50ms)) << i + 1;
+      EXPECT_TRUE(clients[i + 1]->buffered().empty()) << i + 1 << ": answered over the limit";
+    }
+  }
+}
+
 TEST(ConnectionLife, UnreadBodyIsDrainedAndKeepAliveContinues) {
   TestServer server(config(""));
   RawClient c(server.port());
