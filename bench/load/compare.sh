@@ -206,10 +206,12 @@ measure() {  # SERVER PATH CONNS PIPELINE THREADS CLIENT_PIN(0/1) LABEL [HEADER]
       split(b, x, " "); split(a, y, " ")
       if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }')
   fi
+  local client_text=shared  # wrk shares the server's CPUs
+  [[ -z $M_CLIENT ]] || client_text=$M_CLIENT%
   kill -0 "$(pid_of "$server")" 2>/dev/null || die "$server died during $label"
   {
     echo "### $label — $server: wrk ${args[*]} -d${DURATION}s ${tail_args[*]}"
-    echo "### server CPU ticks: $before -> $after (CLK_TCK $(getconf CLK_TCK)); wrk's CPU $([[ -n $M_CLIENT ]] && echo "$M_CLIENT% busy" || echo "shared with the server")"
+    echo "### server CPU ticks: $before -> $after (CLK_TCK $(getconf CLK_TCK)); wrk's CPU: $client_text"
     cat "$WORK/wrk.txt"; echo
   } >>"$LOGFILE"
   read -r M_REQ M_RPS M_P99 M_ERR M_CPU < <(
@@ -235,7 +237,7 @@ measure() {  # SERVER PATH CONNS PIPELINE THREADS CLIENT_PIN(0/1) LABEL [HEADER]
     log "$label/$server: wrk completed no request:"; cat "$WORK/wrk.txt" >&2
   fi
   log "$(printf '%-26s %-5s %10s req/s  %7s µs/req  p99 %7s µs  errors %s  wrk CPU %s' \
-    "$label" "$server" "$M_RPS" "$M_CPU" "$M_P99" "$M_ERR" "$([[ -n $M_CLIENT ]] && echo "$M_CLIENT%" || echo shared)")"
+    "$label" "$server" "$M_RPS" "$M_CPU" "$M_P99" "$M_ERR" "$client_text")"
 }
 
 declare -A R=()   # R[row:server:metric]
@@ -247,8 +249,15 @@ ROW_INDEX=0
 # /plaintext measurement beside it (before it, then after it in the next repetition), and the
 # row's figure is the mean of those pairs' CPU ratios.
 BASELINE_ROWS=",json,param,"
+# Sets BASE_CPU: lithe's /plaintext CPU per request, leaving the M_* of the row's measurement as
+# they are (the locals below are the ones measure sets).
+measure_baseline() {  # CONNS PIN LABEL
+  local M_REQ M_RPS M_P99 M_ERR M_CPU M_CLIENT
+  measure lithe /plaintext "$1" 1 1 "$2" "$3: /plaintext beside it"
+  BASE_CPU=$M_CPU
+}
 run_row() {  # ID LABEL PATH CONNS PIPELINE THREADS PIN [HEADER]
-  local id=$1 label=$2 server order rep base_first row_cpu
+  local id=$1 label=$2 server order rep
   want "$id" || return 0
   ROW_ORDER+=("$id"); LABEL[$id]=$label
   for (( rep = 1; rep <= REPEAT; rep++ )); do
@@ -257,18 +266,10 @@ run_row() {  # ID LABEL PATH CONNS PIPELINE THREADS PIN [HEADER]
     if (( ROW_INDEX++ % 2 == 0 )); then order="lithe nginx"; else order="nginx lithe"; fi
     for server in $order; do
       if [[ $server == lithe && $BASELINE_ROWS == *,$id,* ]]; then
-        base_first=$(( rep % 2 ))
-        (( ! base_first )) || measure lithe /plaintext "$4" 1 1 "$7" "$label: /plaintext beside it"
-        local base_cpu=$M_CPU
+        (( rep % 2 == 0 )) || measure_baseline "$4" "$7" "$label"  # before the row's, then after
         measure lithe "$3" "$4" "$5" "$6" "$7" "$label" "${8:-}"
-        row_cpu=$M_CPU
-        if (( ! base_first )); then
-          local saved=("$M_REQ" "$M_RPS" "$M_P99" "$M_ERR" "$M_CPU" "$M_CLIENT")
-          measure lithe /plaintext "$4" 1 1 "$7" "$label: /plaintext beside it"
-          base_cpu=$M_CPU
-          read -r M_REQ M_RPS M_P99 M_ERR M_CPU M_CLIENT <<<"${saved[*]}"
-        fi
-        R[$id:base_sum]=$(awk -v s="${R[$id:base_sum]:-0}" -v a="$row_cpu" -v b="$base_cpu" \
+        (( rep % 2 == 1 )) || measure_baseline "$4" "$7" "$label"
+        R[$id:base_sum]=$(awk -v s="${R[$id:base_sum]:-0}" -v a="$M_CPU" -v b="$BASE_CPU" \
           'BEGIN { printf "%.4f", s + (b > 0 ? a / b : 0) }')
         R[$id:base_n]=$(( ${R[$id:base_n]:-0} + 1 ))
       else
