@@ -65,8 +65,8 @@ class Listener {
   std::optional<std::chrono::steady_clock::time_point> last_exhaustion_;
   int accepted_ = -1;       // a connection accepted by ready(), not yet handed over
   int accept_errno_ = 0;    // or the error accept4 reported
-  bool paused_ = false;     // no wait is in flight while paused
-  bool accepting_ = false;  // a wait (or the backoff) is in flight
+  bool paused_ = false;     // no wait is in flight while paused (the ring's entry is cancelled)
+  bool accepting_ = false;  // a wait, the ring's entry or the backoff is in flight
   bool skip_try_ = false;   // while a wait starts right after accept4 found nothing
   bool open_ = true;
   bool armed_ = false;     // ring: the accept entry is in flight (until its last completion)
