@@ -259,7 +259,10 @@ int RequestParser::on_url_complete(void* p) {
 
 int RequestParser::on_header_field(void* p, const char* at, std::size_t len) {
   RequestParser& s = self(p);
-  if (s.in_trailers_) return s.count_trailer(len, true);
+  if (s.in_trailers_) {
+    s.count_trailer(len, true);
+    return 0;
+  }
   RequestImpl& r = *s.req_;
   if (!s.in_field_) {
     s.in_field_ = true;
@@ -278,7 +281,7 @@ int RequestParser::on_header_field_complete(void* p) {
   if (s.in_trailers_) {
     if (s.trailer_name_bytes_ == 0) return s.fail(400, "empty trailer field name");
     s.trailer_name_bytes_ = 0;
-    return 0;
+    return s.check_trailer_size();
   }
   if (s.too_many_) return s.fail(431, "too many header fields");
   if (s.req_->header_count_ == 0 || s.req_->header_store_[s.req_->header_count_ - 1].name.empty())
@@ -297,7 +300,8 @@ int RequestParser::on_header_value(void* p, const char* at, std::size_t len) {
         !(at == s.feed_data_ && s.trailer_value_end_ == s.prev_feed_end_))
       return s.fail(400, "obs-fold in trailer");
     s.trailer_value_end_ = at + len;
-    return s.count_trailer(len, false);
+    s.count_trailer(len, false);
+    return 0;
   }
   if (!s.have_name_) return s.fail(400, "header field without a name");
   RequestImpl& r = *s.req_;
@@ -311,7 +315,7 @@ int RequestParser::on_header_value_complete(void* p) {
   s.in_field_ = false;
   if (s.in_trailers_) {
     s.trailer_value_end_ = nullptr;
-    return 0;
+    return s.check_trailer_size();
   }
   if (!s.have_name_) return s.fail(400, "header field without a name");
   s.have_name_ = false;
@@ -394,10 +398,16 @@ int RequestParser::on_headers_complete(void* p) {
   return r.expects_continue_ ? HPE_PAUSED : 0;
 }
 
-// Trailers are dropped, but they may not grow without bound: header_section limits them too.
-int RequestParser::count_trailer(std::size_t len, bool name) {
+// Trailers are dropped (a piece costs no memory once counted), but header_section limits them
+// too. The limit is checked when a name or a value is complete, not at the end of a read inside
+// one: llhttp may still reject that field (400), and which error comes first must not depend on
+// where a read ended.
+void RequestParser::count_trailer(std::size_t len, bool name) {
   if (name) trailer_name_bytes_ += len;
   trailer_bytes_ += len;
+}
+
+int RequestParser::check_trailer_size() {
   return trailer_bytes_ > limits_.header_section ? fail(431, "trailer section too large") : 0;
 }
 

@@ -62,7 +62,8 @@ class RequestParser {
   static int on_headers_complete(void* p);
   static int on_chunk_header(void* p);
   static int on_chunk_extension(void* p, const char* at, std::size_t len);
-  int count_trailer(std::size_t len, bool name);
+  void count_trailer(std::size_t len, bool name);
+  int check_trailer_size();  // 431 once the trailers exceed header_section
   static int on_body(void* p, const char* at, std::size_t len);
   static int on_message_complete(void* p);
   static RequestParser& self(void* p);

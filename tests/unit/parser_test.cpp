@@ -225,6 +225,30 @@ TEST(ParserTest, FieldPastTheLimitGetsTheSameStatusAtEverySplit) {
   }
 }
 
+// The same for trailers: past header_section a trailer field is refused once llhttp accepts it,
+// so a name or value llhttp rejects is a 400 wherever a read ended inside it (the fuzzer found
+// 431 for a read ending inside an over-long trailer name that llhttp then rejected, 400 for the
+// whole).
+TEST(ParserTest, TrailerPastTheLimitGetsTheSameStatusAtEverySplit) {
+  const std::string start =
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+      "X-T: " +
+      std::string(ParserLimits{}.header_section - 10, 'a') + "\r\n";
+  const std::string b(50, 'b');
+  const std::pair<std::string, uint16_t> cases[] = {
+      {start + b + ": v\r\n\r\n", 431},                              // a valid name past the limit
+      {start + b + "(: v\r\n\r\n", 400},                             // a name llhttp rejects
+      {start + "Y: " + b + std::string(1, '\0') + "\r\n\r\n", 400},  // a value llhttp rejects
+  };
+  for (const auto& [req, expected] : cases) {
+    for (std::size_t k = start.size() - 8; k <= req.size(); ++k) {
+      uint16_t status = 0;
+      parse_pieces({req.substr(0, k), req.substr(k)}, &status);
+      EXPECT_EQ(status, expected) << "split at " << k << " of " << req.size();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lithe::http
 
