@@ -178,13 +178,24 @@ void Connection::on_received(const error_code& ec, std::size_t n) {
   releasing_ = false;
   if (ec == asio::error::operation_aborted) {
     if (releasing) return wait_for_input();  // a graceful stop looks again (close_if_idle)
-    if (lingering_) do_wait_read();
+    if (lingering_) linger_read();
     return;  // a header/body timeout: its 408 is on its way
   }
   if (ec || n == 0) return close();  // eof: every complete request was answered already
   worker_.count_bytes_in(n);
+  if (close_after_write_) return discard_input(n);
   rend_ += static_cast<uint32_t>(n);  // n fits: the buffer is far smaller than 4 GiB
+  if (out_) return;  // a batch is being written: these bytes are parsed once it is out
   process_input();
+}
+
+// Input that arrives once the connection's last response is decided is never parsed: a timeout's
+// 408 can meet a receive that had already completed. It is dropped as a lingering close drops it.
+void Connection::discard_input(std::size_t n) {
+  lingered_ += static_cast<uint32_t>(n);  // n <= the read buffer's size
+  if (!lingering_) return;  // the last batch is being written: its end starts the lingering close
+  if (lingered_ > linger_limit) return close();
+  linger_read();
 }
 
 void Connection::close() {
@@ -206,14 +217,20 @@ void Connection::close() {
   }
   fd_ = -1;
   if (pending_) cancel_pending();
+  if (ops_ == 0) release();
+}
+
+// Closed, and no operation in flight still reads or writes the buffers (a cancelled send or
+// receive can complete after the cancel, with the kernel still using its buffer until then).
+void Connection::release() {
   if (exchange_) worker_.give_exchange(std::move(exchange_));
   if (rbuf_) give_back_buffer();
   if (out_) {
     out_->clear();
     worker_.give_output(std::move(out_));
   }
-  unpin_retired();
-  if (ops_ == 0) worker_.on_closed(this);
+  unpin_retired();  // the batch may have referenced the retired snapshot's bodies
+  worker_.on_closed(this);
 }
 
 bool Connection::pin_retired() {
@@ -246,7 +263,7 @@ bool Connection::close_if_idle() {
 
 void Connection::finish_op() {
   --ops_;
-  if (!open_ && ops_ == 0) worker_.on_closed(this);
+  if (!open_ && ops_ == 0) release();
 }
 
 http::RenderContext Connection::render_context(bool keep_alive, bool http10, bool head) const {
@@ -378,6 +395,7 @@ void Connection::process_input() {
 
 // Waits for more request bytes, with the deadline the current state calls for.
 void Connection::wait_for_input() {
+  if (out_) return;  // reading waits for the batch being written: its end reads on
   Deadlines& deadlines = worker_.deadlines();
   const bool in_request = exchange_ && exchange_->parser.in_request();
   // Idle again during a graceful stop (a keep-alive response that was being written when the
@@ -722,13 +740,15 @@ bool Connection::input_drained() const {
 void Connection::start_linger() {
   lingering_ = true;
   if (exchange_) worker_.give_exchange(std::move(exchange_));
-  if (rbuf_) give_back_buffer();
+  // A receive still in flight writes into the read buffer: linger_read() hands it back after.
+  if (rbuf_ && !receiving_) give_back_buffer();
   if (::shutdown(fd_, SHUT_WR) != 0) return close();
   worker_.deadlines().arm(deadline(), Timeout::linger);
   if (!reading_) do_wait_read();
 }
 
 void Connection::linger_read() {
+  if (rbuf_) give_back_buffer();  // kept by start_linger() for a receive then in flight
   char* scratch = worker_.scratch();
   for (;;) {
     const ssize_t n = ::recv(fd_, scratch, Worker::scratch_size, 0);

@@ -79,6 +79,8 @@ class Connection : private Deadline {  // its one timeout running
   void on_readable(const boost::system::error_code& ec);
   void do_receive();
   void give_back_buffer();
+  void discard_input(std::size_t n);
+  void release();
   void process_input();
   void on_expect_continue();
   void handle_request();

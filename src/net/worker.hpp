@@ -118,6 +118,8 @@ class Worker {
   void on_closed(Connection* c);
 
   std::size_t open_connections() const { return active_.size(); }
+  // The open connections, in no particular order (a test drives one by hand with these).
+  const std::vector<Connection*>& connections() const { return active_; }
 
   Deadlines& deadlines() { return deadlines_; }
   const http::ParserLimits& parser_limits() const { return parser_limits_; }
