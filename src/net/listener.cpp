@@ -213,9 +213,6 @@ void Listener::on_ready_wait(const boost::system::error_code& ec) {
     accepted_ = -1;
     return;
   }
-  // A turn's worth of receives is queued on the ring by the connections below and leaves in
-  // one submission at the end.
-  Ring::Batch batch(worker_.ring());
   for (int n = 0; n < accept_batch; ++n) {
     if (!ready()) return do_accept(true);
     if (accept_errno_ != 0) return back_off();

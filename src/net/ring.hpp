@@ -51,25 +51,9 @@ class Ring {
   }
   // An entry for owner (a Connection, or a Listener for accept); commit() once it is filled in.
   io_uring_sqe* prepare(void* owner, RingOp op);
-  // Submits at once, unless a turn (or a Batch) is running: that submits everything queued.
+  // Queued entries leave with the turn's submission. Outside a turn (a timer, a Responder's
+  // answer, an accept loop) they leave in one submission right after the current handler.
   void commit();
-  // Defers submissions while it lives, then makes them in one call (an accept loop's receives).
-  class Batch {
-   public:
-    explicit Batch(Ring* ring) : ring_(ring && !ring->in_turn_ ? ring : nullptr) {
-      if (ring_) ring_->in_turn_ = true;
-    }
-    ~Batch() {
-      if (!ring_) return;
-      ring_->in_turn_ = false;
-      if (io_uring_sq_ready(&ring_->ring_) > 0) io_uring_submit(&ring_->ring_);
-    }
-    Batch(const Batch&) = delete;
-    Batch& operator=(const Batch&) = delete;
-
-   private:
-    Ring* ring_;  // null: no ring, or a turn or batch already defers
-  };
   // Asks owner's `op` entry to finish early (it completes with -ECANCELED if it had not).
   void cancel(void* owner, RingOp op);
   // Closes fd with the turn's submission instead of a `close` call of its own. Entries still
@@ -96,6 +80,7 @@ class Ring {
   void wait();
   void on_ready();
   void reap(unsigned limit);  // handles up to limit completions
+  void flush();               // the submit commit() posted
   void lend(uint16_t bid, std::unique_ptr<ReadBuffer> b);
 
   Worker& worker_;
@@ -107,7 +92,8 @@ class Ring {
   io_uring_buf_ring* buffers_ = nullptr;           // provided buffers (see take_selected)
   std::vector<std::unique_ptr<ReadBuffer>> lent_;  // lent_[bid]: the buffer behind entry bid
   std::size_t in_flight_ = 0;  // connection entries submitted or queued, not yet completed
-  bool in_turn_ = false;       // a turn or Batch is running: commit() leaves the submit to it
+  bool in_turn_ = false;       // a turn is running: commit() leaves the submit to it
+  bool flush_posted_ = false;  // outside a turn: a submit is posted to run after this handler
   bool closed_ = false;        // drained: no more turns
 };
 
