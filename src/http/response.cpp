@@ -1,6 +1,10 @@
 #include "http/response.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <stdexcept>
 
@@ -81,9 +85,42 @@ PreparedResponse prepare_response(uint16_t status, std::string_view server_heade
   for (const auto& [name, value] : headers) p.head.append(name).append(": ").append(value).append("\r\n");
   if (status_has_body(status)) {
     p.head.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
-    p.body = std::move(body);
+    if (body.size() >= SealedBody::threshold) p.sealed = SealedBody::of(body);
+    if (!p.sealed) p.body = std::move(body);
   }
   return p;
+}
+
+SealedBody SealedBody::of(std::string_view body) {
+  SealedBody b;
+  const int fd = ::memfd_create("lithe-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return b;
+  b.fd_ = fd;
+  std::size_t done = 0;
+  while (done < body.size()) {
+    const ssize_t n = ::write(fd, body.data() + done, body.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return {};  // closes it: the body stays in memory instead
+    done += static_cast<std::size_t>(n);
+  }
+  // Sealed: nothing can change a body that responses promise the length of.
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
+    return {};
+  b.size_ = body.size();
+  return b;
+}
+
+SealedBody& SealedBody::operator=(SealedBody&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+    size_ = o.size_;
+  }
+  return *this;
+}
+
+SealedBody::~SealedBody() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace lithe::http

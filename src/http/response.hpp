@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "http/arena.hpp"
@@ -12,12 +14,37 @@
 
 namespace lithe::http {
 
+// A body kept in a sealed memory file (memfd) and sent with sendfile, as a file's is: the socket
+// takes page references instead of a copy, so a large body costs what a file does, and a slow
+// reader pins pages rather than a megabyte of socket buffers.
+class SealedBody {
+ public:
+  // Bodies at least this long are kept this way (below it a copy costs less than sendfile).
+  static constexpr std::size_t threshold = 64 * 1024;
+  // The body in a sealed memfd; empty (no descriptor) when the system refuses one.
+  static SealedBody of(std::string_view body);
+  SealedBody() = default;
+  SealedBody(SealedBody&& o) noexcept : fd_(std::exchange(o.fd_, -1)), size_(o.size_) {}
+  SealedBody& operator=(SealedBody&& o) noexcept;
+  ~SealedBody();
+
+  explicit operator bool() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  int fd_ = -1;
+  std::size_t size_ = 0;
+};
+
 // A response rendered once when the config loads: only Date (and Connection) are added per
 // request. head holds the status line and every fixed header, Content-Length included.
 struct PreparedResponse {
   uint16_t status = 200;
   std::string head;
-  std::string body;
+  std::string body;  // empty when the body is in `sealed`
+  SealedBody sealed;
+  std::size_t body_size() const { return sealed ? sealed.size() : body.size(); }
 };
 
 // Renders a prepared response's head: status line, Server, Content-Type, extra headers and

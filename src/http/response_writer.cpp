@@ -34,6 +34,10 @@ std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& ou
     connection_line(ctx, out);
     out.append("\r\n");
     if (ctx.head) return 0;
+    if (p->sealed) {
+      out.file(p->sealed.fd(), 0, p->sealed.size(), false);  // the snapshot keeps it open
+      return p->sealed.size();
+    }
     out.reference(p->body);
     return p->body.size();
   }

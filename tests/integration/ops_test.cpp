@@ -597,6 +597,34 @@ TEST(OpsReload, NewRoutesForNewAndOpenConnections) {
   EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
+// A large static body is sent from a sealed memory file that the loaded config owns. A reload that
+// replaces the body while a client is still reading the old one neither cuts nor changes it: the
+// response in flight keeps the old config, and its file, until it is written.
+TEST(OpsReload, ALargeStaticBodyInFlightSurvivesTheReloadThatReplacesIt) {
+  TempDir dir;
+  const std::string old_body(8 * 1024 * 1024, 'o');
+  dir.write("old.bin", old_body);
+  dir.write("new.bin", std::string(8 * 1024 * 1024, 'n'));
+  auto config = [](const char* file) {
+    return std::string("[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[route]]\npath = \"/big\"\n") +
+           "handler = \"static\"\nbody_file = \"" + file + "\"\n";
+  };
+  auto cfg = write_config(dir, "app.toml", config("old.bin"));
+  Lithe d({"-c", cfg.string()});
+  RawClient c(d.port());
+  c.send(get("/big"));
+  ASSERT_FALSE(c.is_closed(5s));  // the first bytes are here; the rest waits for this client
+
+  write_config(dir, "app.toml", config("new.bin"));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(d.await_log("reloaded")) << d.log();
+  EXPECT_EQ(fetch(d.port(), get("/big")).body[0], 'n');
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == old_body) << r.body.size() << " bytes";
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
 TEST(OpsReload, InvalidFileIsRefusedAndTheRunningConfigStays) {
   TempDir dir;
   const std::string head = "[server]\nlisten = [\"127.0.0.1:0\"]\n";

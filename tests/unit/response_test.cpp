@@ -1,5 +1,6 @@
 // Response rendering: what bytes a client receives for prepared and built responses.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -97,6 +98,37 @@ TEST(ResponseTest, LargeBodiesAreReferencedNotCopied) {
   ASSERT_EQ(out.iov_count(), 2);
   EXPECT_EQ(out.iov()[1].iov_base, big.data());
   EXPECT_EQ(out.iov()[1].iov_len, big.size());
+}
+
+// A prepared body of 64 KiB or more lives in a sealed memory file and is sent with sendfile: the
+// batch holds the head, then a file entry for exactly the body's bytes. Nothing can change it.
+TEST(ResponseTest, LargePreparedBodiesAreSentFromASealedFile) {
+  const std::string body(SealedBody::threshold, 'b');
+  PreparedResponse p = prepare_response(200, "", "text/plain", {}, body);
+  ASSERT_TRUE(p.sealed);
+  EXPECT_TRUE(p.body.empty());
+  EXPECT_EQ(p.body_size(), body.size());
+  std::string stored(body.size() + 1, '\0');
+  EXPECT_EQ(::pread(p.sealed.fd(), stored.data(), stored.size(), 0),
+            static_cast<ssize_t>(body.size()));
+  stored.resize(body.size());
+  EXPECT_EQ(stored, body);
+  EXPECT_LT(::pwrite(p.sealed.fd(), "x", 1, 0), 0);  // sealed against writes
+  EXPECT_NE(::ftruncate(p.sealed.fd(), 1), 0);       // and against shrinking
+
+  Exchange ex(10);
+  ex.response.prepared(&p);
+  OutputBuffer out;
+  EXPECT_EQ(render(ex.response, {date, "", true, false, false}, out), body.size());
+  out.seal();
+  ASSERT_EQ(out.iov_count(), 2);
+  EXPECT_EQ(out.memory_run(), 1);  // the head
+  EXPECT_EQ(out.iov()[1].iov_base, nullptr);  // then the file
+  EXPECT_EQ(out.iov()[1].iov_len, body.size());
+
+  PreparedResponse small = prepare_response(200, "", "text/plain", {}, body.substr(1));
+  EXPECT_FALSE(small.sealed);  // below the threshold a copy is cheaper than sendfile
+  EXPECT_EQ(small.body.size(), body.size() - 1);
 }
 
 TEST(ResponseTest, PipelinedBatchKeepsOrderAndPartialWritesAdvance) {
