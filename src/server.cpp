@@ -96,6 +96,11 @@ net::Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protoc
     net::enable_receive_queue_hint(a.native_handle());
     // TCP_NODELAY (SPEC §8) here: Linux copies it to every socket accepted on this one.
     ::setsockopt(a.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    // At most this much of a response waits unsent in the kernel, however large the socket
+    // buffer grows: a reader that never reads holds 128 KiB, not megabytes, and costs no copy
+    // or page reference beyond it. In-flight bytes are not limited, so throughput is not.
+    const int unsent = 128 * 1024;
+    ::setsockopt(a.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent, sizeof(unsent));
     if (v6) set_v6_only(a.native_handle());
   }
   a.bind(ep);

@@ -1,7 +1,12 @@
 // Connection life over real sockets: every timeout, a slowloris client, a reset mid-response and
 // max_connections. Waits are conditions (EOF, bytes, a metric) with deadlines, never sleeps.
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <chrono>
@@ -70,6 +75,29 @@ bool wait_for_only_scraper(uint16_t port, std::chrono::seconds limit) {
     probe.is_closed(50ms);  // paces the polling on a socket condition, not a sleep
   }
   return false;
+}
+
+// The in-process server's end of client c (found among this process's descriptors), or -1.
+int server_side_of(const RawClient& c, uint16_t server_port) {
+  sockaddr_in mine{};
+  socklen_t len = sizeof(mine);
+  ::getsockname(c.fd(), reinterpret_cast<sockaddr*>(&mine), &len);
+  DIR* d = ::opendir("/proc/self/fd");
+  int found = -1;
+  while (dirent* e = ::readdir(d)) {
+    const int fd = std::atoi(e->d_name);
+    struct stat st {};
+    if (fd == c.fd() || ::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_in local{}, peer{};
+    socklen_t l1 = sizeof(local), l2 = sizeof(peer);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &l1) != 0 ||
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &l2) != 0 ||
+        local.sin_family != AF_INET)
+      continue;
+    if (ntohs(local.sin_port) == server_port && peer.sin_port == mine.sin_port) found = fd;
+  }
+  ::closedir(d);
+  return found;
 }
 
 }  // namespace
@@ -178,6 +206,32 @@ TEST(ConnectionLife, ManyRequestsArrivingAtOnceAreAllAnswered) {
     for (auto& c : clients) c->send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
     for (auto& c : clients) EXPECT_EQ(c->read_response().body, "Hello, World!");
   }
+}
+
+// A client that never reads holds little of the server's memory: at most 128 KiB of a response
+// waits unsent in the kernel (TCP_NOTSENT_LOWAT), where the socket buffer would otherwise grow
+// to megabytes on loopback and take a copy or a page reference of every byte.
+TEST(ConnectionLife, AReaderThatNeverReadsHoldsABoundedSendQueue) {
+  TempDir dir;
+  TestServer server(config("") + big_file_route(dir, std::string(16 * 1024 * 1024, 'q')));
+  RawClient c(server.port());
+  c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_FALSE(c.is_closed(5s));  // the response has begun
+  const int fd = server_side_of(c, server.port());
+  ASSERT_GE(fd, 0);
+  // Queued, not yet acknowledged bytes, once the server has stopped adding to them.
+  int queued = -1, same = 0;
+  RawClient pacer(server.port());
+  for (int i = 0; i < 250 && same < 5; ++i) {
+    int now = 0;
+    ASSERT_EQ(::ioctl(fd, SIOCOUTQ, &now), 0);
+    same = now == queued ? same + 1 : 0;
+    queued = now;
+    pacer.is_closed(20ms);  // paces the samples on a socket wait
+  }
+  ASSERT_EQ(same, 5) << "the send queue kept changing: " << queued;
+  EXPECT_GT(queued, 0);
+  EXPECT_LE(queued, 512 * 1024);
 }
 
 TEST(ConnectionLife, ResetMidResponseFreesTheConnection) {
