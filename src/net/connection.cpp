@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -33,6 +34,9 @@ constexpr std::size_t linger_limit = 1024 * 1024;
 // The largest batch whose send (io_uring) carries the next receive linked behind it: the send
 // must then complete whole, and a stall shows only at the write timeout, so big ones go alone.
 constexpr std::size_t linked_send_limit = 64 * 1024;
+// Bytes one connection writes in one go before the loop's other work gets a turn: a fast reader
+// of a large file would otherwise hold the loop for the whole file.
+constexpr std::size_t write_slice = 512 * 1024;
 }  // namespace
 
 Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.io()) {}
@@ -605,7 +609,9 @@ void Connection::do_write() {
 // Sends what is left of the batch; waits for writability when the socket buffer is full.
 void Connection::write_pending() {
   const int fd = fd_;
+  std::size_t written = 0;
   for (;;) {
+    if (written >= write_slice) return yield_write();
     ssize_t n;
     if (const int run = out_->memory_run(); run > 0) {
       msghdr& msg = out_->message();
@@ -633,8 +639,16 @@ void Connection::write_pending() {
       return wait_writable();
     }
     worker_.count_bytes_out(static_cast<std::size_t>(n));
+    written += static_cast<std::size_t>(n);
     if (out_->advance(static_cast<std::size_t>(n))) return on_write_done();
   }
+}
+
+// write_pending()'s slice is spent: the loop's other handlers run first, then the write goes on.
+void Connection::yield_write() {
+  ++ops_;
+  writing_ = true;
+  asio::post(worker_.io(), [this] { on_writable(error_code()); });
 }
 
 void Connection::wait_writable() {

@@ -75,6 +75,7 @@ class Connection : private Deadline {  // its one timeout running
   void on_sent(int res);
   void cancel_read();
   void wait_writable();
+  void yield_write();
   void do_wait_read();
   void on_readable(const boost::system::error_code& ec);
   void do_receive();
