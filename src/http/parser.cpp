@@ -56,8 +56,9 @@ constexpr bool is_tchar(unsigned char c) {
 }
 
 // Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name, IPv4 or [IP-literal]; no list, no
-// whitespace. An empty value is allowed (RFC 9112 §3.2).
+// whitespace. Not empty: an http URI has a non-empty host (RFC 9110 §4.2.1), as nginx holds.
 bool valid_host(std::string_view h) {
+  if (h.empty()) return false;
   for (unsigned char c : h) {
     bool ok =
         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -209,11 +210,6 @@ RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
   uint16_t status = error_status_ ? error_status_ : 400;
   const char* reason = error_reason_ ? error_reason_ : llhttp_get_error_reason(p);
   if (!error_status_ && err == HPE_INVALID_VERSION && p->http_major >= 2) status = 505;
-  // A length beyond 64 bits is still a body larger than any limit.
-  if (!error_status_ && reason &&
-      (std::strcmp(reason, "Content-Length overflow") == 0 ||
-       std::strcmp(reason, "Chunk size overflow") == 0))
-    status = 413;
   if (!error_status_ && err == HPE_PAUSED_H2_UPGRADE) {
     status = 505;  // the HTTP/2 connection preface
     reason = "HTTP/2 preface";
