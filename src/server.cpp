@@ -447,6 +447,7 @@ int Server::run() {
     s.workers.push_back(std::make_unique<net::Worker>(i, snapshot));
     s.state.metrics.workers.push_back(s.workers.back()->metrics_ptr());
   }
+  snapshot.reset();  // the workers' now: the first reload must be able to retire it
 
   std::vector<std::string> bound;
   for (const ListenAddress& addr : s.config.server.listen) {

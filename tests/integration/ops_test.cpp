@@ -625,6 +625,39 @@ TEST(OpsReload, ALargeStaticBodyInFlightSurvivesTheReloadThatReplacesIt) {
   EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
+// The descriptors of /proc/PID/fd whose link starts with `prefix`.
+std::size_t open_files(pid_t pid, std::string_view prefix) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    if (fs::read_symlink(e.path(), ec).string().starts_with(prefix)) ++n;
+  }
+  return n;
+}
+
+// A reload retires the config it replaces, the one loaded at start included: its bodies, its
+// files roots and its handlers are freed once no response needs them (the stress tier found the
+// first config kept for the life of the process).
+TEST(OpsReload, TheReplacedConfigIsFreed) {
+  TempDir dir;
+  auto config = [](char c) {
+    return "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[route]]\npath = \"/big\"\n"
+           "handler = \"static\"\nbody = \"" + std::string(64 * 1024, c) + "\"\n";
+  };
+  auto cfg = write_config(dir, "app.toml", config('a'));
+  Lithe d({"-c", cfg.string()});
+  EXPECT_EQ(open_files(d.pid(), "/memfd:lithe-body"), 1u);  // the 64 KiB body
+  for (int i = 1; i <= 3; ++i) {
+    write_config(dir, "app.toml", config(i % 2 ? 'b' : 'a'));
+    d.signal(SIGHUP);
+    ASSERT_TRUE(d.await_log("reloaded", i)) << d.log();
+    EXPECT_EQ(fetch(d.port(), get("/big")).body[0], i % 2 ? 'b' : 'a');
+    EXPECT_TRUE(wait_until([&] { return open_files(d.pid(), "/memfd:lithe-body") == 1; }))
+        << open_files(d.pid(), "/memfd:lithe-body") << " bodies open after reload " << i;
+  }
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
 TEST(OpsReload, InvalidFileIsRefusedAndTheRunningConfigStays) {
   TempDir dir;
   const std::string head = "[server]\nlisten = [\"127.0.0.1:0\"]\n";
