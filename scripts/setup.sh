@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev
   wrk nginx-light haproxy curl
   python3 gnuplot-nox strace linux-perf   # bench/load: idle-connection helper, chart, profile
+  slowhttptest                            # tests/stress and bench/load/slow_clients.sh
 )
 
 missing=()
