@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <stdexcept>
 
 #include "http/status.hpp"

@@ -642,7 +642,8 @@ TEST(OpsReload, TheReplacedConfigIsFreed) {
   TempDir dir;
   auto config = [](char c) {
     return "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[route]]\npath = \"/big\"\n"
-           "handler = \"static\"\nbody = \"" + std::string(64 * 1024, c) + "\"\n";
+           "handler = \"static\"\nbody = \"" +
+           std::string(64 * 1024, c) + "\"\n";
   };
   auto cfg = write_config(dir, "app.toml", config('a'));
   Lithe d({"-c", cfg.string()});

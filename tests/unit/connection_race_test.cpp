@@ -33,18 +33,12 @@ class TimeoutMeetsCompletion : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     ::setenv("LITHE_IO", GetParam(), 1);
-    Config cfg = parse_config(R"(
-[[route]]
-path = "/echo"
-methods = ["POST"]
-handler = "echo"
-
-[[route]]
-path = "/fill"
-handler = "static"
-body = ")" + std::string(2900, 'x') + R"("
-)",
-                              "race.toml");
+    // /fill: a first response of about 3 KB, sent whole, that leaves the send buffer full.
+    Config cfg = parse_config(
+        "[[route]]\npath = \"/echo\"\nmethods = [\"POST\"]\nhandler = \"echo\"\n\n"
+        "[[route]]\npath = \"/fill\"\nhandler = \"static\"\nbody = \"" +
+            std::string(2900, 'x') + "\"\n",
+        "race.toml");
     snapshot_ = app::build_snapshot(std::move(cfg), registry_, state_);
     worker_ = std::make_unique<Worker>(0, snapshot_);
     int sv[2];

@@ -122,7 +122,7 @@ TEST(ResponseTest, LargePreparedBodiesAreSentFromASealedFile) {
   EXPECT_EQ(render(ex.response, {date, "", true, false, false}, out), body.size());
   out.seal();
   ASSERT_EQ(out.iov_count(), 2);
-  EXPECT_EQ(out.memory_run(), 1);  // the head
+  EXPECT_EQ(out.memory_run(), 1);             // the head
   EXPECT_EQ(out.iov()[1].iov_base, nullptr);  // then the file
   EXPECT_EQ(out.iov()[1].iov_len, body.size());
 
