@@ -21,8 +21,12 @@ class OutputBuffer {
 
   OutputBuffer() {
     bytes_.reserve(16 * 1024);
+    // Every per-segment array gets the same room: which pooled buffer takes a deep batch
+    // depends on timing, and none should grow on its first.
     segments_.reserve(64);
     iov_.reserve(64);
+    iov_segment_.reserve(64);
+    file_offsets_.reserve(64);
   }
   ~OutputBuffer() { clear(); }
   OutputBuffer(const OutputBuffer&) = delete;

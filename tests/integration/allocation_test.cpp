@@ -308,6 +308,22 @@ TEST_F(AllocationTest, SteadyStateConcurrentConnections) {
   if (allocations) print_traces();
 }
 
+TEST_F(AllocationTest, AFirstPipelinedBatchAfterSequentialTraffic) {
+  // Which pooled output buffer a connection gets depends on timing: each must hold a whole
+  // batch (every route, files included) from the start, not grow on the first deep one.
+  TestServer server(config());
+  RawClient c(server.port());
+  ASSERT_EQ(sequential(c, 200), 200);
+
+  start_counting();
+  const int ok = pipelined(c, kBatch);
+  std::size_t allocations = stop_counting();
+  EXPECT_EQ(ok, kBatch);
+  EXPECT_EQ(allocations, 0u) << "server threads allocated " << allocations
+                             << " times for one pipelined batch; call stacks on stderr";
+  if (allocations) print_traces();
+}
+
 TEST_F(AllocationTest, SteadyStateWithAccessLogAndLongLines) {
   // Production runs with the access log on, and a browser's line (user agent, referer) is
   // longer than the few hundred bytes a logging library keeps inline: no allocation either.
