@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/method.hpp"
 #include "http/exchange.hpp"
-#include "http/method.hpp"
 #include "router/router.hpp"
 
 namespace lithe::bench {
@@ -64,18 +64,18 @@ void start_stream(E& ex) {
 
 struct RouteSpec {
   std::string pattern;
-  http::MethodMask methods;
+  base::MethodMask methods;
 };
 
 // 200 routes: 12 exact site routes, 4 wildcard trees, and 23 REST resources of 8 routes each
 // (collection, /search, /{id}, three sub-collections, /tags/{tag}, /attachments/*path).
 inline std::vector<RouteSpec> api_routes() {
-  using http::Method;
-  using http::mask_of;
-  const http::MethodMask get = mask_of(Method::GET);
-  const http::MethodMask get_post = get | mask_of(Method::POST);
-  const http::MethodMask item = get | mask_of(Method::PUT) | mask_of(Method::PATCH) |
-                                mask_of(Method::DELETE_);
+  using base::mask_of;
+  using base::Method;
+  const base::MethodMask get = mask_of(Method::GET);
+  const base::MethodMask get_post = get | mask_of(Method::POST);
+  const base::MethodMask item =
+      get | mask_of(Method::PUT) | mask_of(Method::PATCH) | mask_of(Method::DELETE_);
   std::vector<RouteSpec> r;
   for (const char* p : {"/", "/plaintext", "/json", "/health", "/metrics", "/login", "/logout",
                         "/signup", "/about", "/robots.txt", "/favicon.ico", "/sitemap.xml"})
@@ -101,7 +101,7 @@ inline std::vector<RouteSpec> api_routes() {
 
 // The routes of configs/default.toml.
 inline std::vector<RouteSpec> default_routes() {
-  const http::MethodMask get = http::mask_of(http::Method::GET);
+  const base::MethodMask get = base::mask_of(base::Method::GET);
   return {{"/", get}, {"/plaintext", get}, {"/json", get}, {"/health", get}};
 }
 

@@ -11,7 +11,7 @@
 namespace lithe::bench {
 namespace {
 
-void match_repeatedly(benchmark::State& state, http::Method method, std::string_view path,
+void match_repeatedly(benchmark::State& state, base::Method method, std::string_view path,
                       router::Match::Status expected) {
   router::Router r;
   std::string error;
@@ -36,41 +36,41 @@ void match_repeatedly(benchmark::State& state, http::Method method, std::string_
 
 // An exact path under the 24-way /api/v1 node (binary search) and one level deeper.
 void BM_RouterExact(benchmark::State& state) {
-  match_repeatedly(state, http::Method::GET, "/api/v1/products/search",
+  match_repeatedly(state, base::Method::GET, "/api/v1/products/search",
                    router::Match::Status::found);
 }
 BENCHMARK(BM_RouterExact);
 
 // The wrk path: a top-level exact route.
 void BM_RouterExactTop(benchmark::State& state) {
-  match_repeatedly(state, http::Method::GET, "/plaintext", router::Match::Status::found);
+  match_repeatedly(state, base::Method::GET, "/plaintext", router::Match::Status::found);
 }
 BENCHMARK(BM_RouterExactTop);
 
 // Two params: /api/v1/users/{id}/tags/{tag}.
 void BM_RouterParam(benchmark::State& state) {
-  match_repeatedly(state, http::Method::GET, "/api/v1/users/12345/tags/featured",
+  match_repeatedly(state, base::Method::GET, "/api/v1/users/12345/tags/featured",
                    router::Match::Status::found);
 }
 BENCHMARK(BM_RouterParam);
 
 // A *rest route: /static/*path with a four-segment remainder.
 void BM_RouterWildcard(benchmark::State& state) {
-  match_repeatedly(state, http::Method::GET, "/static/css/site/v2/main.min.css",
+  match_repeatedly(state, base::Method::GET, "/static/css/site/v2/main.min.css",
                    router::Match::Status::found);
 }
 BENCHMARK(BM_RouterWildcard);
 
 // A 404 that walks deep (literal, literal, literal, {id}) before failing on the last segment.
 void BM_RouterNotFound(benchmark::State& state) {
-  match_repeatedly(state, http::Method::GET, "/api/v1/users/12345/unknown",
+  match_repeatedly(state, base::Method::GET, "/api/v1/users/12345/unknown",
                    router::Match::Status::not_found);
 }
 BENCHMARK(BM_RouterNotFound);
 
 // A 404 at the root (a scanner's probe).
 void BM_RouterNotFoundTop(benchmark::State& state) {
-  match_repeatedly(state, http::Method::GET, "/wp-login.php", router::Match::Status::not_found);
+  match_repeatedly(state, base::Method::GET, "/wp-login.php", router::Match::Status::not_found);
 }
 BENCHMARK(BM_RouterNotFoundTop);
 

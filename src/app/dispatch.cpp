@@ -14,7 +14,7 @@ void plain_error(http::ResponseImpl& res, int status) {
   res.body_view(reason, "text/plain; charset=utf-8");
 }
 
-void allow(http::ResponseImpl& res, http::RequestImpl& req, http::MethodMask mask) {
+void allow(http::ResponseImpl& res, http::RequestImpl& req, base::MethodMask mask) {
   res.header("Allow", allow_value(mask));
   (void)req;
 }
@@ -23,8 +23,8 @@ void allow(http::ResponseImpl& res, http::RequestImpl& req, http::MethodMask mas
 
 std::size_t dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& res) {
   const std::size_t unrouted = snap.routes.size();
-  const http::Method method = req.method_id();
-  if (method == http::Method::OPTIONS && req.target() == "*") {
+  const base::Method method = req.method_id();
+  if (method == base::Method::OPTIONS && req.target() == "*") {
     res.status(204);
     res.header("Allow", snap.allow_all);
     return unrouted;
@@ -49,9 +49,9 @@ std::size_t dispatch(const Snapshot& snap, http::RequestImpl& req, http::Respons
       return m.route;
     }
     case router::Match::Status::method_not_allowed:
-      if (method == http::Method::OPTIONS) {
+      if (method == base::Method::OPTIONS) {
         res.status(204);
-        allow(res, req, m.allowed | http::mask_of(http::Method::OPTIONS));
+        allow(res, req, m.allowed | base::mask_of(base::Method::OPTIONS));
       } else {
         plain_error(res, 405);
         allow(res, req, m.allowed);

@@ -5,22 +5,22 @@
 
 namespace lithe::app {
 
-std::string allow_value(http::MethodMask mask) {
+std::string allow_value(base::MethodMask mask) {
   std::string out;
-  for (unsigned i = 0; i < http::method_count; ++i) {
-    if (!(mask & (http::MethodMask{1} << i))) continue;
+  for (unsigned i = 0; i < base::method_count; ++i) {
+    if (!(mask & (base::MethodMask{1} << i))) continue;
     if (!out.empty()) out.append(", ");
-    out.append(http::method_name(static_cast<http::Method>(i)));
+    out.append(base::method_name(static_cast<base::Method>(i)));
   }
   return out;
 }
 
 namespace {
-http::MethodMask methods_mask(const RouteConfig& route) {
-  http::MethodMask mask = 0;
+base::MethodMask methods_mask(const RouteConfig& route) {
+  base::MethodMask mask = 0;
   for (const auto& m : route.methods) {
-    if (m == "*") return http::all_methods;
-    if (auto method = http::method_from_name(m)) mask |= http::mask_of(*method);
+    if (m == "*") return base::all_methods;
+    if (auto method = base::method_from_name(m)) mask |= base::mask_of(*method);
   }
   return mask;
 }
@@ -67,7 +67,7 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
   }
   if (!cfg.server.server_header.empty())
     snap->server_line = "Server: " + cfg.server.server_header + "\r\n";
-  snap->allow_all = allow_value(snap->router.all_allowed() | http::mask_of(http::Method::OPTIONS));
+  snap->allow_all = allow_value(snap->router.all_allowed() | base::mask_of(base::Method::OPTIONS));
   return snap;
 }
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/method.hpp"
 #include "handlers/handler.hpp"
-#include "http/method.hpp"
 #include "lithe/config.hpp"
 #include "router/router.hpp"
 
@@ -39,6 +39,6 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
                                                handlers::ServerState& state);
 
 // "GET, HEAD, POST" for a mask, in method-number order.
-std::string allow_value(http::MethodMask mask);
+std::string allow_value(base::MethodMask mask);
 
 }  // namespace lithe::app

@@ -13,8 +13,9 @@
 #include <limits>
 #include <sstream>
 
+#include "base/ip.hpp"
+#include "base/method.hpp"
 #include "config/units.hpp"
-#include "http/method.hpp"
 #include "lithe/config.hpp"
 
 namespace lithe {
@@ -536,7 +537,7 @@ Loader::Reader Loader::trusted(std::vector<Cidr>& out) {
       const auto* text = entry.as_string();
       if (!text) {
         error(entry, "proxy.trusted entries must be strings like \"10.0.0.0/8\"");
-      } else if (auto cidr = config::parse_cidr(text->get())) {
+      } else if (auto cidr = base::parse_cidr(text->get())) {
         out.push_back(std::move(*cidr));
       } else {
         error(entry, "proxy.trusted: invalid CIDR " + quote(text->get()));
@@ -618,9 +619,9 @@ void Loader::read_methods(const toml::node& node, RouteConfig& route) {
     const std::string& method = text->get();
     if (method == "*") {
       if (array->size() != 1) error(entry, "\"*\" (any method) must be alone in route.methods");
-    } else if (!http::method_from_name(method)) {
+    } else if (!base::method_from_name(method)) {
       std::string message = "route.methods: unknown method " + quote(method);
-      if (http::method_from_name(upper(method)))
+      if (base::method_from_name(upper(method)))
         message += " (methods are case-sensitive: " + quote(upper(method)) + ")";
       error(entry, std::move(message));
       continue;

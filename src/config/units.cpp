@@ -1,10 +1,11 @@
 #include "config/units.hpp"
 
-#include <arpa/inet.h>
 #include <sys/un.h>
 
 #include <cstring>
 #include <limits>
+
+#include "base/ip.hpp"
 
 namespace lithe::config {
 
@@ -39,25 +40,12 @@ std::optional<uint16_t> parse_port(std::string_view text) {
   return static_cast<uint16_t>(*port);
 }
 
-// inet_pton wants a NUL-terminated string; anything longer than an address is not one.
-template <int Family, std::size_t Size>
-bool pton(std::string_view text, std::array<uint8_t, Size>& out) {
-  char buf[INET6_ADDRSTRLEN];
-  if (text.empty() || text.size() >= sizeof buf) return false;
-  if (text.find('\0') != std::string_view::npos) return false;
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = '\0';
-  return inet_pton(Family, buf, out.data()) == 1;
-}
-
 bool is_ipv6_literal(std::string_view text) {
-  std::array<uint8_t, 16> bytes{};
-  return pton<AF_INET6>(text, bytes);
+  return text.find(':') != std::string_view::npos && base::parse_ip(text).has_value();
 }
 
 bool is_ipv4_literal(std::string_view text) {
-  std::array<uint8_t, 4> bytes{};
-  return pton<AF_INET>(text, bytes);
+  return text.find(':') == std::string_view::npos && base::parse_ip(text).has_value();
 }
 
 // RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
@@ -183,50 +171,6 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text, std::st
   address.host = std::string(host);
   address.port = *port;
   return address;
-}
-
-std::optional<std::array<uint8_t, 16>> parse_ip(std::string_view text) {
-  std::array<uint8_t, 16> out{};
-  if (text.find(':') != std::string_view::npos) {
-    if (!pton<AF_INET6>(text, out)) return std::nullopt;
-    return out;
-  }
-  std::array<uint8_t, 4> v4{};
-  if (!pton<AF_INET>(text, v4)) return std::nullopt;
-  out[10] = 0xff;
-  out[11] = 0xff;
-  std::memcpy(out.data() + 12, v4.data(), v4.size());
-  return out;
-}
-
-std::optional<Cidr> parse_cidr(std::string_view text) {
-  std::size_t slash = text.find('/');
-  std::string_view address_text = text.substr(0, slash);
-  bool v4 = address_text.find(':') == std::string_view::npos;
-  auto address = parse_ip(address_text);
-  if (!address) return std::nullopt;
-
-  unsigned max_prefix = v4 ? 32 : 128;
-  unsigned prefix = max_prefix;
-  if (slash != std::string_view::npos) {
-    std::string_view prefix_text = text.substr(slash + 1);
-    if (prefix_text.size() > 3) return std::nullopt;
-    auto value = parse_digits(prefix_text, max_prefix);
-    if (!value) return std::nullopt;
-    prefix = static_cast<unsigned>(*value);
-  }
-  if (v4) prefix += 96;
-
-  Cidr cidr;
-  cidr.prefix = static_cast<uint8_t>(prefix);
-  cidr.text = std::string(text);
-  // Host bits are masked off rather than rejected: "10.1.2.3/8" can only mean 10.0.0.0/8.
-  for (unsigned i = 0; i < 16; ++i) {
-    unsigned bits = prefix > i * 8 ? prefix - i * 8 : 0;
-    auto mask = static_cast<uint8_t>(bits >= 8 ? 0xffu : 0xff00u >> bits);
-    cidr.address[i] = static_cast<uint8_t>((*address)[i] & mask);
-  }
-  return cidr;
 }
 
 }  // namespace lithe::config

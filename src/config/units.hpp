@@ -1,5 +1,5 @@
-// Parsers for the small value syntaxes of the config file (durations, sizes, listen addresses,
-// IP addresses, CIDRs). Free of the TOML library so the command line and the proxy code can
+// Parsers for the small value syntaxes of the config file (durations, sizes, listen addresses;
+// IP addresses and CIDRs are base/ip.hpp's). Free of the TOML library so the command line can
 // reuse them. All are strict: no surrounding spaces, no signs, no overflow.
 #pragma once
 
@@ -27,13 +27,5 @@ std::optional<std::size_t> parse_size(std::string_view text);
 // or "unix:/abs/path". Port 0..65535, 0 = ephemeral. On failure, *error (if given) says why.
 std::optional<ListenAddress> parse_listen_address(std::string_view text,
                                                   std::string* error = nullptr);
-
-// An IPv4 (dotted quad) or IPv6 literal; IPv4 comes back IPv4-mapped (::ffff:a.b.c.d).
-std::optional<std::array<uint8_t, 16>> parse_ip(std::string_view text);
-
-// "ADDR/PREFIX" or "ADDR" alone (full-length prefix). An IPv4 prefix is 0..32 and is stored
-// +96; IPv6 0..128. Host bits set beyond the prefix ("10.1.2.3/8") are accepted and masked off,
-// as the intent is unambiguous; text keeps what was written.
-std::optional<Cidr> parse_cidr(std::string_view text);
 
 }  // namespace lithe::config

@@ -20,16 +20,6 @@ const Value* Value::find(std::string_view key) const {
   return nullptr;
 }
 
-bool Cidr::contains(const std::array<uint8_t, 16>& v6_or_mapped) const {
-  unsigned bits = prefix > 128 ? 128 : prefix;
-  unsigned whole = bits / 8;
-  if (std::memcmp(address.data(), v6_or_mapped.data(), whole) != 0) return false;
-  unsigned rest = bits % 8;
-  if (rest == 0) return true;
-  auto mask = static_cast<uint8_t>(0xff00u >> rest);
-  return ((address[whole] ^ v6_or_mapped[whole]) & mask) == 0;
-}
-
 std::string ConfigError::to_string() const {
   return file + ':' + std::to_string(pos.line) + ':' + std::to_string(pos.column) + ": " + message;
 }

@@ -4,10 +4,10 @@
 
 #include <charconv>
 
+#include "base/text.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/template.hpp"
 #include "http/request.hpp"
-#include "http/text.hpp"
 
 namespace lithe::handlers {
 
@@ -120,22 +120,17 @@ Failure string_problem(std::string_view s) {
 
 std::size_t first_invalid_utf8(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
-    std::size_t n = http::utf8_sequence_length(s, i);
+    std::size_t n = base::utf8_sequence_length(s, i);
     if (!n) return i;
     i += n;
   }
   return 0;
 }
 
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 unsigned hex4(std::string_view s, std::size_t i) {
   unsigned v = 0;
   for (std::size_t k = i; k < i + 4; ++k) {
-    const char c = s[k];
-    v = v * 16 + static_cast<unsigned>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    v = v * 16 + static_cast<unsigned>(base::hex_value(s[k]));
   }
   return v;
 }
@@ -143,8 +138,8 @@ unsigned hex4(std::string_view s, std::size_t i) {
 // The backslash of the first bad escape in the string opening at s[open] (open when none).
 std::size_t bad_escape(std::string_view s, std::size_t open) {
   auto is_u = [&](std::size_t i) {
-    return i + 6 <= s.size() && s[i] == '\\' && s[i + 1] == 'u' && is_hex(s[i + 2]) &&
-           is_hex(s[i + 3]) && is_hex(s[i + 4]) && is_hex(s[i + 5]);
+    return i + 6 <= s.size() && s[i] == '\\' && s[i + 1] == 'u' && base::is_hex(s[i + 2]) &&
+           base::is_hex(s[i + 3]) && base::is_hex(s[i + 4]) && base::is_hex(s[i + 5]);
   };
   for (std::size_t i = open + 1; i < s.size() && s[i] != '"'; ++i) {
     if (s[i] != '\\') continue;

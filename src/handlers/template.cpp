@@ -1,6 +1,6 @@
 #include "handlers/template.hpp"
 
-#include "http/text.hpp"
+#include "base/text.hpp"
 
 namespace lithe::handlers {
 
@@ -99,15 +99,15 @@ std::vector<TemplatePart> parse_template(std::string_view text) {
 
 BodyEscape body_escape_for(std::string_view content_type) {
   std::string_view type = content_type.substr(0, content_type.find(';'));
-  type = http::trim_ows(type);
+  type = base::trim_ows(type);
   auto ends_with = [&](std::string_view suffix) {
     return type.size() >= suffix.size() &&
-           http::iequals(type.substr(type.size() - suffix.size()), suffix);
+           base::iequals(type.substr(type.size() - suffix.size()), suffix);
   };
-  if (http::iequals(type, "text/html") || http::iequals(type, "text/xml") ||
-      http::iequals(type, "application/xml") || ends_with("+xml"))
+  if (base::iequals(type, "text/html") || base::iequals(type, "text/xml") ||
+      base::iequals(type, "application/xml") || ends_with("+xml"))
     return BodyEscape::html;
-  if (http::iequals(type, "application/json") || ends_with("+json")) return BodyEscape::json;
+  if (base::iequals(type, "application/json") || ends_with("+json")) return BodyEscape::json;
   return BodyEscape::raw;
 }
 
@@ -146,7 +146,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      std::size_t n = http::utf8_sequence_length(s, i);
+      std::size_t n = base::utf8_sequence_length(s, i);
       if (n) {
         i += n;
         continue;

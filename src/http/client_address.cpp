@@ -1,29 +1,15 @@
 #include "http/client_address.hpp"
 
-#include <arpa/inet.h>
-#include <sys/socket.h>
-
-#include <cstring>
-
-#include "config/units.hpp"
-#include "http/text.hpp"
+#include "base/text.hpp"
 
 namespace lithe::http {
 
 namespace {
 
-static_assert(ip_text_size >= INET6_ADDRSTRLEN);
-
 bool is_trusted(const ProxyConfig& proxy, const IpAddress& address) {
   for (const Cidr& cidr : proxy.trusted)
     if (cidr.contains(address)) return true;
   return false;
-}
-
-bool is_v4_mapped(const IpAddress& address) {
-  for (std::size_t i = 0; i < 10; ++i)
-    if (address[i] != 0) return false;
-  return address[10] == 0xff && address[11] == 0xff;
 }
 
 // The walk from the right, computed in one pass from the left so that the list needs no storage
@@ -69,9 +55,9 @@ void walk_x_forwarded_for(std::string_view value, HopWalk& walk) {
   for (;;) {
     std::size_t comma = value.find(',');
     // Empty list elements are allowed and carry nothing (RFC 9110 §5.6.1).
-    std::string_view element = trim_ows(value.substr(0, comma));
+    std::string_view element = base::trim_ows(value.substr(0, comma));
     if (!element.empty()) {
-      if (auto address = parse_ip(element))
+      if (auto address = base::parse_ip(element))
         walk.hop(*address);
       else
         walk.unreadable();
@@ -79,11 +65,6 @@ void walk_x_forwarded_for(std::string_view value, HopWalk& walk) {
     if (comma == std::string_view::npos) return;
     value.remove_prefix(comma + 1);
   }
-}
-
-bool is_tchar(char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
 }
 
 bool is_qdtext(char c) {
@@ -129,7 +110,7 @@ std::optional<IpAddress> parse_node(std::string_view node) {
   }
   if (!port_part.empty() && (port_part[0] != ':' || !is_node_port(port_part.substr(1))))
     return std::nullopt;
-  return parse_ip(name);
+  return base::parse_ip(name);
 }
 
 // Reads the Forwarded grammar (RFC 7239 §4) over one field value, with OWS tolerated around
@@ -178,7 +159,7 @@ class ForwardedReader {
 
   bool read_token(std::string_view& out) {
     std::size_t start = pos_;
-    while (!at_end() && is_tchar(text_[pos_])) ++pos_;
+    while (!at_end() && base::is_tchar(text_[pos_])) ++pos_;
     out = text_.substr(start, pos_ - start);
     return !out.empty();
   }
@@ -224,7 +205,7 @@ class ForwardedReader {
       ++pos_;
       if (!read_value(value, escaped)) return false;
       ++element.pairs;
-      if (iequals(name, "for")) {
+      if (base::iequals(name, "for")) {
         ++element.for_count;
         element.for_value = value;
         element.for_escaped = escaped;
@@ -244,27 +225,15 @@ std::optional<IpAddress> from_x_real_ip(std::span<const Header> headers) {
   std::optional<IpAddress> found;
   std::size_t fields = 0;
   for (const Header& header : headers) {
-    if (!iequals(header.name, "X-Real-IP")) continue;
+    if (!base::iequals(header.name, "X-Real-IP")) continue;
     // Two fields cannot be told apart: which one did the trusted proxy write?
     if (++fields > 1) return std::nullopt;
-    found = parse_ip(trim_ows(header.value));
+    found = base::parse_ip(base::trim_ows(header.value));
   }
   return found;
 }
 
 }  // namespace
-
-std::optional<IpAddress> parse_ip(std::string_view text) noexcept {
-  return config::parse_ip(text);
-}
-
-std::string_view format_ip(const IpAddress& address, char (&out)[ip_text_size]) noexcept {
-  const char* text = is_v4_mapped(address)
-                         ? inet_ntop(AF_INET, address.data() + 12, out, sizeof out)
-                         : inet_ntop(AF_INET6, address.data(), out, sizeof out);
-  if (text == nullptr) return {};  // cannot happen: out fits any address
-  return {out, std::strlen(out)};
-}
 
 IpAddress resolve_client_address(const IpAddress& peer, const ProxyConfig& proxy,
                                  std::span<const Header> headers) noexcept {
@@ -275,13 +244,13 @@ IpAddress resolve_client_address(const IpAddress& peer, const ProxyConfig& proxy
 std::optional<IpAddress> forwarded_client(const ProxyConfig& proxy,
                                           std::span<const Header> headers) noexcept {
   const std::string& wanted = proxy.client_header;
-  if (iequals(wanted, "X-Real-IP")) return from_x_real_ip(headers);
-  bool forwarded = iequals(wanted, "Forwarded");
-  if (!forwarded && !iequals(wanted, "X-Forwarded-For")) return std::nullopt;
+  if (base::iequals(wanted, "X-Real-IP")) return from_x_real_ip(headers);
+  bool forwarded = base::iequals(wanted, "Forwarded");
+  if (!forwarded && !base::iequals(wanted, "X-Forwarded-For")) return std::nullopt;
 
   HopWalk walk(proxy);
   for (const Header& header : headers) {
-    if (!iequals(header.name, wanted)) continue;
+    if (!base::iequals(header.name, wanted)) continue;
     if (forwarded)
       ForwardedReader(header.value).walk(walk);
     else
@@ -293,7 +262,7 @@ std::optional<IpAddress> forwarded_client(const ProxyConfig& proxy,
 std::string_view client_address(const IpAddress& peer, const ProxyConfig& proxy,
                                 std::span<const Header> headers,
                                 char (&out)[ip_text_size]) noexcept {
-  return format_ip(resolve_client_address(peer, proxy, headers), out);
+  return base::format_ip(resolve_client_address(peer, proxy, headers), out);
 }
 
 }  // namespace lithe::http

@@ -10,23 +10,14 @@
 #include <span>
 #include <string_view>
 
+#include "base/ip.hpp"
 #include "lithe/config.hpp"
 #include "lithe/request.hpp"
 
 namespace lithe::http {
 
-// An IPv6 address, or an IPv4 one in its mapped form (::ffff:a.b.c.d), as Cidr::contains wants.
-using IpAddress = std::array<uint8_t, 16>;
-
-// Room for any address as text plus a NUL (INET6_ADDRSTRLEN).
-inline constexpr std::size_t ip_text_size = 46;
-
-// An IPv4 dotted quad or an IPv6 literal (no brackets, no zone, no port); IPv4 comes back mapped.
-std::optional<IpAddress> parse_ip(std::string_view text) noexcept;
-
-// The address as text in out: dotted quad for IPv4-mapped, compressed lowercase IPv6 otherwise
-// (inet_ntop's form, no brackets). out is NUL-terminated as well.
-std::string_view format_ip(const IpAddress& address, char (&out)[ip_text_size]) noexcept;
+using base::ip_text_size;
+using base::IpAddress;
 
 // The client's address. An untrusted peer is the client whatever its headers say. A trusted
 // peer's proxy.client_header (name matched case-insensitively; every field of it counts) is

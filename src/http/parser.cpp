@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "http/text.hpp"
+#include "base/text.hpp"
 
 static_assert(LLHTTP_VERSION_MAJOR == 8, "lithe's validation layer is written against llhttp 8");
 
@@ -47,12 +47,6 @@ std::size_t find_break(const char* data, std::size_t i, std::size_t len) {
   for (; i < len; ++i)
     if (data[i] == '\r' || data[i] == '\n' || (Space && data[i] == ' ')) return i;
   return len;
-}
-
-constexpr bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c != 0 &&
-          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
 }
 
 // Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name, IPv4 or [IP-literal]; no list, no
@@ -246,7 +240,7 @@ int RequestParser::on_url_complete(void* p) {
   RequestImpl& r = *s.req_;
   r.split_target();
   // The method is known once the target is: a rejection later in the head can honour HEAD.
-  r.method_id_ = static_cast<Method>(static_cast<llhttp_t*>(p)->method);
+  r.method_id_ = static_cast<base::Method>(static_cast<llhttp_t*>(p)->method);
   // A fragment is never sent (RFC 9112 §3.2); the target's form is checked with the method.
   if (r.target_.find('#') != std::string_view::npos)
     return s.fail(400, "fragment in request target");
@@ -317,29 +311,29 @@ int RequestParser::on_header_value_complete(void* p) {
   s.have_name_ = false;
   RequestImpl& r = *s.req_;
   Header& h = r.header_store_[r.header_count_ - 1];
-  h.value = trim_ows(h.value);
+  h.value = base::trim_ows(h.value);
   for (char c : h.value)
     if (c == '\r' || c == '\n') return s.fail(400, "obs-fold or bare line break in header value");
-  if (iequals(h.name, "host")) {
+  if (base::iequals(h.name, "host")) {
     if (++s.host_count_ > 1) return s.fail(400, "duplicate Host");
     if (!valid_host(h.value)) return s.fail(400, "invalid Host");
-  } else if (iequals(h.name, "transfer-encoding")) {
+  } else if (base::iequals(h.name, "transfer-encoding")) {
     s.te_seen_ = true;
     std::string_view rest = h.value;
     while (!rest.empty()) {
       auto comma = rest.find(',');
-      std::string_view item = trim_ows(rest.substr(0, comma));
+      std::string_view item = base::trim_ows(rest.substr(0, comma));
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
       if (item.empty()) continue;
-      std::string_view coding = trim_ows(item.substr(0, item.find(';')));
+      std::string_view coding = base::trim_ows(item.substr(0, item.find(';')));
       if (coding.empty()) {
         s.te_bad_ = true;
         continue;
       }
       for (unsigned char c : coding)
-        if (!is_tchar(c)) s.te_bad_ = true;
+        if (!base::is_tchar(c)) s.te_bad_ = true;
       if (s.te_chunked_last_) s.te_bad_ = true;  // nothing may follow chunked, not even chunked
-      if (iequals(coding, "chunked")) {
+      if (base::iequals(coding, "chunked")) {
         s.te_chunked_last_ = true;
       } else {
         s.te_unknown_ = true;
@@ -354,8 +348,8 @@ int RequestParser::check_head() {
   RequestImpl& r = *req_;
   if (lp->http_major >= 2) return fail(505, "HTTP version not supported");
   if (lp->http_major != 1 || lp->http_minor > 1) return fail(400, "invalid HTTP version");
-  if (r.method_id_ == Method::CONNECT) return fail(501, "CONNECT is not supported");
-  if (r.target_ == "*" && r.method_id_ != Method::OPTIONS)
+  if (r.method_id_ == base::Method::CONNECT) return fail(501, "CONNECT is not supported");
+  if (r.target_ == "*" && r.method_id_ != base::Method::OPTIONS)
     return fail(400, "* target without OPTIONS");
   if (r.target_.empty() ||
       (r.target_[0] != '/' && r.target_ != "*" && r.target_.find("://") == std::string_view::npos))
@@ -367,7 +361,7 @@ int RequestParser::check_head() {
     if (te_unknown_) return fail(501, "unsupported transfer coding");
   }
   if (std::string_view expect = r.header("expect"); !expect.empty() || r.has_header("expect")) {
-    if (!iequals(expect, "100-continue")) return fail(417, "unsupported expectation");
+    if (!base::iequals(expect, "100-continue")) return fail(417, "unsupported expectation");
     r.expects_continue_ = lp->http_minor == 1;
   }
   if ((lp->flags & F_CONTENT_LENGTH) && lp->content_length > limits_.body)
@@ -383,8 +377,8 @@ int RequestParser::on_headers_complete(void* p) {
   RequestParser& s = self(p);
   RequestImpl& r = *s.req_;
   auto* lp = static_cast<llhttp_t*>(p);
-  r.method_id_ = static_cast<Method>(lp->method);
-  r.method_ = method_name(r.method_id_);
+  r.method_id_ = static_cast<base::Method>(lp->method);
+  r.method_ = base::method_name(r.method_id_);
   r.version_major_ = lp->http_major;
   r.version_minor_ = lp->http_minor;
   r.keep_alive_ = llhttp_should_keep_alive(lp) != 0;

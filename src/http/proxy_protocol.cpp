@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "config/units.hpp"
+#include "base/ip.hpp"
 
 namespace lithe::http {
 
@@ -155,8 +155,8 @@ ProxyParse parse_v1(const char* data, std::size_t size, ProxyHeader& out, std::s
   if (v6 && (source.find(':') == std::string_view::npos ||
              destination.find(':') == std::string_view::npos))
     return ProxyParse::invalid;
-  auto source_address = config::parse_ip(source);
-  if (!source_address || !config::parse_ip(destination)) return ProxyParse::invalid;
+  auto source_address = base::parse_ip(source);
+  if (!source_address || !base::parse_ip(destination)) return ProxyParse::invalid;
   uint16_t sport = 0, dport = 0;
   if (!parse_port(source_port, sport) || !parse_port(destination_port, dport))
     return ProxyParse::invalid;

@@ -3,19 +3,19 @@
 #include <algorithm>
 #include <cstring>
 
-#include "http/text.hpp"
+#include "base/text.hpp"
 
 namespace lithe {
 
 std::string_view Request::header(std::string_view name) const {
   for (uint16_t i = 0; i < header_count_; ++i)
-    if (http::iequals(headers_[i].name, name)) return headers_[i].value;
+    if (base::iequals(headers_[i].name, name)) return headers_[i].value;
   return {};
 }
 
 bool Request::has_header(std::string_view name) const {
   for (uint16_t i = 0; i < header_count_; ++i)
-    if (http::iequals(headers_[i].name, name)) return true;
+    if (base::iequals(headers_[i].name, name)) return true;
   return false;
 }
 
@@ -48,7 +48,7 @@ void RequestImpl::reset() {
   version_major_ = version_minor_ = 1;
   header_count_ = 0;
   param_count_ = 0;
-  method_id_ = Method::GET;
+  method_id_ = base::Method::GET;
   keep_alive_ = true;
   expects_continue_ = false;
   chunked_ = false;
@@ -139,7 +139,7 @@ void RequestImpl::split_target() {
   }
 }
 
-void RequestImpl::set_params(const router::Param* params, std::size_t count) {
+void RequestImpl::set_params(const RawParam* params, std::size_t count) {
   param_count_ = static_cast<uint8_t>(count);
   for (std::size_t i = 0; i < count; ++i) {
     param_store_[i].name = params[i].name;
@@ -148,7 +148,7 @@ void RequestImpl::set_params(const router::Param* params, std::size_t count) {
       param_store_[i].value = raw;
     } else {
       char* out = arena_.allocate(raw.size());
-      param_store_[i].value = {out, percent_decode(raw, out)};
+      param_store_[i].value = {out, base::percent_decode(raw, out)};
     }
   }
 }

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "base/method.hpp"
 #include "http/arena.hpp"
-#include "http/method.hpp"
+#include "http/path_param.hpp"
 #include "lithe/request.hpp"
-#include "router/router.hpp"
 
 namespace lithe::http {
 
@@ -30,16 +30,16 @@ class RequestImpl : public lithe::Request {
   // bytes behind this request can be dropped (a long body is streaming in).
   void pin();
 
-  Method method_id() const { return method_id_; }
+  base::Method method_id() const { return method_id_; }
   bool keep_alive() const { return keep_alive_; }
-  bool is_head() const { return method_id_ == Method::HEAD; }
+  bool is_head() const { return method_id_ == base::Method::HEAD; }
   // Expect: 100-continue on an HTTP/1.1 request with a body still to come.
   bool expects_continue() const { return expects_continue_; }
   uint64_t declared_length() const { return declared_length_; }
   bool chunked() const { return chunked_; }
 
   // Writes matched path params, percent-decoding in the arena only values that need it.
-  void set_params(const router::Param* params, std::size_t count);
+  void set_params(const RawParam* params, std::size_t count);
 
   Arena& arena() { return arena_; }
   std::size_t max_headers() const { return header_store_.size(); }
@@ -54,10 +54,10 @@ class RequestImpl : public lithe::Request {
 
   Arena arena_;
   std::vector<Header> header_store_;  // capacity fixed at limits.headers
-  PathParam param_store_[router::max_params];
+  PathParam param_store_[max_params];
   std::string body_store_;  // a body that arrived in pieces (+ json_padding spare bytes)
   uint64_t declared_length_ = 0;  // Content-Length, 0 when absent
-  Method method_id_ = Method::GET;
+  base::Method method_id_ = base::Method::GET;
   bool keep_alive_ = true;
   bool expects_continue_ = false;
   bool chunked_ = false;

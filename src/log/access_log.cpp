@@ -8,7 +8,7 @@
 #include <exception>
 #include <stdexcept>
 
-#include "http/text.hpp"
+#include "base/text.hpp"
 #include "log/log.hpp"
 
 namespace lithe::log {
@@ -96,7 +96,7 @@ void append_json_string(fmt::memory_buffer& out, std::string_view text) {
       continue;
     }
     if (c >= 0x80) {
-      if (const std::size_t size = http::utf8_sequence_length(text, i); size != 0) {
+      if (const std::size_t size = base::utf8_sequence_length(text, i); size != 0) {
         i += size;
         continue;
       }

@@ -547,9 +547,9 @@ void Connection::log_access(uint16_t status, std::size_t body_bytes) {
   // Accepted while access logging was off (a reload turned it on): look the peer up now.
   if (!peer_known_) resolve_peer();
   log::AccessRecord rec;
-  char client[http::ip_text_size];
+  char client[base::ip_text_size];
   // Formatted per line rather than kept per connection: idle connections stay small.
-  rec.client = unix_peer_ ? std::string_view("unix:") : http::format_ip(peer_, client);
+  rec.client = unix_peer_ ? std::string_view("unix:") : base::format_ip(peer_, client);
   const bool have_request = exchange_ && !exchange_->request.method().empty();
   if (have_request) {
     const http::RequestImpl& req = exchange_->request;
@@ -558,7 +558,7 @@ void Connection::log_access(uint16_t status, std::size_t body_bytes) {
       // A unix-socket peer is a local process the socket's mode allows: as trusted as the
       // proxies listed. It stays "unix:" when its header names nobody.
       if (auto found = http::forwarded_client(proxy, req.headers()))
-        rec.client = http::format_ip(*found, client);
+        rec.client = base::format_ip(*found, client);
     } else if (!proxy.trusted.empty()) {
       rec.client = http::client_address(peer_, proxy, req.headers(), client);
     }

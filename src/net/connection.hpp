@@ -122,7 +122,7 @@ class Connection : private Deadline {  // its one timeout running
   std::unique_ptr<http::Exchange> exchange_;  // null while idle
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
-  http::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
+  base::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
   OpSlot<read_op_size> read_slot_;            // the read side's operation (see op_slot.hpp)
   uint32_t rbegin_ = 0;                       // first byte of the request being parsed
   uint32_t rpos_ = 0;                         // first byte not yet given to the parser

@@ -7,8 +7,8 @@ namespace lithe::router {
 
 namespace {
 
-constexpr http::MethodMask get_bit = http::mask_of(http::Method::GET);
-constexpr http::MethodMask head_bit = http::mask_of(http::Method::HEAD);
+constexpr base::MethodMask get_bit = base::mask_of(base::Method::GET);
+constexpr base::MethodMask head_bit = base::mask_of(base::Method::HEAD);
 
 // Above this many literal children a node binary-searches its sorted keys; below, a linear
 // scan is faster (no branch mispredictions, keys mostly differ in length).
@@ -79,13 +79,13 @@ std::string parse_pattern(std::string_view pattern, std::vector<Segment>& segmen
 }
 
 // "GET", "GET,POST", or "ANY" for the full set; used in refusal messages.
-std::string method_list(http::MethodMask methods) {
-  if (methods == http::all_methods) return "ANY";
+std::string method_list(base::MethodMask methods) {
+  if (methods == base::all_methods) return "ANY";
   std::string out;
-  for (unsigned i = 0; i < http::method_count; ++i) {
-    if ((methods & (http::MethodMask{1} << i)) == 0) continue;
+  for (unsigned i = 0; i < base::method_count; ++i) {
+    if ((methods & (base::MethodMask{1} << i)) == 0) continue;
     if (!out.empty()) out += ',';
-    out += http::method_name(static_cast<http::Method>(i));
+    out += base::method_name(static_cast<base::Method>(i));
   }
   return out;
 }
@@ -99,8 +99,8 @@ struct Router::Node {
   };
 
   struct Route {
-    http::MethodMask methods;    // as added
-    http::MethodMask effective;  // plus HEAD when implied by GET
+    base::MethodMask methods;    // as added
+    base::MethodMask effective;  // plus HEAD when implied by GET
     uint32_t id;
     // Param names in pattern order. Never resized after the add, so the strings never move
     // (moving a vector keeps its buffer) and match() can hand out views of them.
@@ -110,18 +110,18 @@ struct Router::Node {
   // State of one match(): the first accepting route wins, but the walk continues so that
   // `allowed` covers every pattern matching the path.
   struct Walk {
-    http::MethodMask want;  // the request method's bit; 0 for an unknown method
+    base::MethodMask want;  // the request method's bit; 0 for an unknown method
     Param* params;
     const Route* winner = nullptr;
     unsigned winner_params = 0;
-    http::MethodMask allowed = 0;
+    base::MethodMask allowed = 0;
   };
 
   std::vector<Literal> literals;  // sorted by key
   std::unique_ptr<Node> param;
   std::unique_ptr<Node> wildcard;
   std::vector<Route> routes;     // routes whose pattern ends here
-  http::MethodMask allowed = 0;  // union of routes' effective masks
+  base::MethodMask allowed = 0;  // union of routes' effective masks
 
   const Node* find_literal(std::string_view seg) const {
     if (literals.size() <= linear_scan_max) {
@@ -173,8 +173,8 @@ struct Router::Node {
     }
   }
 
-  http::MethodMask subtree_allowed() const {
-    http::MethodMask all = allowed;
+  base::MethodMask subtree_allowed() const {
+    base::MethodMask all = allowed;
     for (const Literal& lit : literals) all |= lit.child->subtree_allowed();
     if (param) all |= param->subtree_allowed();
     if (wildcard) all |= wildcard->subtree_allowed();
@@ -226,9 +226,9 @@ Router::~Router() = default;
 Router::Router(Router&&) noexcept = default;
 Router& Router::operator=(Router&&) noexcept = default;
 
-std::string Router::add(std::string_view pattern, http::MethodMask methods, uint32_t route) {
+std::string Router::add(std::string_view pattern, base::MethodMask methods, uint32_t route) {
   if (methods == 0) return "route '" + std::string(pattern) + "' has no methods";
-  if ((methods & ~http::all_methods) != 0)
+  if ((methods & ~base::all_methods) != 0)
     return "route '" + std::string(pattern) + "' has unknown method bits";
 
   std::vector<Segment> segments;
@@ -243,7 +243,7 @@ std::string Router::add(std::string_view pattern, http::MethodMask methods, uint
   }
   if (node) {
     for (const Node::Route& existing : node->routes) {
-      if (http::MethodMask overlap = existing.methods & methods; overlap != 0)
+      if (base::MethodMask overlap = existing.methods & methods; overlap != 0)
         return "duplicate route: " + method_list(overlap) + " " + std::string(pattern);
     }
   } else {
@@ -259,12 +259,12 @@ std::string Router::add(std::string_view pattern, http::MethodMask methods, uint
   return "";
 }
 
-Match Router::match(http::Method method, std::string_view path, Param* params) const {
+Match Router::match(base::Method method, std::string_view path, Param* params) const {
   Match result;
   if (!root_ || path.empty() || path[0] != '/') return result;
 
   auto index = static_cast<unsigned>(method);
-  Node::Walk w{index < http::method_count ? http::mask_of(method) : 0, params};
+  Node::Walk w{index < base::method_count ? base::mask_of(method) : 0, params};
   root_->walk(path.substr(1), 0, w);
 
   result.allowed = w.allowed;
@@ -279,6 +279,8 @@ Match Router::match(http::Method method, std::string_view path, Param* params) c
   return result;
 }
 
-http::MethodMask Router::all_allowed() const { return root_ ? root_->subtree_allowed() : 0; }
+base::MethodMask Router::all_allowed() const {
+  return root_ ? root_->subtree_allowed() : 0;
+}
 
 }  // namespace lithe::router

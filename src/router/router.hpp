@@ -9,23 +9,19 @@
 #include <string_view>
 #include <vector>
 
-#include "http/method.hpp"
+#include "base/method.hpp"
+#include "http/path_param.hpp"
 
 namespace lithe::router {
 
-// One path parameter: the name from the pattern, the raw (still percent-encoded) path bytes.
-struct Param {
-  std::string_view name;
-  std::string_view value;
-};
-
-inline constexpr std::size_t max_params = 16;
+using Param = http::RawParam;
+using http::max_params;
 
 struct Match {
   enum class Status : uint8_t { found, not_found, method_not_allowed };
   Status status = Status::not_found;
   uint32_t route = 0;               // the route's id when found
-  http::MethodMask allowed = 0;     // every method accepted at this path (found or 405)
+  base::MethodMask allowed = 0;     // every method accepted at this path (found or 405)
   uint8_t param_count = 0;          // params written when found
 };
 
@@ -37,17 +33,17 @@ class Router {
   Router& operator=(Router&&) noexcept;
 
   // Adds a route. pattern: "/" then segments; "{name}" is one whole segment, "*name" the rest
-  // of the path (last segment only). methods: a mask; http::all_methods for "any".
+  // of the path (last segment only). methods: a mask; base::all_methods for "any".
   // GET implies HEAD unless another route at the same pattern names HEAD itself.
   // Returns "" on success, else why the route was refused (bad pattern, duplicate method).
-  std::string add(std::string_view pattern, http::MethodMask methods, uint32_t route);
+  std::string add(std::string_view pattern, base::MethodMask methods, uint32_t route);
 
   // Finds the route for a request path (no query). Precedence per segment: exact, then
   // {param}, then *rest, backtracking when a branch fails. params needs max_params slots.
-  Match match(http::Method method, std::string_view path, Param* params) const;
+  Match match(base::Method method, std::string_view path, Param* params) const;
 
   // Every method that some route accepts (for OPTIONS *).
-  http::MethodMask all_allowed() const;
+  base::MethodMask all_allowed() const;
 
  private:
   struct Node;

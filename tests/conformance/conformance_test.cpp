@@ -28,9 +28,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/text.hpp"
 #include "case_file.hpp"
 #include "http/exchange.hpp"
-#include "http/text.hpp"
 #include "lithe/config.hpp"
 #include "lithe/server.hpp"
 
@@ -253,7 +253,7 @@ std::string printable(std::string_view s) {
 bool has_token(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     auto comma = list.find(',');
-    if (http::iequals(http::trim_ows(list.substr(0, comma)), token)) return true;
+    if (base::iequals(base::trim_ows(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -296,16 +296,16 @@ Parse parse_response(std::string_view buf, bool no_body, Response& out, std::siz
       return Parse::malformed;
     }
     std::string_view name = line.substr(0, colon);
-    std::string_view value = http::trim_ows(line.substr(colon + 1));
-    if (http::iequals(name, "content-length")) {
+    std::string_view value = base::trim_ows(line.substr(colon + 1));
+    if (base::iequals(name, "content-length")) {
       if (length) {
         why = "two Content-Length headers";
         return Parse::malformed;
       }
       length = std::stoul(std::string(value));
-    } else if (http::iequals(name, "connection") && has_token(value, "close")) {
+    } else if (base::iequals(name, "connection") && has_token(value, "close")) {
       out.connection_close = true;
-    } else if (http::iequals(name, "transfer-encoding")) {
+    } else if (base::iequals(name, "transfer-encoding")) {
       why = "unexpected Transfer-Encoding in a response";
       return Parse::malformed;
     }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/ip.hpp"
 #include "config/units.hpp"
 
 #ifndef LITHE_FIXTURES
@@ -17,9 +18,9 @@ namespace lithe {
 namespace {
 
 using namespace std::chrono_literals;
-using config::parse_cidr;
+using base::parse_cidr;
+using base::parse_ip;
 using config::parse_duration;
-using config::parse_ip;
 using config::parse_listen_address;
 using config::parse_size;
 

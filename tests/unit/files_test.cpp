@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "base/text.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/mime.hpp"
 #include "http/exchange.hpp"
-#include "http/text.hpp"
 #include "router/router.hpp"
 
 namespace lithe::handlers {
@@ -139,12 +139,12 @@ struct Reply {
 
   std::string header(std::string_view name) const {
     for (const auto& [n, v] : headers)
-      if (http::iequals(n, name)) return v;
+      if (base::iequals(n, name)) return v;
     return {};
   }
   bool has(std::string_view name) const {
     for (const auto& [n, v] : headers)
-      if (http::iequals(n, name)) return true;
+      if (base::iequals(n, name)) return true;
     return false;
   }
 };
@@ -165,7 +165,7 @@ Reply run(Handler& h, std::string_view target, std::string_view extra = "",
     return reply;
   }
   router::Router router;
-  if (!router.add(pattern, http::all_methods, 0).empty()) throw std::runtime_error("bad pattern");
+  if (!router.add(pattern, base::all_methods, 0).empty()) throw std::runtime_error("bad pattern");
   router::Param params[router::max_params];
   router::Match m = router.match(ex.request.method_id(), ex.request.path(), params);
   if (m.status != router::Match::Status::found) {

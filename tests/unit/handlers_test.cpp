@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "base/text.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/template.hpp"
 #include "http/output.hpp"
 #include "http/request.hpp"
 #include "http/response_writer.hpp"
-#include "http/text.hpp"
 #include "lithe/config.hpp"
 
 // Counts allocations made by this thread while armed (gtest's own are outside the windows).
@@ -304,16 +304,16 @@ TEST(TemplateTest, JsonEscaping) {
 }
 
 TEST(TemplateTest, Utf8SequenceLength) {
-  EXPECT_EQ(http::utf8_sequence_length("a", 0), 1u);
-  EXPECT_EQ(http::utf8_sequence_length("\xc3\xa9", 0), 2u);
-  EXPECT_EQ(http::utf8_sequence_length("\xe2\x82\xac", 0), 3u);
-  EXPECT_EQ(http::utf8_sequence_length("\xf0\x9f\x98\x80", 0), 4u);
-  EXPECT_EQ(http::utf8_sequence_length("\xc0\xaf", 0), 0u);          // overlong
-  EXPECT_EQ(http::utf8_sequence_length("\xe0\x80\xaf", 0), 0u);      // overlong
-  EXPECT_EQ(http::utf8_sequence_length("\xed\xa0\x80", 0), 0u);      // surrogate
-  EXPECT_EQ(http::utf8_sequence_length("\xf4\x90\x80\x80", 0), 0u);  // beyond U+10FFFF
-  EXPECT_EQ(http::utf8_sequence_length("\x80", 0), 0u);
-  EXPECT_EQ(http::utf8_sequence_length("\xe2\x82", 0), 0u);  // truncated
+  EXPECT_EQ(base::utf8_sequence_length("a", 0), 1u);
+  EXPECT_EQ(base::utf8_sequence_length("\xc3\xa9", 0), 2u);
+  EXPECT_EQ(base::utf8_sequence_length("\xe2\x82\xac", 0), 3u);
+  EXPECT_EQ(base::utf8_sequence_length("\xf0\x9f\x98\x80", 0), 4u);
+  EXPECT_EQ(base::utf8_sequence_length("\xc0\xaf", 0), 0u);          // overlong
+  EXPECT_EQ(base::utf8_sequence_length("\xe0\x80\xaf", 0), 0u);      // overlong
+  EXPECT_EQ(base::utf8_sequence_length("\xed\xa0\x80", 0), 0u);      // surrogate
+  EXPECT_EQ(base::utf8_sequence_length("\xf4\x90\x80\x80", 0), 0u);  // beyond U+10FFFF
+  EXPECT_EQ(base::utf8_sequence_length("\x80", 0), 0u);
+  EXPECT_EQ(base::utf8_sequence_length("\xe2\x82", 0), 0u);  // truncated
 }
 
 TEST(TemplateTest, UriEncodingByContext) {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config/units.hpp"
+#include "base/ip.hpp"
 #include "http/client_address.hpp"
 #include "http/proxy_protocol.hpp"
 
@@ -37,6 +37,8 @@ namespace lithe::http {
 namespace {
 
 using namespace std::string_literals;
+using base::format_ip;
+using base::parse_ip;
 
 // Counts allocations for as long as it lives.
 class AllocationGuard {
@@ -465,7 +467,7 @@ ProxyConfig Proxy(std::initializer_list<const char*> trusted,
                   std::string client_header = "X-Forwarded-For") {
   ProxyConfig proxy;
   for (const char* text : trusted) {
-    auto cidr = config::parse_cidr(text);
+    auto cidr = base::parse_cidr(text);
     EXPECT_TRUE(cidr.has_value()) << text;
     if (cidr) proxy.trusted.push_back(*cidr);
   }

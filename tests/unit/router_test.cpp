@@ -11,15 +11,15 @@
 namespace lithe::router {
 namespace {
 
-using http::Method;
-using http::MethodMask;
+using base::Method;
+using base::MethodMask;
 using Status = Match::Status;
 
-constexpr MethodMask kGet = http::mask_of(Method::GET);
-constexpr MethodMask kHead = http::mask_of(Method::HEAD);
-constexpr MethodMask kPost = http::mask_of(Method::POST);
-constexpr MethodMask kPut = http::mask_of(Method::PUT);
-constexpr MethodMask kDelete = http::mask_of(Method::DELETE_);
+constexpr MethodMask kGet = base::mask_of(Method::GET);
+constexpr MethodMask kHead = base::mask_of(Method::HEAD);
+constexpr MethodMask kPost = base::mask_of(Method::POST);
+constexpr MethodMask kPut = base::mask_of(Method::PUT);
+constexpr MethodMask kDelete = base::mask_of(Method::DELETE_);
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
@@ -84,7 +84,7 @@ TEST(RouterTest, EmptyRouterFindsNothing) {
 
 TEST(RouterTest, PathWithoutLeadingSlashIsNotFound) {
   Router r;
-  Add(r, "/*rest", http::all_methods, 1);
+  Add(r, "/*rest", base::all_methods, 1);
   EXPECT_EQ(MatchPath(r, Method::OPTIONS, "*").match.status, Status::not_found);
   EXPECT_EQ(MatchPath(r, Method::GET, "").match.status, Status::not_found);
   EXPECT_EQ(MatchPath(r, Method::GET, "http://x/").match.status, Status::not_found);
@@ -342,21 +342,21 @@ TEST(RouterTest, GetWithoutImpliedHeadStillAllowsHeadFromExplicitRouteOnly) {
 
 TEST(RouterTest, AnyMethodRouteAcceptsEveryMethod) {
   Router r;
-  Add(r, "/any", http::all_methods, 5);
-  for (unsigned i = 0; i < http::method_count; ++i) {
+  Add(r, "/any", base::all_methods, 5);
+  for (unsigned i = 0; i < base::method_count; ++i) {
     auto m = static_cast<Method>(i);
-    SCOPED_TRACE(http::method_name(m));
+    SCOPED_TRACE(base::method_name(m));
     Result res = MatchPath(r, m, "/any");
     ASSERT_EQ(res.match.status, Status::found);
     EXPECT_EQ(res.match.route, 5u);
-    EXPECT_EQ(res.match.allowed, http::all_methods);
+    EXPECT_EQ(res.match.allowed, base::all_methods);
   }
 }
 
 TEST(RouterTest, AnyRouteAtParamCatchesWhatLiteralRefuses) {
   Router r;
   Add(r, "/x/me", kGet, 1);
-  Add(r, "/x/{id}", http::all_methods, 2);
+  Add(r, "/x/{id}", base::all_methods, 2);
   EXPECT_EQ(RouteFor(r, "/x/me"), 1);
   EXPECT_EQ(RouteFor(r, "/x/me", Method::POST), 2);
   EXPECT_EQ(RouteFor(r, "/x/me", Method::HEAD), 1);
@@ -377,13 +377,13 @@ TEST(RouterTest, DuplicateIgnoresParamNames) {
 
 TEST(RouterTest, AnyPlusSpecificMethodAtSamePatternIsDuplicate) {
   Router r;
-  Add(r, "/a", http::all_methods, 1);
+  Add(r, "/a", base::all_methods, 1);
   EXPECT_EQ(r.add("/a", kPost, 2), "duplicate route: POST /a");
-  EXPECT_EQ(r.add("/a", http::all_methods, 2), "duplicate route: ANY /a");
+  EXPECT_EQ(r.add("/a", base::all_methods, 2), "duplicate route: ANY /a");
 
   Router s;
   Add(s, "/a", kPut, 1);
-  EXPECT_EQ(s.add("/a", http::all_methods, 2), "duplicate route: PUT /a");
+  EXPECT_EQ(s.add("/a", base::all_methods, 2), "duplicate route: PUT /a");
 }
 
 TEST(RouterTest, DisjointMethodsAtSamePatternAreNotDuplicates) {
@@ -466,7 +466,7 @@ TEST(RouterTest, MaxParamsAcceptedOneMoreRefused) {
 TEST(RouterTest, RouteWithoutMethodsIsRefused) {
   Router r;
   EXPECT_EQ(r.add("/a", 0, 1), "route '/a' has no methods");
-  EXPECT_EQ(r.add("/a", http::all_methods + 1, 1), "route '/a' has unknown method bits");
+  EXPECT_EQ(r.add("/a", base::all_methods + 1, 1), "route '/a' has unknown method bits");
   EXPECT_EQ(r.all_allowed(), 0u);
 }
 
@@ -477,8 +477,8 @@ TEST(RouterTest, AllAllowedIsUnionOfEveryRouteWithImpliedHead) {
   Add(r, "/b/{x}", kPost, 2);
   Add(r, "/c/*rest", kDelete, 3);
   EXPECT_EQ(r.all_allowed(), kGet | kHead | kPost | kDelete);
-  Add(r, "/d", http::all_methods, 4);
-  EXPECT_EQ(r.all_allowed(), http::all_methods);
+  Add(r, "/d", base::all_methods, 4);
+  EXPECT_EQ(r.all_allowed(), base::all_methods);
 }
 
 TEST(RouterTest, ManyRoutesAllStillMatch) {
@@ -529,10 +529,10 @@ TEST(RouterTest, MovedRouterKeepsRoutesAndParamNameViews) {
 
 TEST(RouterTest, UnknownMethodValueIsNeverAccepted) {
   Router r;
-  Add(r, "/a", http::all_methods, 1);
+  Add(r, "/a", base::all_methods, 1);
   Result res = MatchPath(r, static_cast<Method>(200), "/a");
   EXPECT_EQ(res.match.status, Status::method_not_allowed);
-  EXPECT_EQ(res.match.allowed, http::all_methods);
+  EXPECT_EQ(res.match.allowed, base::all_methods);
 }
 
 }  // namespace

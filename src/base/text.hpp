@@ -1,10 +1,11 @@
-// Small byte-string helpers shared by the HTTP layer and the handlers.
+// Byte-string helpers every layer shares: case-insensitive compare, HTTP tokens, hex digits,
+// percent-decoding, whitespace, UTF-8.
 #pragma once
 
 #include <cstddef>
 #include <string_view>
 
-namespace lithe::http {
+namespace lithe::base {
 
 constexpr char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? char(c + ('a' - 'A')) : c;
@@ -15,6 +16,23 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   for (std::size_t i = 0; i < a.size(); ++i)
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
+}
+
+// tchar of RFC 9110 §5.6.2: the bytes a header name or a token may hold.
+constexpr bool is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// The value of a hex digit, or -1 when c is none.
+constexpr int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+constexpr bool is_hex(char c) {
+  return hex_value(c) >= 0;
 }
 
 // Decodes %XX escapes into out (at least in.size() bytes); returns the decoded length.
@@ -32,4 +50,4 @@ constexpr std::string_view trim_ows(std::string_view s) {
 // (a stray continuation byte, a truncated, overlong or surrogate sequence, beyond U+10FFFF).
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 
-}  // namespace lithe::http
+}  // namespace lithe::base

@@ -1,15 +1,6 @@
-#include "http/text.hpp"
+#include "base/text.hpp"
 
-namespace lithe::http {
-
-namespace {
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
+namespace lithe::base {
 
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -53,4 +44,4 @@ std::size_t percent_decode(std::string_view in, char* out) {
   return n;
 }
 
-}  // namespace lithe::http
+}  // namespace lithe::base

@@ -1,8 +1,8 @@
-#include "http/method.hpp"
+#include "base/method.hpp"
 
 #include <array>
 
-namespace lithe::http {
+namespace lithe::base {
 
 namespace {
 constexpr std::array<std::string_view, method_count> names = {
@@ -23,4 +23,4 @@ std::optional<Method> method_from_name(std::string_view token) {
   return std::nullopt;
 }
 
-}  // namespace lithe::http
+}  // namespace lithe::base
