@@ -15,6 +15,7 @@ declare -A want=(
   [handlers]="base config handlers http metrics"
   [app]="app base config handlers http log metrics router"
   [net]="app base config handlers http log metrics net router"
+  [server]="app base config handlers http log metrics net router server"
 )
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 failed=0
@@ -33,7 +34,7 @@ for arg in "$@"; do
   fi
   # Every folder it does not see is really out of reach: an include of it does not compile.
   bad=0
-  for other in base config metrics http router log handlers app net; do
+  for other in base config metrics http router log handlers app net server; do
     [[ " $got " == *" $other "* ]] && continue
     header=$(cd "$(dirname "$0")/../src/$other" && ls *.hpp | head -1)
     echo "#include \"$other/$header\"" >"$work/t.cpp"
