@@ -96,32 +96,22 @@ void Connection::do_receive() {
 // Into the buffer of a request under way; between requests, into one the kernel picks when
 // input arrives, after waiting for it (there is none yet: the last response just went out).
 void Connection::ring_receive(Ring& ring) {
-  if (rbuf_) {
-    const std::span<char> space = input_space();
-    io_uring_prep_recv(ring.prepare(this, RingOp::receive), fd_, space.data(), space.size(), 0);
-  } else {
-    prepare_selected_receive(ring);
-  }
+  if (rbuf_)
+    ring.receive(this, fd_, input_space());
+  else  // after a response the next request is not there yet: wait for it rather than try
+    ring.receive_provided(this, fd_, requests_ > 0);
   ring.commit();
 }
 
-void Connection::prepare_selected_receive(Ring& ring) {
-  io_uring_sqe* sqe = ring.prepare(this, RingOp::receive);
-  io_uring_prep_recv(sqe, fd_, nullptr, 0, 0);
-  ring.select_buffer(sqe);
-  // After a response the next request is not there yet: wait for it rather than try first.
-  if (requests_ > 0) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-}
-
-void Connection::on_ring(RingOp op, int res, unsigned cqe_flags) {
+void Connection::on_ring(RingOp op, int res, CompletionFlags flags) {
   Ring& ring = *worker_.ring();
   const error_code ec = res == -ECANCELED ? error_code(asio::error::operation_aborted)
                         : res < 0         ? error_code(-res, boost::system::system_category())
                                           : error_code();
   switch (op) {
     case RingOp::receive:
-      if (cqe_flags & IORING_CQE_F_BUFFER) {
-        std::unique_ptr<ReadBuffer> b = ring.take_selected(cqe_flags);
+      if (flags.picked_buffer()) {
+        std::unique_ptr<ReadBuffer> b = ring.take_selected(flags);
         if (open_ && !rbuf_) {
           rbuf_ = std::move(b);
           rbegin_ = rpos_ = rend_ = 0;
@@ -133,7 +123,7 @@ void Connection::on_ring(RingOp op, int res, unsigned cqe_flags) {
         }
       }
       // The kernel tells whether input is left in the socket (TCP only; see end_after_write).
-      input_drained_ = tcp_ && res > 0 && !(cqe_flags & IORING_CQE_F_SOCK_NONEMPTY);
+      input_drained_ = tcp_ && res > 0 && !flags.input_left();
       if (res == -ENOBUFS && open_) {
         // Every provided buffer is in use: this receive brings its own.
         input_space();
@@ -279,7 +269,7 @@ void Connection::do_wait_read() {
   ++ops_;
   reading_ = true;
   if (Ring* ring = worker_.ring()) {
-    io_uring_prep_poll_add(ring->prepare(this, RingOp::wait_read), fd_, POLLIN);
+    ring->wait(this, RingOp::wait_read, fd_);
     return ring->commit();
   }
   socket_.async_wait(asio::socket_base::wait_read,
@@ -655,7 +645,7 @@ void Connection::wait_writable() {
   ++ops_;
   if (Ring* ring = worker_.ring()) {
     writing_ = true;
-    io_uring_prep_poll_add(ring->prepare(this, RingOp::wait_write), fd_, POLLOUT);
+    ring->wait(this, RingOp::wait_write, fd_);
     return ring->commit();
   }
   socket_.async_wait(asio::socket_base::wait_write,
@@ -676,21 +666,14 @@ void Connection::ring_send(Ring& ring, int run, int flags) {
     // rest of this batch still holds the old one. A kernel that fails a short send instead
     // cancels the receive: on_received then does nothing, and on_write_done queues the next.
     flags |= MSG_WAITALL;
-    ring.reserve(2);  // a link must not straddle two submissions
   }
-  io_uring_sqe* sqe = ring.prepare(this, RingOp::send);
-  if (run == 1)
-    io_uring_prep_send(sqe, fd_, msg.msg_iov->iov_base, msg.msg_iov->iov_len, flags);
-  else
-    io_uring_prep_sendmsg(sqe, fd_, &msg, static_cast<unsigned>(flags));
+  ring.send(this, fd_, msg, flags, then_receive);
   ++ops_;
   writing_ = true;
   worker_.deadlines().arm(deadline(), Timeout::write);  // restarted on every progress
   if (then_receive) {
-    sqe->flags |= IOSQE_IO_LINK;
     ++ops_;
     reading_ = receiving_ = true;
-    prepare_selected_receive(ring);
   }
   ring.commit();
 }

@@ -27,6 +27,7 @@ class Worker;
 class Ring;
 struct ReadBuffer;
 enum class RingOp : uint8_t;
+struct CompletionFlags;
 
 class Connection : private Deadline {  // its one timeout running
  public:
@@ -66,11 +67,10 @@ class Connection : private Deadline {  // its one timeout running
   void input_space_unused();
   void on_received(const boost::system::error_code& ec, std::size_t n);
   // Completion of one of this connection's io_uring entries (net/ring.hpp).
-  void on_ring(RingOp op, int res, unsigned cqe_flags);
+  void on_ring(RingOp op, int res, CompletionFlags flags);
 
  private:
   void ring_receive(Ring& ring);
-  void prepare_selected_receive(Ring& ring);
   void ring_send(Ring& ring, int run, int flags);
   void on_sent(int res);
   void cancel_read();

@@ -1,6 +1,5 @@
 #include "net/listener.hpp"
 
-#include <liburing.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -130,15 +129,14 @@ void Listener::do_accept(bool emptied) {
 
 void Listener::arm() {
   if (armed_) return;  // a cancel is on its way: its completion arms again
-  io_uring_sqe* sqe = ring_->prepare(this, RingOp::accept);
-  io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  ring_->accept_multishot(this, fd_);
   ring_->commit();
   armed_ = true;
   accepting_ = true;
 }
 
-void Listener::on_ring(int res, unsigned cqe_flags) {
-  if (!(cqe_flags & IORING_CQE_F_MORE)) armed_ = accepting_ = false;  // the entry has ended
+void Listener::on_ring(int res, CompletionFlags flags) {
+  if (!flags.more()) armed_ = accepting_ = false;  // the entry has ended
   if (res >= 0) {
     if (!open_)
       ::close(res);  // accepted as the listener closed: not served

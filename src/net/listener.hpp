@@ -18,6 +18,7 @@
 namespace lithe::net {
 
 class Ring;
+struct CompletionFlags;
 class Worker;
 
 class Listener {
@@ -37,7 +38,7 @@ class Listener {
   void pause();
   void resume();
   // A completion of the ring's accept entry: a connection, or an error.
-  void on_ring(int res, unsigned cqe_flags);
+  void on_ring(int res, CompletionFlags flags);
 
   // For the wait on the listening socket (receive_op.hpp): whether a connection is there (it
   // is accepted to find out, and kept for on_ready_wait), and the wait's end.

@@ -1,5 +1,6 @@
 #include "net/ring.hpp"
 
+#include <poll.h>
 #include <sys/mman.h>
 
 #include <boost/asio/post.hpp>
@@ -112,6 +113,44 @@ io_uring_sqe* Ring::prepare(void* owner, RingOp op) {
   return sqe;
 }
 
+void Ring::reserve(unsigned n) {
+  if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
+}
+
+void Ring::receive(void* owner, int fd, std::span<char> into) {
+  io_uring_prep_recv(prepare(owner, RingOp::receive), fd, into.data(), into.size(), 0);
+}
+
+void Ring::receive_provided(void* owner, int fd, bool wait_first) {
+  io_uring_sqe* sqe = prepare(owner, RingOp::receive);
+  io_uring_prep_recv(sqe, fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = buffer_group;
+  if (wait_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+}
+
+void Ring::wait(void* owner, RingOp op, int fd) {
+  io_uring_prep_poll_add(prepare(owner, op), fd, op == RingOp::wait_write ? POLLOUT : POLLIN);
+}
+
+void Ring::send(void* owner, int fd, const msghdr& msg, int flags, bool then_receive_provided) {
+  if (then_receive_provided) reserve(2);  // a link must not straddle two submissions
+  io_uring_sqe* sqe = prepare(owner, RingOp::send);
+  if (msg.msg_iovlen == 1)
+    io_uring_prep_send(sqe, fd, msg.msg_iov->iov_base, msg.msg_iov->iov_len, flags);
+  else
+    io_uring_prep_sendmsg(sqe, fd, &msg, static_cast<unsigned>(flags));
+  if (then_receive_provided) {
+    sqe->flags |= IOSQE_IO_LINK;
+    receive_provided(owner, fd, true);
+  }
+}
+
+void Ring::accept_multishot(void* owner, int fd) {
+  io_uring_prep_multishot_accept(prepare(owner, RingOp::accept), fd, nullptr, nullptr,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
 // A timer that expires a thousand deadlines then makes one system call, not two per connection,
 // and a completion cannot be posted between one connection's cancel and its next entry.
 void Ring::commit() {
@@ -139,13 +178,8 @@ void Ring::close(int fd) {
   commit();
 }
 
-void Ring::select_buffer(io_uring_sqe* sqe) const {
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = buffer_group;
-}
-
-std::unique_ptr<ReadBuffer> Ring::take_selected(unsigned cqe_flags) {
-  const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+std::unique_ptr<ReadBuffer> Ring::take_selected(CompletionFlags flags) {
+  const auto bid = static_cast<uint16_t>(flags.bits >> IORING_CQE_BUFFER_SHIFT);
   std::unique_ptr<ReadBuffer> b = std::move(lent_[bid]);
   lend(bid, worker_.take_buffer());
   return b;
@@ -219,9 +253,9 @@ void Ring::reap(unsigned limit) {
     if (op == RingOp::none) continue;                // a cancel's or a close's own completion
     if (!(flags & IORING_CQE_F_MORE)) --in_flight_;  // a multishot entry's last completion
     if (op == RingOp::accept)
-      reinterpret_cast<Listener*>(data & ~op_bits)->on_ring(res, flags);
+      reinterpret_cast<Listener*>(data & ~op_bits)->on_ring(res, CompletionFlags{flags});
     else
-      reinterpret_cast<Connection*>(data & ~op_bits)->on_ring(op, res, flags);
+      reinterpret_cast<Connection*>(data & ~op_bits)->on_ring(op, res, CompletionFlags{flags});
   }
 }
 

@@ -12,10 +12,12 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,17 @@ enum class RingOp : uint8_t {
   accept = 5
 };
 
+// What the kernel says with a completion, beside its result.
+struct CompletionFlags {
+  unsigned bits;
+  // A multishot entry goes on after this completion.
+  bool more() const { return bits & IORING_CQE_F_MORE; }
+  // The receive took a provided buffer (take_selected hands it over).
+  bool picked_buffer() const { return bits & IORING_CQE_F_BUFFER; }
+  // Input is still queued in the socket after this receive.
+  bool input_left() const { return bits & IORING_CQE_F_SOCK_NONEMPTY; }
+};
+
 class Ring {
  public:
   // The ring, or null with the reason when this kernel (or a seccomp policy) refuses io_uring.
@@ -45,12 +58,23 @@ class Ring {
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
-  // Makes room for n entries in the same submission (entries linked together must be).
-  void reserve(unsigned n) {
-    if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
-  }
-  // An entry for owner (a Connection, or a Listener for accept); commit() once it is filled in.
-  io_uring_sqe* prepare(void* owner, RingOp op);
+  // Entries for owner (a Connection; a Listener for accept), queued until commit(). Each
+  // completes once, with its owner's on_ring (a multishot accept: until !more()).
+
+  // A receive into `into`.
+  void receive(void* owner, int fd, std::span<char> into);
+  // A receive into a buffer the kernel picks from the provided ring when input arrives (see
+  // take_selected); wait_first: poll before trying, as input is not expected yet.
+  void receive_provided(void* owner, int fd, bool wait_first);
+  // A readiness wait (op: wait_read or wait_write).
+  void wait(void* owner, RingOp op, int fd);
+  // A send of msg (which must stay valid until it completes); one buffer goes as a plain send.
+  // then_receive_provided: a receive_provided linked behind it, started once the send is
+  // complete; both count as owner's entries.
+  void send(void* owner, int fd, const msghdr& msg, int flags, bool then_receive_provided);
+  // Every connection on a listening socket, until the entry ends (or is cancelled).
+  void accept_multishot(void* owner, int fd);
+
   // Queued entries leave with the turn's submission. Outside a turn (a timer, a Responder's
   // answer, an accept loop) they leave in one submission right after the current handler.
   void commit();
@@ -59,11 +83,9 @@ class Ring {
   // Closes fd with the turn's submission instead of a `close` call of its own. Entries still
   // on the socket hold it open until they complete; cancel them first.
   void close(int fd);
-  // Readies a receive to let the kernel pick its buffer (IOSQE_BUFFER_SELECT).
-  void select_buffer(io_uring_sqe* sqe) const;
   // The buffer the kernel picked for a completed receive, now the caller's; the ring gets a
   // fresh one in its place.
-  std::unique_ptr<ReadBuffer> take_selected(unsigned cqe_flags);
+  std::unique_ptr<ReadBuffer> take_selected(CompletionFlags flags);
 
   // Starts waiting for completions on the loop.
   void start();
@@ -82,6 +104,8 @@ class Ring {
   void reap(unsigned limit);  // handles up to limit completions
   void flush();               // the submit commit() posted
   void lend(uint16_t bid, std::unique_ptr<ReadBuffer> b);
+  io_uring_sqe* prepare(void* owner, RingOp op);  // an entry, counted in flight unless none
+  void reserve(unsigned n);                       // room for n entries in one submission
 
   Worker& worker_;
   io_uring ring_{};
