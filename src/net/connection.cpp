@@ -18,6 +18,7 @@
 #include "http/proxy_protocol.hpp"
 #include "http/response_writer.hpp"
 #include "log/access_log.hpp"
+#include "log/access_record.hpp"
 #include "net/pending.hpp"
 #include "net/receive_op.hpp"
 #include "net/ring.hpp"
@@ -531,41 +532,16 @@ void Connection::fail_request(uint16_t status) {
   close_after_write_ = rejected_ = true;
 }
 
-// One access log line. The client is the peer, or the address a trusted proxy forwarded.
+// One access log line (log/access_record.hpp).
 void Connection::log_access(uint16_t status, std::size_t body_bytes) {
   const app::Snapshot& snap = worker_.snapshot();
   // Accepted while access logging was off (a reload turned it on): look the peer up now.
   if (!peer_known_) resolve_peer();
-  log::AccessRecord rec;
-  char client[base::ip_text_size];
   // Formatted per line rather than kept per connection: idle connections stay small.
-  rec.client = unix_peer_ ? std::string_view("unix:") : base::format_ip(peer_, client);
-  const bool have_request = exchange_ && !exchange_->request.method().empty();
-  if (have_request) {
-    const http::RequestImpl& req = exchange_->request;
-    const ProxyConfig& proxy = snap.config.proxy;
-    if (unix_peer_ && !proxy.trusted.empty()) {
-      // A unix-socket peer is a local process the socket's mode allows: as trusted as the
-      // proxies listed. It stays "unix:" when its header names nobody.
-      if (auto found = http::forwarded_client(proxy, req.headers()))
-        rec.client = base::format_ip(*found, client);
-    } else if (!proxy.trusted.empty()) {
-      rec.client = http::client_address(peer_, proxy, req.headers(), client);
-    }
-    rec.method = req.method();
-    rec.target = req.target();
-    rec.version_minor = static_cast<int>(req.version_minor());
-    rec.referer = req.header("referer");
-    rec.user_agent = req.header("user-agent");
-  }
-  rec.time = std::time(nullptr);
-  rec.status = status;
-  rec.bytes_sent = body_bytes;
-  if (exchange_)
-    rec.duration_us = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - exchange_->start)
-            .count());
-  snap.access_log->log(rec);
+  char client[base::ip_text_size];
+  snap.access_log->log(log::access_record(
+      log::Peer{peer_, unix_peer_}, snap.config.proxy, exchange_ ? &exchange_->request : nullptr,
+      status, body_bytes, exchange_ ? &exchange_->start : nullptr, client));
 }
 
 // The buffer is full in the middle of a request: move the live bytes to the front.

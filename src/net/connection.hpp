@@ -9,7 +9,7 @@
 #include <memory>
 #include <span>
 
-#include "http/client_address.hpp"
+#include "base/ip.hpp"
 #include "http/exchange.hpp"
 #include "http/output.hpp"
 #include "http/response_writer.hpp"

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "base/ip.hpp"
-#include "http/client_address.hpp"
 #include "http/proxy_protocol.hpp"
+#include "log/client_address.hpp"
 
 // Counts heap allocations while a test asks for it, to hold the per-request functions to
 // "nothing on the success path".
@@ -38,7 +38,12 @@ namespace {
 
 using namespace std::string_literals;
 using base::format_ip;
+using base::ip_text_size;
+using base::IpAddress;
 using base::parse_ip;
+using log::client_address;
+using log::forwarded_client;
+using log::resolve_client_address;
 
 // Counts allocations for as long as it lives.
 class AllocationGuard {

@@ -1,8 +1,8 @@
-#include "http/client_address.hpp"
+#include "log/client_address.hpp"
 
 #include "base/text.hpp"
 
-namespace lithe::http {
+namespace lithe::log {
 
 namespace {
 
@@ -265,4 +265,4 @@ std::string_view client_address(const IpAddress& peer, const ProxyConfig& proxy,
   return base::format_ip(resolve_client_address(peer, proxy, headers), out);
 }
 
-}  // namespace lithe::http
+}  // namespace lithe::log

@@ -14,7 +14,7 @@
 #include "lithe/config.hpp"
 #include "lithe/request.hpp"
 
-namespace lithe::http {
+namespace lithe::log {
 
 using base::ip_text_size;
 using base::IpAddress;
@@ -42,4 +42,4 @@ std::string_view client_address(const IpAddress& peer, const ProxyConfig& proxy,
                                 std::span<const Header> headers,
                                 char (&out)[ip_text_size]) noexcept;
 
-}  // namespace lithe::http
+}  // namespace lithe::log
