@@ -163,10 +163,22 @@ void Listener::on_ring(int res, CompletionFlags flags) {
 
 void Listener::leave_ring() {
   ring_ = nullptr;
-#if defined(LITHE_INQ_RECEIVE)  // always, with a ring (Ring::open)
+#if defined(LITHE_INQ_RECEIVE)
   int err;
   if (!wait_.watch(worker_.reactor(), fd_, &err)) {
     spdlog::error("listener {}: epoll_ctl: {}", key_, std::strerror(err));
+    ::close(fd_);
+    open_ = false;
+    return;
+  }
+#else
+  // Back into the acceptor it was released from, which waits in Asio's reactor.
+  boost::system::error_code ec;
+  acceptor_.assign(
+      boost::asio::generic::stream_protocol(family_, family_ == AF_UNIX ? 0 : IPPROTO_TCP), fd_,
+      ec);
+  if (ec) {
+    spdlog::error("listener {}: {}", key_, ec.message());
     ::close(fd_);
     open_ = false;
     return;

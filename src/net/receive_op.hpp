@@ -41,7 +41,7 @@
 #include "net/socket.hpp"
 
 #if BOOST_ASIO_VERSION == 102600 && defined(__linux__) && \
-    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(LITHE_ASIO_PUBLIC_ONLY)
 #include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
 #if defined(BOOST_ASIO_HAS_EPOLL)

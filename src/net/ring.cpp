@@ -30,13 +30,9 @@ uint64_t tag(void* owner, RingOp op) {
 }
 }  // namespace
 
-Ring::Ring(Worker& worker) : worker_(worker) {}
+Ring::Ring(Worker& worker) : worker_(worker), wait_(worker.io()) {}
 
 std::unique_ptr<Ring> Ring::open(Worker& worker, std::string* why) {
-#if !defined(LITHE_INQ_RECEIVE)
-  *why = "lithe's io_uring loop needs Boost 1.81's Asio with epoll";
-  return nullptr;
-#endif
   std::unique_ptr<Ring> ring(new Ring(worker));
   if (!ring->setup(why)) return nullptr;
   return ring;
@@ -78,19 +74,17 @@ bool Ring::setup(std::string* why) {
   lent_.resize(buffer_entries);
   for (uint16_t bid = 0; bid < buffer_entries; ++bid) lend(bid, worker_.take_buffer());
 
-#if defined(LITHE_INQ_RECEIVE)
-  if (!wait_.watch(worker_.reactor(), ring_.ring_fd, &rc)) {
-    *why = std::string("epoll_ctl on the ring: ") + std::strerror(rc);
+  boost::system::error_code ec;
+  wait_.assign(ring_.ring_fd, ec);
+  if (ec) {
+    *why = "epoll_ctl on the ring: " + ec.message();
     return false;
   }
-#endif
   return true;
 }
 
 Ring::~Ring() {
-#if defined(LITHE_INQ_RECEIVE)
-  wait_.unwatch();  // before the descriptor closes
-#endif
+  if (wait_.is_open()) wait_.release();  // out of the reactor before the descriptor closes
   if (ring_open_) io_uring_queue_exit(&ring_);
   if (buffers_) ::munmap(buffers_, buffer_entries * sizeof(io_uring_buf));
 }
@@ -195,13 +189,12 @@ bool Ring::ready() const {
 }
 
 void Ring::wait() {
-#if defined(LITHE_INQ_RECEIVE)
-  wait_.start(this);
-#endif
-}
-
-void Ring::on_ready_wait(const boost::system::error_code& ec) {
-  if (!ec) on_ready();
+  // Asked first: a wait queued while completions are there would cost the reactor a wake-up.
+  if (ready()) return boost::asio::post(worker_.io(), [this] { on_ready(); });
+  wait_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [this](const boost::system::error_code& ec) {
+                     if (!ec) on_ready();
+                   });
 }
 
 // One turn: handle the completions there are, submit what they queued (the sends of every
@@ -261,9 +254,8 @@ void Ring::reap(unsigned limit) {
 
 void Ring::drain() {
   closed_ = true;
-#if defined(LITHE_INQ_RECEIVE)
-  wait_.unwatch();  // a wait in flight completes with operation_aborted
-#endif
+  boost::system::error_code ignored;
+  wait_.cancel(ignored);  // a wait in flight completes with operation_aborted
   in_turn_ = true;
   while (in_flight_ > 0) {
     io_uring_submit_and_wait(&ring_, 1);

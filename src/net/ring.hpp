@@ -14,14 +14,13 @@
 #include <liburing.h>
 #include <sys/socket.h>
 
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
-
-#include "net/receive_op.hpp"
 
 namespace lithe::net {
 
@@ -89,10 +88,8 @@ class Ring {
 
   // Starts waiting for completions on the loop.
   void start();
-  // For the loop's wait (receive_op.hpp): whether there is something to handle, and the end of
-  // the wait.
+  // Whether there is something to handle (asked before the loop waits).
   bool ready() const;
-  void on_ready_wait(const boost::system::error_code& ec);
   // Teardown: submits what is queued and handles completions until no entry is in flight.
   void drain();
 
@@ -110,9 +107,8 @@ class Ring {
   Worker& worker_;
   io_uring ring_{};
   bool ring_open_ = false;
-#if defined(LITHE_INQ_RECEIVE)
-  ReadyWait wait_;  // the ring's descriptor in Asio's epoll, and the loop's wait on it
-#endif
+  // The ring's descriptor in the loop's reactor, for the wait between turns; never closes it.
+  boost::asio::posix::stream_descriptor wait_;
   io_uring_buf_ring* buffers_ = nullptr;           // provided buffers (see take_selected)
   std::vector<std::unique_ptr<ReadBuffer>> lent_;  // lent_[bid]: the buffer behind entry bid
   std::size_t in_flight_ = 0;  // connection entries submitted or queued, not yet completed
