@@ -12,7 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "net/receive_op.hpp"
+#include "net/receive.hpp"
 
 namespace lithe::net {
 

@@ -20,7 +20,7 @@
 #include "log/access_log.hpp"
 #include "log/access_record.hpp"
 #include "net/pending.hpp"
-#include "net/receive_op.hpp"
+#include "net/receive.hpp"
 #include "net/ring.hpp"
 #include "net/worker.hpp"
 
@@ -60,7 +60,7 @@ void Connection::start(int fd, int family) {
       fd_ = -1;
       return worker_.on_closed(this);
     }
-    adopt_accepted(socket_);
+    // Non-blocking since accept4; Asio only waits on it, so it need not know (an ioctl).
   }
   open_ = true;
   writing_ = false;
@@ -83,7 +83,7 @@ void Connection::give_back_buffer() {
   worker_.give_buffer(std::move(rbuf_));
 }
 
-// Reads into the read buffer, taken only when input is there (net/receive_op.hpp). Unlike a
+// Reads into the read buffer, taken only when input is there (net/receive.hpp). Unlike a
 // readiness wait, a read operation lets the reactor skip re-arming the descriptor (an
 // epoll_ctl per request), and this one also skips the `recv` that would find nothing when the
 // last read emptied the socket.
@@ -91,7 +91,7 @@ void Connection::do_receive() {
   ++ops_;
   reading_ = receiving_ = true;
   if (Ring* ring = worker_.ring()) return ring_receive(*ring);
-  start_receive(worker_.reactor(), socket_, this);
+  start_receive(this);
 }
 
 // Into the buffer of a request under way; between requests, into one the kernel picks when

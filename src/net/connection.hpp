@@ -32,7 +32,7 @@ struct CompletionFlags;
 class Connection : private Deadline {  // its one timeout running
  public:
   // The read side's one operation: Asio's readiness wait with this connection's handler (a
-  // pointer plus the slot's allocator), or the receive of net/receive_op.hpp.
+  // pointer plus the slot's allocator), or the completion of a receive (net/receive.hpp).
   static constexpr std::size_t read_op_size = 96;
 
   explicit Connection(Worker& worker);
@@ -60,9 +60,13 @@ class Connection : private Deadline {  // its one timeout running
   // The connection whose deadline expired.
   static Connection& of(Deadline& d) { return static_cast<Connection&>(d); }
 
-  // For the receive operation (receive_op.hpp): where it lives, the room for input once input
-  // is there (taking a buffer), an attempt that found none, and its completion.
+  // For the epoll transport's receive (receive.hpp): the socket, where the operation lives, the
+  // room for input once input is there (taking a buffer), an attempt that found none, whether
+  // the last read emptied the socket, and the completion.
+  Socket& socket() { return socket_; }
   OpSlot<read_op_size>& op_slot() { return read_slot_; }
+  bool input_known_empty() const { return input_drained_; }
+  void set_input_known_empty(bool empty) { input_drained_ = empty; }
   std::span<char> input_space();
   void input_space_unused();
   void on_received(const boost::system::error_code& ec, std::size_t n);
@@ -149,7 +153,7 @@ class Connection : private Deadline {  // its one timeout running
   bool peer_known_ : 1 = false;         // peer_ / unix_peer_ were looked up (or came from PROXY)
   bool tcp_ : 1 = false;                // TCP (not a unix socket)
   bool rejected_ : 1 = false;           // closing after a rejection: the client may still send
-  bool input_drained_ : 1 = false;      // the last receive left nothing in the socket (io_uring)
+  bool input_drained_ : 1 = false;      // the last receive left nothing in the socket
 
  public:
   uint32_t active_index = 0;  // position in the worker's list of open connections (packs here)

@@ -1,5 +1,6 @@
 #include "net/listener.hpp"
 
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,7 +9,6 @@
 #include <cstring>
 #include <utility>
 
-#include "net/receive_op.hpp"
 #include "net/ring.hpp"
 #include "net/worker.hpp"
 
@@ -38,23 +38,7 @@ Listener::Listener(Worker& worker, std::string key, Acceptor acceptor)
       spdlog::error("listener {}: {}", key_, ec.message());
       open_ = false;
     }
-    return;
   }
-#if defined(LITHE_INQ_RECEIVE)
-  if (Reactor* reactor = worker_.reactor()) {
-    const int fd = acceptor_.release(ec);  // leaves Asio's reactor (epoll_ctl DEL)...
-    if (!ec) {
-      fd_ = fd;
-      int err;
-      if (!wait_.watch(reactor, fd, &err)) {  // ...and comes back as ours
-        // Asio's own registration would fail the same way: the listener cannot work.
-        spdlog::error("listener {}: epoll_ctl: {}", key_, std::strerror(err));
-        ::close(fd);
-        open_ = false;
-      }
-    }
-  }
-#endif
 }
 
 Listener::~Listener() {
@@ -74,23 +58,8 @@ void Listener::close() {
     if (fd_ >= 0) ::close(fd_);
     return;
   }
-  if (!watched()) {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    return;
-  }
-#if defined(LITHE_INQ_RECEIVE)
-  wait_.unwatch();
-#endif
-  ::close(fd_);
-}
-
-bool Listener::watched() const {
-#if defined(LITHE_INQ_RECEIVE)
-  return wait_.watched();
-#else
-  return false;
-#endif
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
 }
 
 void Listener::pause() {
@@ -109,22 +78,12 @@ void Listener::resume() {
   if (!paused_ && !accepting_ && open_) do_accept();
 }
 
-// The wait asks ready() at once; after accept4 just found nothing, that try is skipped.
-void Listener::do_accept(bool emptied) {
+void Listener::do_accept() {
   if (paused_ || !open_) return;
   if (ring_) return arm();
   accepting_ = true;
-  if (!watched()) {
-    return acceptor_.async_wait(Acceptor::wait_read,
-                                [this](const boost::system::error_code& ec) { on_ready_wait(ec); });
-  }
-#if defined(LITHE_INQ_RECEIVE)
-  skip_try_ = emptied;
-  wait_.start(this);
-  skip_try_ = false;
-#else
-  (void)emptied;
-#endif
+  acceptor_.async_wait(Acceptor::wait_read,
+                       [this](const boost::system::error_code& ec) { on_ready_wait(ec); });
 }
 
 void Listener::arm() {
@@ -161,18 +120,9 @@ void Listener::on_ring(int res, CompletionFlags flags) {
   if (!armed_) do_accept();
 }
 
+// Back into the acceptor it was released from, which waits in Asio's reactor.
 void Listener::leave_ring() {
   ring_ = nullptr;
-#if defined(LITHE_INQ_RECEIVE)
-  int err;
-  if (!wait_.watch(worker_.reactor(), fd_, &err)) {
-    spdlog::error("listener {}: epoll_ctl: {}", key_, std::strerror(err));
-    ::close(fd_);
-    open_ = false;
-    return;
-  }
-#else
-  // Back into the acceptor it was released from, which waits in Asio's reactor.
   boost::system::error_code ec;
   acceptor_.assign(
       boost::asio::generic::stream_protocol(family_, family_ == AF_UNIX ? 0 : IPPROTO_TCP), fd_,
@@ -183,7 +133,6 @@ void Listener::leave_ring() {
     open_ = false;
     return;
   }
-#endif
   do_accept();
 }
 
@@ -198,7 +147,6 @@ bool Listener::is_transient_accept_error(int err) {
 // accept4 rather than Asio's accept: the socket comes non-blocking, and it is not registered
 // with Asio's reactor unless the connection needs it (not with io_uring: see Connection::start).
 bool Listener::accept_one() {
-  if (skip_try_) return false;
   for (;;) {
     const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
@@ -224,7 +172,7 @@ void Listener::on_ready_wait(const boost::system::error_code& ec) {
     return;
   }
   for (int n = 0; n < accept_batch; ++n) {
-    if (!ready()) return do_accept(true);
+    if (!ready()) return do_accept();
     if (accept_errno_ != 0) return back_off();
     hand_over(std::exchange(accepted_, -1));
     if (paused_) return;  // max_connections reached: resume() starts waiting again

@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "net/receive_op.hpp"
 #include "net/socket.hpp"
 
 namespace lithe::net {
@@ -40,25 +39,22 @@ class Listener {
   // A completion of the ring's accept entry: a connection, or an error.
   void on_ring(int res, CompletionFlags flags);
 
-  // For the wait on the listening socket (receive_op.hpp): whether a connection is there (it
-  // is accepted to find out, and kept for on_ready_wait), and the wait's end.
-  bool ready();
-  void on_ready_wait(const boost::system::error_code& ec);
-
  private:
-  void do_accept(bool emptied = false);
+  // Whether a connection is there: it is accepted to find out, and kept for on_ready_wait.
+  bool ready();
+  void on_ready_wait(const boost::system::error_code& ec);  // the reactor's wait ended
+  void do_accept();
   void arm();         // queues the ring's multishot accept
   void leave_ring();  // from then on: the reactor's wait, and accept4
   bool accept_one();  // accept4 into accepted_ / accept_errno_; false when none is queued
   void hand_over(int fd);
   static bool is_transient_accept_error(int err);
-  void back_off();       // after EMFILE/ENFILE: wait instead of spinning
-  bool watched() const;  // the socket is in wait_ (else in acceptor_, or ring_'s)
+  void back_off();  // after EMFILE/ENFILE: wait instead of spinning
 
   Worker& worker_;
   Ring* ring_;  // the worker's io_uring, which accepts; null: accept4 after a wait
   std::string key_;
-  Acceptor acceptor_;                  // the socket, unless watched()
+  Acceptor acceptor_;                  // the socket, waited on in Asio's reactor (unless ring_)
   int fd_ = -1;                        // the listening socket
   int family_;                         // AF_INET, AF_INET6 or AF_UNIX, for accepted sockets
   boost::asio::steady_timer backoff_;  // after EMFILE/ENFILE: wait instead of spinning
@@ -68,15 +64,9 @@ class Listener {
   int accept_errno_ = 0;    // or the error accept4 reported
   bool paused_ = false;     // no wait is in flight while paused (the ring's entry is cancelled)
   bool accepting_ = false;  // a wait, the ring's entry or the backoff is in flight
-  bool skip_try_ = false;   // while a wait starts right after accept4 found nothing
   bool open_ = true;
   bool armed_ = false;     // ring: the accept entry is in flight (until its last completion)
   std::vector<int> held_;  // ring: accepted while paused (already completed), for resume()
-#if defined(LITHE_INQ_RECEIVE)
-  // The socket, taken from the acceptor into the reactor directly, so that a wait is queued
-  // without an epoll_ctl. Otherwise (another Asio) the acceptor's async_wait.
-  ReadyWait wait_;
-#endif
 };
 
 }  // namespace lithe::net

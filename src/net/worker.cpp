@@ -58,7 +58,6 @@ constexpr std::size_t buffer_pool_quiet = 16;
 Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
     : index_(index),
       io_(1),
-      reactor_(reactor_of(io_)),
       snapshot_(std::move(snapshot)),
       clock_(io_),
       deadlines_(io_, &Worker::on_deadline),

@@ -19,7 +19,6 @@
 #include "metrics/metrics.hpp"
 #include "net/deadlines.hpp"
 #include "net/listener.hpp"
-#include "net/receive_op.hpp"
 
 namespace lithe::net {
 
@@ -71,7 +70,6 @@ class Worker {
   ~Worker();
 
   boost::asio::io_context& io() { return io_; }
-  Reactor* reactor() const { return reactor_; }
   // The io_uring the connections use, or null when they use epoll (server.io).
   Ring* ring() const { return ring_.get(); }
   unsigned index() const { return index_; }
@@ -165,7 +163,6 @@ class Worker {
 
   unsigned index_;
   boost::asio::io_context io_;
-  Reactor* reactor_;  // io_'s, for the connections' receives (net/receive_op.hpp)
   std::shared_ptr<const app::Snapshot> snapshot_;
   std::vector<std::shared_ptr<const app::Snapshot>> retired_;  // still referenced by writes
   std::size_t retired_holders_ = 0;   // connections that may reference a retired snapshot
