@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Where each outside library may appear in src/ and include/ (README, Layout): an #include of it
+# anywhere else fails this test, and so does any use of Asio's detail API or a preprocessor
+# check of Boost's version, which would tie lithe to one Boost release.
+# Usage: confinement_test.sh SOURCE_DIR
+set -euo pipefail
+cd "$1"
+failed=0
+
+# confine PATTERN ALLOWED_REGEX WHAT: files under src/ and include/ that match PATTERN must all
+# match ALLOWED_REGEX.
+confine() {
+  local pattern=$1 allowed=$2 what=$3 file
+  while IFS= read -r file; do
+    if [[ ! $file =~ $allowed ]]; then
+      echo "FAIL $what in $file"
+      failed=1
+    fi
+  done < <(grep -rlE "$pattern" src include || true)
+}
+
+confine '#include <liburing' '^src/net/ring\.(hpp|cpp)$' 'liburing'
+confine '#include <llhttp' '^src/http/parser\.cpp$' 'llhttp'
+confine '#include <toml\+\+' '^src/config/' 'toml++'
+confine '#include <boost/asio' '^src/(net/|server/server\.cpp$)' 'Asio'
+confine 'boost/asio/detail|asio::detail|#[[:space:]]*(if|elif).*BOOST_(ASIO_)?VERSION' '^$' \
+  "Asio's detail API or a Boost version check"
+
+if ((failed == 0)); then echo "ok: every library where the README says it is"; fi
+((failed == 0))
