@@ -1,7 +1,7 @@
 // A connection's readiness wait (lingering, or watching a client while a Responder answers)
 // must live in the connection's OpSlot: if an Asio upgrade grew the operation past
 // Connection::read_op_size, it would silently fall back to the heap, a block per wait. The
-// receive an idle connection holds is checked at compile time and in receive_op_test.cpp.
+// receive an idle connection holds, and a receive's completion, are checked in receive_test.cpp.
 #include "net/op_slot.hpp"
 
 #include <gtest/gtest.h>

@@ -116,6 +116,18 @@ TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
   EXPECT_FALSE(t.slot.in_use());
 }
 
+TEST_F(ReceiveOp, AReadDoneAtOnceCompletesLaterFromTheSlot) {
+  client_sends("GET / HTTP/1.1\r\n\r\n");
+  await_queued(POLLIN);
+  start();  // input is there: read now, delivered from the loop
+  EXPECT_EQ(t.calls, 0) << "never from inside start_receive";
+  EXPECT_TRUE(t.slot.in_use()) << "the completion outgrew Connection::read_op_size";
+  poll();
+  EXPECT_EQ(t.calls, 1);
+  EXPECT_EQ(t.bytes, 18u);
+  EXPECT_FALSE(t.slot.in_use());
+}
+
 TEST_F(ReceiveOp, AnAttemptThatFindsNothingHandsItsSpaceBack) {
   start();  // a new socket: it tries at once
   EXPECT_EQ(t.asked, 1);
