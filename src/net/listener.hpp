@@ -38,6 +38,8 @@ class Listener {
   void resume();
   // A completion of the ring's accept entry: a connection, or an error.
   void on_ring(int res, CompletionFlags flags);
+  // Whether the ring's accept entry is in flight (until its last completion).
+  bool armed_on_ring() const { return ring_ && armed_; }
 
  private:
   // Whether a connection is there: it is accepted to find out, and kept for on_ready_wait.
