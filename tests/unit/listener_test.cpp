@@ -48,6 +48,11 @@ class ListenerLeavesTheRing : public ::testing::Test {
   }
   void TearDown() override {
     if (client_ >= 0) ::close(client_);
+    // As the worker does: a closed listener's cancelled wait completes before it is freed.
+    if (listener_) {
+      listener_->close();
+      settle();
+    }
     listener_.reset();
     worker_.reset();
     ::unsetenv("LITHE_IO");
