@@ -26,5 +26,13 @@ confine '#include <boost/asio' '^src/(net/|server/server\.cpp$)' 'Asio'
 confine 'boost/asio/detail|asio::detail|#[[:space:]]*(if|elif).*BOOST_(ASIO_)?VERSION' '^$' \
   "Asio's detail API or a Boost version check"
 
+# The HTTP/1 session knows its transport only through net/transport.hpp: no back-end, no socket.
+for file in src/net/session.hpp src/net/session.cpp; do
+  if grep -nE '#include [<"](net/(ring|ring_transport|reactor_transport|receive|socket|op_slot)\.hpp|liburing|sys/socket\.h|sys/sendfile\.h|boost/asio/(ip|generic|posix|basic_))' "$file"; then
+    echo "FAIL the session reaches below its transport in $file"
+    failed=1
+  fi
+done
+
 if ((failed == 0)); then echo "ok: every library where the README says it is"; fi
 ((failed == 0))

@@ -145,7 +145,7 @@ bool Listener::is_transient_accept_error(int err) {
 }
 
 // accept4 rather than Asio's accept: the socket comes non-blocking, and it is not registered
-// with Asio's reactor unless the connection needs it (not with io_uring: see Connection::start).
+// with Asio's reactor unless the connection needs it (not with io_uring: see net/ring_transport.hpp).
 bool Listener::accept_one() {
   for (;;) {
     const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -12,20 +12,20 @@ class io_context;
 }
 
 namespace lithe::net {
-class Connection;
+class Session;
 }
 
 namespace lithe::detail {
 
 struct Pending {
-  Pending(net::Connection* c, const Request* req, http::ResponseImpl* res,
+  Pending(net::Session* c, const Request* req, http::ResponseImpl* res,
           boost::asio::io_context* loop)
       : conn(c), request(req), response(res), io(loop) {}
   ~Pending();
   Pending(const Pending&) = delete;
   Pending& operator=(const Pending&) = delete;
 
-  net::Connection* conn;         // null once sent or cancelled
+  net::Session* conn;            // null once sent or cancelled
   const Request* request;        // valid while conn is set
   http::ResponseImpl* response;  // valid while conn is set
   boost::asio::io_context* io;   // the connection's loop (outlives every handler on it)

@@ -3,7 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "net/connection.hpp"
+#include "net/session.hpp"
 #include "net/pending.hpp"
 
 namespace lithe {
@@ -39,7 +39,7 @@ Response& Responder::response() {
 
 void Responder::send() {
   if (!active()) return;
-  net::Connection* c = pending_->conn;
+  net::Session* c = pending_->conn;
   pending_->conn = nullptr;
   pending_->on_cancel = nullptr;
   c->complete_async();

@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "net/connection.hpp"
 #include "net/listener.hpp"
+#include "net/ring_transport.hpp"
 #include "net/worker.hpp"
 
 namespace lithe::net {
@@ -23,7 +23,7 @@ constexpr uint16_t buffer_group = 0;
 // Rounds of "handle completions, submit" in one turn before the loop's other work gets a go.
 constexpr int max_rounds = 8;
 constexpr uint64_t op_bits = 7;  // an owner is 8-aligned: its address leaves these free
-static_assert(alignof(Connection) > op_bits && alignof(Listener) > op_bits);
+static_assert(alignof(RingTransport) > op_bits && alignof(Listener) > op_bits);
 
 uint64_t tag(void* owner, RingOp op) {
   return reinterpret_cast<uintptr_t>(owner) | static_cast<uint64_t>(op);
@@ -248,7 +248,7 @@ void Ring::reap(unsigned limit) {
     if (op == RingOp::accept)
       reinterpret_cast<Listener*>(data & ~op_bits)->on_ring(res, CompletionFlags{flags});
     else
-      reinterpret_cast<Connection*>(data & ~op_bits)->on_ring(op, res, CompletionFlags{flags});
+      reinterpret_cast<RingTransport*>(data & ~op_bits)->on_ring(op, res, CompletionFlags{flags});
   }
 }
 

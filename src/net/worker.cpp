@@ -13,7 +13,9 @@
 
 #include "net/connection.hpp"
 #include "net/listener.hpp"
+#include "net/reactor_transport.hpp"
 #include "net/ring.hpp"
+#include "net/ring_transport.hpp"
 
 namespace lithe::net {
 
@@ -102,7 +104,7 @@ void Worker::set_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
   retired_.push_back(std::move(snapshot_));
   snapshot_ = std::move(snapshot);
   apply_limits();
-  for (Connection* c : active_)
+  for (Session* c : active_)
     if (c->pin_retired()) ++retired_holders_;
   if (retired_holders_ == 0) retired_.clear();
   resume_accepting_if_room();  // max_connections may have grown
@@ -142,7 +144,7 @@ void Worker::record_finished() {
 }
 
 void Worker::on_deadline(Deadline& deadline, Timeout kind) {
-  Connection::of(deadline).on_timeout(kind);
+  Session::of(deadline).on_timeout(kind);
 }
 
 Worker::~Worker() {
@@ -153,13 +155,13 @@ Worker::~Worker() {
   stopping_ = true;
   on_drained_ = nullptr;
   auto open = active_;
-  for (Connection* c : open) c->close();
+  for (Session* c : open) c->close();
   for (auto& l : listeners_) l->close();  // a listener's wait lives inside it too
   if (ring_) ring_->drain();              // the ring's entries complete the same way
   io_.restart();
   io_.poll();
-  for (Connection* c : active_) delete c;  // none expected: every wait above has completed
-  ring_.reset();                           // its lent buffers go before the pool does
+  for (Session* c : active_) delete c;  // none expected: every wait above has completed
+  ring_.reset();                        // its lent buffers go before the pool does
 }
 
 void Worker::add_listener(std::string key, Acceptor acceptor) {
@@ -191,7 +193,7 @@ void Worker::drain(std::function<void()> drained) {
     on_drained_ = std::move(drained);
     for (auto& l : listeners_) l->close();
     auto open = active_;  // close_if_idle() may hand a connection back to the pool
-    for (Connection* c : open) c->close_if_idle();
+    for (Session* c : open) c->close_if_idle();
     check_drained();
   });
 }
@@ -217,7 +219,7 @@ void Worker::stop() {
     deadlines_.shutdown();
     // close() may hand a connection back to the pool: iterate over a copy.
     auto open = active_;
-    for (Connection* c : open) c->close();
+    for (Session* c : open) c->close();
     io_.stop();
   });
 }
@@ -277,9 +279,11 @@ void Worker::on_accepted(int fd, int family) {
     ::close(fd);
     return;
   }
-  std::unique_ptr<Connection> c =
-      connection_pool_.take([this] { return std::make_unique<Connection>(*this); });
-  Connection* raw = c.release();  // owned by active_ until on_closed
+  std::unique_ptr<Session> c = connection_pool_.take([this]() -> std::unique_ptr<Session> {
+    if (ring_) return std::make_unique<Connection<RingTransport>>(*this);
+    return std::make_unique<Connection<ReactorTransport>>(*this);
+  });
+  Session* raw = c.release();  // owned by active_ until on_closed
   raw->active_index = static_cast<uint32_t>(active_.size());
   active_.push_back(raw);
   metrics_->connections_accepted.add();
@@ -290,14 +294,14 @@ void Worker::on_accepted(int fd, int family) {
   }
 }
 
-void Worker::on_closed(Connection* c) {
+void Worker::on_closed(Session* c) {
   metrics_->connections_closed.add();
   // Swap-remove from the open list, then back to the pool.
   const uint32_t i = c->active_index;
   active_[i] = active_.back();
   active_[i]->active_index = i;
   active_.pop_back();
-  connection_pool_.give(std::unique_ptr<Connection>(c), pool_keep);
+  connection_pool_.give(std::unique_ptr<Session>(c), pool_keep);
   resume_accepting_if_room();
   check_drained();
 }

@@ -22,7 +22,7 @@
 
 namespace lithe::net {
 
-class Connection;
+class Session;
 class Ring;
 
 // A free list of pooled objects: taken on demand, returned for reuse, never freed per use.
@@ -113,11 +113,11 @@ class Worker {
   // A new connection on an accepted socket (non-blocking; family AF_INET, AF_INET6 or AF_UNIX).
   void on_accepted(int fd, int family);
   // Called by a connection once it is closed and has no operation in flight.
-  void on_closed(Connection* c);
+  void on_closed(Session* c);
 
   std::size_t open_connections() const { return active_.size(); }
   // The open connections, in no particular order (a test drives one by hand with these).
-  const std::vector<Connection*>& connections() const { return active_; }
+  const std::vector<Session*>& connections() const { return active_; }
 
   Deadlines& deadlines() { return deadlines_; }
   const http::ParserLimits& parser_limits() const { return parser_limits_; }
@@ -170,8 +170,8 @@ class Worker {
   http::DateCache date_;
   boost::asio::steady_timer clock_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::vector<Connection*> active_;  // open connections (index kept in each)
-  Pool<Connection> connection_pool_;
+  std::vector<Session*> active_;   // open connections (index kept in each)
+  Pool<Session> connection_pool_;  // Connection<T> for this loop's transport
   Pool<ReadBuffer> buffer_pool_;
   Pool<http::Exchange> exchange_pool_;
   Pool<http::OutputBuffer> output_pool_;

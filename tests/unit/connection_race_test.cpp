@@ -21,7 +21,7 @@
 
 #include "app/snapshot.hpp"
 #include "lithe/config.hpp"
-#include "net/connection.hpp"
+#include "net/session.hpp"
 #include "net/worker.hpp"
 
 namespace lithe::net {
@@ -88,7 +88,7 @@ TEST_P(TimeoutMeetsCompletion, BodyBytesThatRaceTheBodyTimeoutGetOne408AndNoCras
            worker_->metrics().bytes_out.get() > 2900;
   }));
   ASSERT_EQ(worker_->connections().size(), 1u);
-  Connection& conn = *worker_->connections()[0];
+  Session& conn = *worker_->connections()[0];
 
   send("cd");  // with io_uring the receive completes here, before the timeout below
   conn.on_timeout(Timeout::body);

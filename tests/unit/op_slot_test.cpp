@@ -1,6 +1,6 @@
 // A connection's readiness wait (lingering, or watching a client while a Responder answers)
 // must live in the connection's OpSlot: if an Asio upgrade grew the operation past
-// Connection::read_op_size, it would silently fall back to the heap, a block per wait. The
+// ReactorTransport::read_op_size, it would silently fall back to the heap, a block per wait. The
 // receive an idle connection holds, and a receive's completion, are checked in receive_test.cpp.
 #include "net/op_slot.hpp"
 
@@ -10,13 +10,13 @@
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 
-#include "net/connection.hpp"
 #include "net/listener.hpp"
+#include "net/reactor_transport.hpp"
 
 namespace {
 
-using lithe::net::Connection;
 using lithe::net::OpSlot;
+using lithe::net::ReactorTransport;
 using lithe::net::SlotAllocator;
 namespace asio = boost::asio;
 
@@ -27,13 +27,13 @@ TEST(OpSlot, ReadinessWaitWithAOnePointerHandlerFitsTheConnectionsSlot) {
   lithe::net::Socket a(io, asio::generic::stream_protocol(AF_UNIX, 0), fds[0]);
   lithe::net::Socket b(io, asio::generic::stream_protocol(AF_UNIX, 0), fds[1]);
 
-  OpSlot<Connection::read_op_size> slot;
+  OpSlot<ReactorTransport::read_op_size> slot;
   bool woke = false;
   bool* flag = &woke;  // the same shape as the connection's handler: one pointer
   a.async_wait(asio::socket_base::wait_read,
-               asio::bind_allocator(SlotAllocator<void, Connection::read_op_size>(&slot),
+               asio::bind_allocator(SlotAllocator<void, ReactorTransport::read_op_size>(&slot),
                                     [flag](const boost::system::error_code& ec) { *flag = !ec; }));
-  EXPECT_TRUE(slot.in_use()) << "the wait operation outgrew Connection::read_op_size";
+  EXPECT_TRUE(slot.in_use()) << "the wait operation outgrew ReactorTransport::read_op_size";
 
   const char byte = 'x';
   ASSERT_EQ(::send(fds[1], &byte, 1, 0), 1);

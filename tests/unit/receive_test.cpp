@@ -14,21 +14,21 @@
 #include <boost/asio/io_context.hpp>
 #include <string>
 
-#include "net/connection.hpp"
+#include "net/reactor_transport.hpp"
 
 namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using lithe::net::Connection;
 using lithe::net::OpSlot;
+using lithe::net::ReactorTransport;
 using lithe::net::Socket;
 
 // Stands in for a connection: its socket, the slot the operation lives in, its buffer, and what
 // it was called with.
 struct Target {
   Socket* sock = nullptr;
-  OpSlot<Connection::read_op_size> slot;
+  OpSlot<ReactorTransport::read_op_size> slot;
   bool known_empty = false;
   char buf[4096];
   int asked = 0;   // input_space() calls: one per recvmsg attempt
@@ -38,7 +38,7 @@ struct Target {
   std::size_t bytes = 0;
 
   Socket& socket() { return *sock; }
-  OpSlot<Connection::read_op_size>& op_slot() { return slot; }
+  OpSlot<ReactorTransport::read_op_size>& op_slot() { return slot; }
   bool input_known_empty() const { return known_empty; }
   void set_input_known_empty(bool empty) { known_empty = empty; }
   std::span<char> input_space() {
@@ -107,7 +107,7 @@ class ReceiveOp : public ::testing::Test {
 
 TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
   start();
-  EXPECT_TRUE(t.slot.in_use()) << "the operation outgrew Connection::read_op_size";
+  EXPECT_TRUE(t.slot.in_use()) << "the operation outgrew ReactorTransport::read_op_size";
   client_sends("GET / HTTP/1.1\r\n\r\n");
   run_one();
   EXPECT_EQ(t.calls, 1);
@@ -121,7 +121,7 @@ TEST_F(ReceiveOp, AReadDoneAtOnceCompletesLaterFromTheSlot) {
   await_queued(POLLIN);
   start();  // input is there: read now, delivered from the loop
   EXPECT_EQ(t.calls, 0) << "never from inside start_receive";
-  EXPECT_TRUE(t.slot.in_use()) << "the completion outgrew Connection::read_op_size";
+  EXPECT_TRUE(t.slot.in_use()) << "the completion outgrew ReactorTransport::read_op_size";
   poll();
   EXPECT_EQ(t.calls, 1);
   EXPECT_EQ(t.bytes, 18u);

@@ -1,0 +1,532 @@
+#include "net/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/error.hpp>
+#include <cstring>
+
+#include "app/dispatch.hpp"
+#include "http/proxy_protocol.hpp"
+#include "http/response_writer.hpp"
+#include "log/access_log.hpp"
+#include "log/access_record.hpp"
+#include "net/pending.hpp"
+#include "net/transport.hpp"
+#include "net/worker.hpp"
+
+namespace lithe::net {
+
+using boost::system::error_code;
+
+namespace {
+// Bytes a lingering close reads and drops before giving up on the client's FIN.
+constexpr std::size_t linger_limit = 1024 * 1024;
+}  // namespace
+
+Session::Session(Worker& worker) : worker_(worker) {}
+
+Session::~Session() {
+  if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
+}
+
+// TCP_NODELAY is set on the listening socket: Linux copies it to the sockets accepted there.
+void Session::start(int fd, int family) {
+  if (!transport_->open(fd, family)) return worker_.on_closed(this);
+  phase_ = Phase::reading;
+  rejected_ = header_armed_ = releasing_ = holds_retired_ = false;
+  expect_proxy_ = worker_.snapshot().config.proxy.proxy_protocol;
+  unix_peer_ = peer_known_ = false;
+  peer_ = {};
+  if (expect_proxy_ || worker_.snapshot().access_log) resolve_peer();
+  rbegin_ = rpos_ = rend_ = 0;
+  lingered_ = requests_ = batch_ = 0;
+  worker_.deadlines().arm(deadline(), Timeout::keepalive);
+  transport_->receive();  // the buffer is taken when the request is there
+}
+
+// ---- Input ------------------------------------------------------------------------------------
+
+std::span<char> Session::input_space() {
+  if (!rbuf_) {
+    rbuf_ = worker_.take_buffer();
+    rbegin_ = rpos_ = rend_ = 0;
+  }
+  return {rbuf_->data.get() + rend_, rbuf_->capacity - rend_};
+}
+
+void Session::input_space_unused() {
+  release_idle_resources();  // between requests, a session waits without a buffer
+}
+
+bool Session::adopt_input(std::unique_ptr<ReadBuffer>& buffer) {
+  if (rbuf_) return false;
+  rbuf_ = std::move(buffer);
+  rbegin_ = rpos_ = rend_ = 0;
+  return true;
+}
+
+void Session::on_received(const error_code& ec, std::size_t n) {
+  const bool releasing = releasing_;
+  releasing_ = false;
+  if (ec == boost::asio::error::operation_aborted) {
+    if (releasing) return wait_for_input();  // a graceful stop looks again (close_if_idle)
+    if (phase_ == Phase::lingering) linger_read();
+    return;  // a header/body timeout: its 408 is on its way
+  }
+  if (ec || n == 0) return close();  // eof: every complete request was answered already
+  worker_.count_bytes_in(n);
+  if (closing()) return discard_input(n);
+  rend_ += static_cast<uint32_t>(n);  // n fits: the buffer is far smaller than 4 GiB
+  if (out_) return;  // a batch is being written: these bytes are parsed once it is out
+  process_input();
+}
+
+// Input that arrives once the last response is decided is never parsed: a timeout's 408 can
+// meet a receive that had already completed. It is dropped as a lingering close drops it.
+void Session::discard_input(std::size_t n) {
+  lingered_ += static_cast<uint32_t>(n);   // n <= the read buffer's size
+  if (phase_ != Phase::lingering) return;  // the last batch is being written: its end lingers
+  if (lingered_ > linger_limit) return close();
+  linger_read();
+}
+
+// ---- Parse and dispatch -----------------------------------------------------------------------
+
+void Session::process_input() {
+  if (expect_proxy_ && !read_proxy_header()) return;
+  const app::Snapshot& snap = worker_.snapshot();
+  // Requests that start in the same read started together: one clock read per batch (the
+  // clock is a visible cost with 16 requests to a read).
+  Clock::time_point batch_start{};
+  while (rpos_ < rend_ && !closing()) {
+    if (!exchange_) {
+      exchange_ = worker_.take_exchange();
+      exchange_->parser.start(exchange_->request, worker_.parser_limits());
+    }
+    if (!exchange_->parser.in_request()) {
+      rbegin_ = rpos_;
+      if (batch_start == Clock::time_point{}) batch_start = Clock::now();
+      exchange_->start = batch_start;
+    }
+    auto r = exchange_->parser.feed(rbuf_->data.get() + rpos_, rend_ - rpos_);
+    rpos_ += static_cast<uint32_t>(r.consumed);
+    using S = http::RequestParser::Status;
+    if (r.status == S::need_more) break;
+    if (r.status == S::error) {
+      worker_.count_parse_error(r.error_status);
+      fail_request(r.error_status);
+      break;
+    }
+    if (r.status == S::expect_continue) {
+      on_expect_continue();
+      continue;
+    }
+    handle_request();
+    if (phase_ == Phase::awaiting) break;
+    exchange_->next();
+    header_armed_ = false;
+    if (++batch_ >= snap.config.limits.pipeline_depth) break;
+  }
+  if (out_ && !out_->empty()) return do_write();
+  if (phase_ == Phase::awaiting) {
+    if (!transport_->reading()) transport_->wait_readable();  // to notice the client leaving
+    return;
+  }
+  if (closing()) return close();
+  wait_for_input();
+}
+
+// PROXY protocol (v1 or v2) before the first request: the source address replaces the peer's.
+// Returns false while more bytes are needed or once the session is closed for a bad one.
+bool Session::read_proxy_header() {
+  http::ProxyHeader header;
+  std::size_t consumed = 0;
+  switch (http::parse_proxy_header(rbuf_->data.get() + rpos_, rend_ - rpos_, header, &consumed)) {
+    case http::ProxyParse::need_more:
+      if (!header_armed_) worker_.deadlines().arm(deadline(), Timeout::header);
+      header_armed_ = true;
+      if (!transport_->reading()) transport_->receive();
+      return false;
+    case http::ProxyParse::invalid:
+      close();  // not from a proxy we were told to expect: nothing of it is read as HTTP
+      return false;
+    case http::ProxyParse::done:
+      break;
+  }
+  rpos_ += static_cast<uint32_t>(consumed);
+  rbegin_ = rpos_;
+  expect_proxy_ = false;
+  header_armed_ = false;
+  if (header.has_source && !header.local) {
+    peer_ = header.source;
+    unix_peer_ = false;
+  }
+  return true;
+}
+
+// Expect: 100-continue: invite the body only when the request can succeed; otherwise the final
+// status goes out at once and the connection closes (the body may already be on its way).
+void Session::on_expect_continue() {
+  http::RequestImpl& req = exchange_->request;
+  router::Param params[router::max_params];
+  const app::Snapshot& snap = worker_.snapshot();
+  if (snap.router.match(req.method_id(), req.path(), params).status ==
+      router::Match::Status::found) {
+    if (!out_) out_ = worker_.take_output();
+    out_->append("HTTP/1.1 100 Continue\r\n\r\n");
+    return;
+  }
+  http::ResponseImpl& res = exchange_->response;
+  app::dispatch(snap, req, res);
+  if (!out_) out_ = worker_.take_output();
+  http::render(res, render_context(false, false, req.is_head()), *out_);
+  phase_ = Phase::last;
+  rejected_ = true;  // the body may be on its way regardless
+}
+
+void Session::handle_request() {
+  http::RequestImpl& req = exchange_->request;
+  http::ResponseImpl& res = exchange_->response;
+  res.set_defer_hook(this, &Session::make_responder);
+  phase_ = Phase::handling;
+  const app::Snapshot& snap = worker_.snapshot();
+  const std::size_t slot = snap.route_slot[app::dispatch(snap, req, res)];
+  if (res.deferred() && pending_) {
+    // The handler answers later: hold the request, read nothing more, watch for a reset.
+    phase_ = Phase::awaiting;
+    exchange_->metrics_slot = slot;  // a reload may renumber routes before the answer
+    worker_.deadlines().disarm(deadline());
+    return;
+  }
+  phase_ = Phase::reading;
+  if (pending_) pending_->conn = nullptr, pending_ = nullptr;  // it threw after deferring
+  finish_response(slot);
+}
+
+lithe::Responder Session::make_responder(void* self) {
+  auto* s = static_cast<Session*>(self);
+  auto pending = std::make_shared<detail::Pending>(s, &s->exchange_->request,
+                                                   &s->exchange_->response, &s->worker_.io());
+  s->pending_ = pending.get();
+  return lithe::Responder(std::move(pending));
+}
+
+void Session::complete_async() {
+  pending_ = nullptr;
+  if (phase_ == Phase::handling) return;  // sent from inside the handler: rendered on return
+  if (out_) {
+    phase_ = Phase::answered;  // an earlier batch is still being written
+    return;
+  }
+  phase_ = Phase::reading;
+  resume_after_async();
+}
+
+void Session::complete_async_dropped() {
+  http::ResponseImpl& res = exchange_->response;
+  res.reset();
+  res.status(500);
+  res.body_view("Internal Server Error", "text/plain; charset=utf-8");
+  complete_async();
+}
+
+void Session::resume_after_async() {
+  finish_response(exchange_->metrics_slot);
+  exchange_->next();
+  header_armed_ = false;
+  ++batch_;
+  process_input();  // requests pipelined behind it, then the write
+}
+
+// The client went away first: the responder goes inert and its owner hears of it once.
+void Session::cancel_pending() {
+  pending_->conn = nullptr;
+  std::function<void()> fn = std::move(pending_->on_cancel);
+  pending_ = nullptr;
+  if (phase_ == Phase::awaiting || phase_ == Phase::answered) phase_ = Phase::reading;
+  if (!fn) return;
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    spdlog::error("responder cancel callback threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("responder cancel callback threw a non-exception");
+  }
+}
+
+// ---- Render -----------------------------------------------------------------------------------
+
+void Session::finish_response(std::size_t slot) {
+  http::RequestImpl& req = exchange_->request;
+  http::ResponseImpl& res = exchange_->response;
+  const app::Snapshot& snap = worker_.snapshot();
+  const uint16_t status =
+      res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
+  worker_.finished(static_cast<uint32_t>(slot), status, exchange_->start);
+  if (!out_) out_ = worker_.take_output();
+  const std::size_t limit = snap.config.limits.requests_per_connection;
+  ++requests_;
+  const bool keep_alive =
+      req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) && !worker_.draining();
+  const std::size_t body =
+      http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
+  if (snap.access_log) log_access(status, body);
+  if (!keep_alive) phase_ = Phase::last;
+}
+
+// A rejected request: its status, Connection: close, and nothing after it is parsed.
+void Session::fail_request(uint16_t status) {
+  if (!out_) out_ = worker_.take_output();
+  // A rejected HEAD still gets no body, when the method was parsed.
+  const bool head = exchange_ && exchange_->parser.in_request() && exchange_->request.is_head();
+  const std::size_t body = http::render_error(status, render_context(false, false, head), *out_);
+  if (worker_.snapshot().access_log) log_access(status, body);
+  phase_ = Phase::last;
+  rejected_ = true;
+}
+
+http::RenderContext Session::render_context(bool keep_alive, bool http10, bool head) const {
+  return {worker_.date().line(), worker_.snapshot().server_line, keep_alive, http10, head};
+}
+
+// One access log line (log/access_record.hpp).
+void Session::log_access(uint16_t status, std::size_t body_bytes) {
+  const app::Snapshot& snap = worker_.snapshot();
+  // Accepted while access logging was off (a reload turned it on): look the peer up now.
+  if (!peer_known_) resolve_peer();
+  // Formatted per line rather than kept per session: idle sessions stay small.
+  char client[base::ip_text_size];
+  snap.access_log->log(log::access_record(
+      log::Peer{peer_, unix_peer_}, snap.config.proxy, exchange_ ? &exchange_->request : nullptr,
+      status, body_bytes, exchange_ ? &exchange_->start : nullptr, client));
+}
+
+void Session::resolve_peer() {
+  peer_known_ = true;
+  const Transport::Peer p = transport_->peer();
+  peer_ = p.address;
+  unix_peer_ = p.unix_socket;
+}
+
+// ---- Wait for more ----------------------------------------------------------------------------
+
+// Waits for more request bytes, with the deadline the current state calls for.
+void Session::wait_for_input() {
+  if (out_) return;  // reading waits for the batch being written: its end reads on
+  Deadlines& deadlines = worker_.deadlines();
+  const bool in_request = exchange_ && exchange_->parser.in_request();
+  // Idle again during a graceful stop (a keep-alive response that was being written when the
+  // drain began is out): closed like the sessions that were idle then.
+  if (!in_request && worker_.draining() && close_if_idle()) return;
+  if (!in_request) {
+    deadlines.arm(deadline(), Timeout::keepalive);
+    release_idle_resources();  // the receive takes a buffer when the next request is there
+    if (!transport_->reading()) transport_->receive();  // (a readiness wait may be in flight)
+    return;
+  } else if (!exchange_->parser.headers_done()) {
+    // One deadline for the whole head: bytes trickling in do not extend it.
+    if (!header_armed_) deadlines.arm(deadline(), Timeout::header);
+    header_armed_ = true;
+  } else {
+    deadlines.arm(deadline(), Timeout::body);  // silence while reading a body
+  }
+  if (!make_room()) {
+    fail_request(431);
+    return do_write();
+  }
+  if (!transport_->reading()) transport_->receive();
+}
+
+// The buffer is full in the middle of a request: move the live bytes to the front.
+bool Session::make_room() {
+  if (rend_ < rbuf_->capacity) return true;
+  char* base = rbuf_->data.get();
+  http::RequestImpl& req = exchange_->request;
+  if (exchange_->parser.headers_done()) {
+    // A body is streaming: keep its head in the arena and drop every consumed byte.
+    req.pin();
+    std::memmove(base, base + rpos_, rend_ - rpos_);
+    rend_ -= rpos_;
+    rbegin_ = rpos_ = 0;
+    return true;
+  }
+  if (rbegin_ == 0) return false;  // the head alone fills the buffer
+  std::memmove(base, base + rbegin_, rend_ - rbegin_);
+  req.rebase(base + rbegin_, base + rend_, -static_cast<std::ptrdiff_t>(rbegin_));
+  rpos_ -= rbegin_;
+  rend_ -= rbegin_;
+  rbegin_ = 0;
+  return true;
+}
+
+// Readiness only, no read: while lingering, and to watch a client while a Responder answers.
+void Session::on_readable(const error_code& ec) {
+  if (ec == boost::asio::error::operation_aborted) {
+    // Cancelled on purpose (a header/body timeout); lingering may now need its own wait.
+    if (phase_ == Phase::lingering) transport_->wait_readable();
+    return;
+  }
+  if (ec) return close();
+  if (phase_ == Phase::lingering) return linger_read();
+  if (phase_ == Phase::awaiting) {
+    // Only watching for the client going away while a handler answers asynchronously: more
+    // requests and a half-close are both handled after the response.
+    switch (transport_->peek()) {
+      case Transport::Peek::empty:
+        return transport_->wait_readable();
+      case Transport::Peek::failed:
+        return close();  // reset: the responder is cancelled
+      case Transport::Peek::input:
+      case Transport::Peek::end:
+        return;
+    }
+  }
+  wait_for_input();  // the answer went out while this wait was in flight: read what came
+}
+
+// ---- Write ------------------------------------------------------------------------------------
+
+void Session::do_write() {
+  worker_.record_finished();  // before the client can see the responses (or scrape them)
+  out_->seal();
+  transport_->write(*out_);
+}
+
+void Session::write_waits() {
+  worker_.deadlines().arm(deadline(), Timeout::write);
+}
+
+bool Session::receives_after_write() const {
+  return phase_ == Phase::reading && !worker_.draining() && between_requests();
+}
+
+void Session::on_write_done() {
+  out_->clear();
+  worker_.give_output(std::move(out_));
+  batch_ = 0;
+  if (phase_ != Phase::awaiting) unpin_retired();
+  if (closing()) return end_after_write();
+  if (phase_ == Phase::answered) {
+    phase_ = Phase::reading;
+    return resume_after_async();
+  }
+  if (phase_ == Phase::awaiting) {
+    if (!transport_->reading()) transport_->wait_readable();
+    return;
+  }
+  if (rpos_ < rend_) return process_input();  // pipelined requests already read
+  wait_for_input();
+}
+
+// The last response is out. Closing a socket with unread input sends a reset, which can destroy
+// that response before the client reads it. When every byte the client sent was read and
+// belonged to requests answered in full, the connection closes at once (as nginx's
+// `lingering_close on` does); otherwise, and after a rejected request, the lingering close.
+void Session::end_after_write() {
+  if (!rejected_ && between_requests() && transport_->input_drained()) return close();
+  start_linger();
+}
+
+// Lingering close: shut the send side, then read and drop what the client still sends until
+// its FIN, so our last response is not destroyed by an RST for unread data.
+void Session::start_linger() {
+  phase_ = Phase::lingering;
+  if (exchange_) worker_.give_exchange(std::move(exchange_));
+  // A receive still in flight writes into the read buffer: linger_read() hands it back after.
+  if (rbuf_ && !transport_->receiving()) worker_.give_buffer(std::move(rbuf_));
+  if (!transport_->shutdown_send()) return close();
+  worker_.deadlines().arm(deadline(), Timeout::linger);
+  if (!transport_->reading()) transport_->wait_readable();
+}
+
+void Session::linger_read() {
+  if (rbuf_) worker_.give_buffer(std::move(rbuf_));  // kept by start_linger() for a receive
+  const std::size_t room = lingered_ <= linger_limit ? linger_limit - lingered_ : 0;
+  const Transport::Drop d = transport_->drop_input({worker_.scratch(), Worker::scratch_size}, room);
+  lingered_ += static_cast<uint32_t>(d.bytes);              // at most linger_limit + one scratch
+  if (d.ended || lingered_ > linger_limit) return close();  // FIN or error: done
+  worker_.deadlines().arm(deadline(), Timeout::linger);
+  transport_->wait_readable();
+}
+
+// ---- Timeouts, stop and close -----------------------------------------------------------------
+
+void Session::on_timeout(Timeout timeout) {
+  if (!transport_->is_open()) return;
+  switch (timeout) {
+    case Timeout::header:
+    case Timeout::body:
+      // A PROXY preamble that never completed: not HTTP yet, so no HTTP answer either.
+      if (out_ || closing() || expect_proxy_) return close();
+      transport_->cancel_read();  // the read: it completes with operation_aborted
+      worker_.count_parse_error(408);
+      fail_request(408);
+      return do_write();
+    case Timeout::keepalive:
+    case Timeout::write:
+    case Timeout::linger:
+    case Timeout::count:
+      return close();
+  }
+}
+
+bool Session::close_if_idle() {
+  if (!transport_->is_open() || phase_ == Phase::lingering || phase_ == Phase::awaiting || out_ ||
+      !between_requests())
+    return false;
+  if (transport_->receiving()) {
+    // The transport may have read a request already: let the read finish or abort first, then
+    // decide (on_received comes back here with no read in flight).
+    releasing_ = true;
+    transport_->cancel_read();
+    return false;
+  }
+  // A request on its way is answered, with Connection: close.
+  if (transport_->peek() == Transport::Peek::input) return false;
+  close();
+  return true;
+}
+
+void Session::close() {
+  if (!transport_->is_open()) return;
+  worker_.deadlines().disarm(deadline());
+  if (pending_) cancel_pending();
+  transport_->close();  // releases this session once nothing is in flight (maybe at once)
+}
+
+// Closed, and no operation in flight still reads or writes the buffers (a cancelled send or
+// receive can complete after the cancel, with the kernel still using its buffer until then).
+void Session::release() {
+  if (exchange_) worker_.give_exchange(std::move(exchange_));
+  if (rbuf_) worker_.give_buffer(std::move(rbuf_));
+  if (out_) {
+    out_->clear();
+    worker_.give_output(std::move(out_));
+  }
+  unpin_retired();  // the batch may have referenced the retired snapshot's bodies
+  worker_.on_closed(this);
+}
+
+bool Session::pin_retired() {
+  if (!transport_->is_open() || holds_retired_ || (!out_ && phase_ != Phase::awaiting))
+    return false;
+  holds_retired_ = true;
+  return true;
+}
+
+void Session::unpin_retired() {
+  if (!holds_retired_) return;
+  holds_retired_ = false;
+  worker_.release_retired();
+}
+
+// Idle between requests: the buffers go back to the pool.
+void Session::release_idle_resources() {
+  if (rbuf_ && between_requests()) {
+    worker_.give_buffer(std::move(rbuf_));
+    rbegin_ = rpos_ = rend_ = 0;
+    if (exchange_) worker_.give_exchange(std::move(exchange_));
+  }
+}
+
+}  // namespace lithe::net

@@ -1,0 +1,158 @@
+// The HTTP/1 session of one connection: parse → dispatch → render, pipelining, 100-continue,
+// keep-alive and the close policy, over a Transport (net/transport.hpp) that moves the bytes
+// and knows nothing of HTTP. The session knows nothing of epoll or io_uring.
+//
+// The read buffer, exchange and output buffer come from the worker's pools and go back as soon
+// as the session is idle, so an idle keep-alive connection holds only this object (and its
+// transport, which net/connection.hpp places beside it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "base/ip.hpp"
+#include "http/exchange.hpp"
+#include "http/output.hpp"
+#include "http/response_writer.hpp"
+#include "net/deadlines.hpp"
+
+namespace boost::system {
+class error_code;
+}
+
+namespace lithe {
+class Responder;
+}
+
+namespace lithe::detail {
+struct Pending;
+}
+
+namespace lithe::net {
+
+class Transport;
+class Worker;
+struct ReadBuffer;
+
+class Session : private Deadline {  // its one timeout running
+ public:
+  explicit Session(Worker& worker);
+  virtual ~Session();  // the pooled object is a Connection<T> (net/connection.hpp)
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Takes over an accepted socket (non-blocking; family AF_INET, AF_INET6 or AF_UNIX) and starts
+  // reading.
+  void start(int fd, int family);
+  // Graceful stop: closes the connection when it sits idle between requests with nothing
+  // waiting to be read. Returns whether it did.
+  bool close_if_idle();
+  // A reload swapped the snapshot: a session with a response in flight may reference the old
+  // one, and keeps it alive (returns true) until that response is written.
+  bool pin_retired();
+  // Closes now (reset, timeout, stop); the worker reclaims the object once the transport has
+  // no operation in flight.
+  void close();
+  // A deadline of this session expired.
+  void on_timeout(Timeout kind);
+  // The session whose deadline expired.
+  static Session& of(Deadline& d) { return static_cast<Session&>(d); }
+
+  // Asynchronous answers (lithe::Responder): send() and the last copy dropped unsent.
+  void complete_async();
+  void complete_async_dropped();
+
+  // From the transport: the room for input (taking a pooled buffer if none is held), an
+  // attempt that found none, a buffer the kernel filled (false: one is held already), and
+  // the completions.
+  bool holds_input() const { return rbuf_ != nullptr; }
+  std::span<char> input_space();
+  void input_space_unused();
+  bool adopt_input(std::unique_ptr<ReadBuffer>& buffer);
+  void on_received(const boost::system::error_code& ec, std::size_t n);
+  void on_readable(const boost::system::error_code& ec);
+  void on_write_done();
+  // A write waits for the client (restarted on every progress).
+  void write_waits();
+  // Once the batch being written is out, the next thing is a receive for the next request.
+  bool receives_after_write() const;
+  // The transport is closed and has nothing in flight: the buffers go back, then the object.
+  void release();
+
+  uint32_t active_index = 0;  // position in the worker's list of open sessions
+
+ protected:
+  // The transport beside this session, once it is constructed (after this base).
+  void attach(Transport& transport) { transport_ = &transport; }
+
+ private:
+  // Where the session is between the socket's events.
+  enum class Phase : uint8_t {
+    reading,    // parsing requests as they come, answering each in order
+    handling,   // inside a handler: a Responder's send() now is a synchronous answer
+    awaiting,   // a Responder holds the request; nothing after it is parsed
+    answered,   // that Responder sent while a batch was being written: rendered after it
+    last,       // the last response is decided (Connection: close, a rejection)
+    lingering,  // it is out and the send side shut: input is read and dropped
+  };
+
+  // Request bytes in, parsed and answered (in flow order in session.cpp).
+  void process_input();
+  bool read_proxy_header();
+  void on_expect_continue();
+  void handle_request();
+  static lithe::Responder make_responder(void* self);
+  void resume_after_async();
+  void cancel_pending();
+  void finish_response(std::size_t slot);
+  void fail_request(uint16_t status);
+  void log_access(uint16_t status, std::size_t body_bytes);
+  void resolve_peer();
+  // Waiting for more.
+  void wait_for_input();
+  bool make_room();
+  void discard_input(std::size_t n);
+  // Responses out.
+  void do_write();
+  void end_after_write();
+  void start_linger();
+  void linger_read();
+  // Idle again.
+  void release_idle_resources();
+  void unpin_retired();
+
+  http::RenderContext render_context(bool keep_alive, bool http10, bool head) const;
+  Deadline& deadline() { return *this; }
+  // Nothing read waits to be parsed, and no request is half-read.
+  bool between_requests() const {
+    return rpos_ == rend_ && !(exchange_ && exchange_->parser.in_request());
+  }
+  bool closing() const { return phase_ == Phase::last || phase_ == Phase::lingering; }
+
+  // Laid out to stay small (README, "Idle connection size").
+  Worker& worker_;
+  Transport* transport_ = nullptr;            // beside this object (net/connection.hpp)
+  std::unique_ptr<ReadBuffer> rbuf_;          // null while idle
+  std::unique_ptr<http::Exchange> exchange_;  // null while idle
+  std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
+  detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
+  base::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
+  uint32_t rbegin_ = 0;                       // first byte of the request being parsed
+  uint32_t rpos_ = 0;                         // first byte not yet given to the parser
+  uint32_t rend_ = 0;                         // end of the bytes read
+  uint32_t lingered_ = 0;                     // bytes dropped after the last response
+  uint32_t requests_ = 0;                     // requests answered on this connection
+  uint32_t batch_ = 0;                        // responses rendered since the last write
+  Phase phase_ = Phase::reading;
+  bool rejected_ : 1 = false;       // (last) after a rejection: the client may still send
+  bool header_armed_ : 1 = false;   // the current request's header deadline is running
+  bool releasing_ : 1 = false;      // the receive was cancelled for a graceful stop
+  bool holds_retired_ : 1 = false;  // may reference a snapshot a reload retired
+  bool expect_proxy_ : 1 = false;   // a PROXY protocol preamble must come first
+  bool unix_peer_ : 1 = false;      // accepted on a unix socket: no peer address
+  bool peer_known_ : 1 = false;     // peer_ / unix_peer_ were looked up (or came from PROXY)
+};
+
+}  // namespace lithe::net
