@@ -74,8 +74,7 @@ void BM_ParseRouteRenderWrk(benchmark::State& state) {
     state.SkipWithError(error.c_str());
     return;
   }
-  const http::PreparedResponse prepared = http::prepare_response(
-      200, "lithe", "text/plain; charset=utf-8", {}, "Hello, World!");
+  const PreparedResponse prepared(200, "text/plain; charset=utf-8", "Hello, World!", {}, "lithe");
   http::DateCache date;
   const std::string_view request = wrk_request;
   http::Exchange ex(100);
@@ -91,7 +90,7 @@ void BM_ParseRouteRenderWrk(benchmark::State& state) {
       state.SkipWithError("request did not parse or route");
       break;
     }
-    ex.response.prepared(&prepared);
+    ex.response.prepared(prepared);
     const http::RenderContext ctx{date.line(), "Server: lithe\r\n", ex.request.keep_alive(),
                                   ex.request.version_minor() == 0, ex.request.is_head()};
     http::render(ex.response, ctx, out);

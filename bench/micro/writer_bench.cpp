@@ -17,10 +17,9 @@ constexpr std::string_view server_line = "Server: lithe\r\n";
 
 // The /plaintext answer: a static handler's pre-rendered head, plus Date per response.
 void BM_RenderPrepared(benchmark::State& state) {
-  const http::PreparedResponse prepared = http::prepare_response(
-      200, "lithe", "text/plain; charset=utf-8", {}, "Hello, World!");
+  const PreparedResponse prepared(200, "text/plain; charset=utf-8", "Hello, World!", {}, "lithe");
   http::Exchange ex(100);
-  ex.response.prepared(&prepared);
+  ex.response.prepared(prepared);
   http::DateCache date;
   const http::RenderContext ctx{date.line(), server_line, true, false, false};
   http::OutputBuffer out;

@@ -1,11 +1,15 @@
 // What a handler fills in. text()/json()/header() copy their arguments; body_view() does not,
-// so its bytes must outlive the write (static data, a handler's own buffers).
+// so its bytes must outlive the write (static data, a handler's own buffers). Built-in and
+// registered handlers answer through this same interface, with the same powers.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
 namespace lithe {
+
+class PreparedResponse;
+class Responder;
 
 class Response {
  public:
@@ -23,6 +27,15 @@ class Response {
   // Sends length bytes of an open file from offset, zero copy (sendfile). The response owns fd
   // from now on and closes it once sent (or dropped).
   void file(int fd, uint64_t offset, uint64_t length, std::string_view content_type);
+  // Answers with a response rendered ahead (lithe/prepared.hpp), which must outlive the write
+  // (a handler keeps its own). Replaces whatever else was set.
+  void prepared(const PreparedResponse& response);
+  // The connection closes after this response (it says Connection: close).
+  void close_connection();
+  // Answers later: the handler returns, and the Responder (lithe/responder.hpp) sends this
+  // response once filled, from the same loop. Without a connection (a unit test calling a
+  // handler directly) it returns an inactive Responder.
+  Responder defer();
 
  protected:
   Response() = default;

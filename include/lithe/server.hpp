@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lithe/config.hpp"
+#include "lithe/prepared.hpp"
 #include "lithe/request.hpp"
 #include "lithe/responder.hpp"
 #include "lithe/response.hpp"
@@ -29,6 +30,8 @@ class RouteOptions {
   bool boolean(std::string_view key, bool fallback);
   // Records a config error at the route's handler key; the config is then refused.
   void error(std::string message);
+  // The config being loaded, e.g. server.server_header for a PreparedResponse.
+  const Config& config() const;
 
  private:
   handlers::Options& options_;

@@ -423,7 +423,7 @@ class EchoHandler final : public Handler {
  public:
   explicit EchoHandler(Mode mode) : mode_(mode) {}
 
-  void handle(const lithe::Request& req, http::ResponseImpl& res) override {
+  void handle(const lithe::Request& req, lithe::Response& res) override {
     switch (mode_) {
       case Mode::body: {
         std::string_view type = req.header("Content-Type");

@@ -9,18 +9,23 @@
 #include <string>
 #include <vector>
 
-#include "http/response.hpp"
 #include "lithe/config.hpp"
+#include "lithe/prepared.hpp"
 #include "lithe/request.hpp"
+#include "lithe/responder.hpp"
+#include "lithe/response.hpp"
 #include "metrics/metrics.hpp"
 
 namespace lithe::handlers {
 
+// The one handler interface: the built-ins, and the functions a program registers with
+// lithe::Server, answer through the public Request and Response alone, with the same powers
+// (a prepared response, closing the connection, answering later through a Responder).
 class Handler {
  public:
   virtual ~Handler() = default;
   // Fills res. May throw: the dispatcher turns that into a 500.
-  virtual void handle(const lithe::Request& req, http::ResponseImpl& res) = 0;
+  virtual void handle(const lithe::Request& req, lithe::Response& res) = 0;
 };
 
 // Process-wide state some handlers read (health's draining switch).

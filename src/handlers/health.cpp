@@ -9,17 +9,17 @@ class HealthHandler final : public Handler {
  public:
   HealthHandler(const ServerState& state, std::string_view server)
       : state_(state),
-        ok_(http::prepare_response(200, server, "text/plain; charset=utf-8", {}, "ok")),
-        draining_(http::prepare_response(503, server, "text/plain; charset=utf-8", {}, "draining")) {}
+        ok_(PreparedResponse(200, "text/plain; charset=utf-8", "ok", {}, server)),
+        draining_(PreparedResponse(503, "text/plain; charset=utf-8", "draining", {}, server)) {}
 
-  void handle(const lithe::Request&, http::ResponseImpl& res) override {
-    res.prepared(state_.draining.load(std::memory_order_relaxed) ? &draining_ : &ok_);
+  void handle(const lithe::Request&, lithe::Response& res) override {
+    res.prepared(state_.draining.load(std::memory_order_relaxed) ? draining_ : ok_);
   }
 
  private:
   const ServerState& state_;
-  http::PreparedResponse ok_;
-  http::PreparedResponse draining_;
+  PreparedResponse ok_;
+  PreparedResponse draining_;
 };
 }  // namespace
 

@@ -65,11 +65,11 @@ std::optional<SourcePos> write_json(const Value& v, std::string& out) {
 namespace {
 class JsonHandler final : public Handler {
  public:
-  explicit JsonHandler(http::PreparedResponse prepared) : prepared_(std::move(prepared)) {}
-  void handle(const lithe::Request&, http::ResponseImpl& res) override { res.prepared(&prepared_); }
+  explicit JsonHandler(PreparedResponse prepared) : prepared_(std::move(prepared)) {}
+  void handle(const lithe::Request&, lithe::Response& res) override { res.prepared(prepared_); }
 
  private:
-  http::PreparedResponse prepared_;
+  PreparedResponse prepared_;
 };
 }  // namespace
 
@@ -84,8 +84,8 @@ std::unique_ptr<Handler> make_json(BuildContext& ctx) {
     o.error("handler 'json' needs a 'value' option");
   }
   o.finish();
-  return std::make_unique<JsonHandler>(http::prepare_response(
-      status, o.config().server.server_header, "application/json", headers, std::move(body)));
+  return std::make_unique<JsonHandler>(PreparedResponse(status, "application/json", std::move(body),
+                                                        headers, o.config().server.server_header));
 }
 
 }  // namespace lithe::handlers

@@ -8,9 +8,10 @@ class MetricsHandler final : public Handler {
  public:
   explicit MetricsHandler(const ServerState& state) : state_(state) {}
 
-  void handle(const lithe::Request&, http::ResponseImpl& res) override {
+  void handle(const lithe::Request&, lithe::Response& res) override {
     // Scrapes are rare: building the text allocates, unlike the request path.
-    res.text(metrics::render_prometheus(state_.metrics), "text/plain; version=0.0.4; charset=utf-8");
+    res.text(metrics::render_prometheus(state_.metrics),
+             "text/plain; version=0.0.4; charset=utf-8");
   }
 
  private:

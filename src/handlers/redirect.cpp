@@ -24,7 +24,7 @@ class RedirectHandler final : public Handler {
   RedirectHandler(uint16_t status, std::vector<Piece> pieces)
       : status_(status), pieces_(std::move(pieces)) {}
 
-  void handle(const lithe::Request& req, http::ResponseImpl& res) override {
+  void handle(const lithe::Request& req, lithe::Response& res) override {
     // Body and location share one reused buffer (no heap once it has grown); header() and
     // text() copy them into the request's arena.
     thread_local std::string buf;
@@ -70,11 +70,11 @@ class RedirectHandler final : public Handler {
 
 class FixedRedirect final : public Handler {
  public:
-  explicit FixedRedirect(http::PreparedResponse prepared) : prepared_(std::move(prepared)) {}
-  void handle(const lithe::Request&, http::ResponseImpl& res) override { res.prepared(&prepared_); }
+  explicit FixedRedirect(PreparedResponse prepared) : prepared_(std::move(prepared)) {}
+  void handle(const lithe::Request&, lithe::Response& res) override { res.prepared(prepared_); }
 
  private:
-  http::PreparedResponse prepared_;
+  PreparedResponse prepared_;
 };
 
 uint16_t read_redirect_status(Options& o) {
@@ -141,9 +141,9 @@ std::unique_ptr<Handler> make_redirect(BuildContext& ctx) {
   if (pieces.size() <= 1 && (pieces.empty() || pieces.front().kind == Piece::Kind::literal)) {
     std::string fixed = pieces.empty() ? std::string() : std::move(pieces.front().text);
     std::string body = std::string(body_prefix) + fixed + "\n";
-    return std::make_unique<FixedRedirect>(
-        http::prepare_response(status, o.config().server.server_header, content_type,
-                               {{"Location", std::move(fixed)}}, std::move(body)));
+    return std::make_unique<FixedRedirect>(PreparedResponse(status, content_type, std::move(body),
+                                                            {{"Location", std::move(fixed)}},
+                                                            o.config().server.server_header));
   }
   return std::make_unique<RedirectHandler>(status, std::move(pieces));
 }

@@ -15,11 +15,11 @@ namespace {
 
 class StaticHandler final : public Handler {
  public:
-  explicit StaticHandler(http::PreparedResponse prepared) : prepared_(std::move(prepared)) {}
-  void handle(const lithe::Request&, http::ResponseImpl& res) override { res.prepared(&prepared_); }
+  explicit StaticHandler(PreparedResponse prepared) : prepared_(std::move(prepared)) {}
+  void handle(const lithe::Request&, lithe::Response& res) override { res.prepared(prepared_); }
 
  private:
-  http::PreparedResponse prepared_;
+  PreparedResponse prepared_;
 };
 
 // A body with placeholders: literal parts and parameter names, alternating as written.
@@ -34,7 +34,7 @@ class TemplateHandler final : public Handler {
         parts_(std::move(parts)),
         escape_(escape) {}
 
-  void handle(const lithe::Request& req, http::ResponseImpl& res) override {
+  void handle(const lithe::Request& req, lithe::Response& res) override {
     // Rendered here, then copied into the request's arena by text(): the buffer keeps its
     // capacity, so a warmed-up worker renders without touching the heap.
     thread_local std::string body;
@@ -139,8 +139,8 @@ std::unique_ptr<Handler> make_static(BuildContext& ctx) {
   if (!templated) {
     // No placeholder: the whole response is fixed (a "{{name}" escape is resolved here).
     std::string fixed = parts.empty() ? std::string() : std::move(parts.front().text);
-    return std::make_unique<StaticHandler>(http::prepare_response(
-        status, o.config().server.server_header, content_type, headers, std::move(fixed)));
+    return std::make_unique<StaticHandler>(PreparedResponse(
+        status, content_type, std::move(fixed), headers, o.config().server.server_header));
   }
   BodyEscape escape = body_escape_for(content_type);
   return std::make_unique<TemplateHandler>(status, std::move(content_type), std::move(headers),

@@ -8,11 +8,40 @@
 #include <stdexcept>
 
 #include "http/status.hpp"
+#include "lithe/responder.hpp"
 
 namespace lithe {
 
 namespace {
-http::ResponseImpl& impl(Response& r) { return static_cast<http::ResponseImpl&>(r); }
+http::ResponseImpl& impl(Response& r) {
+  return static_cast<http::ResponseImpl&>(r);
+}
+
+// Bodies at least this long are kept in a sealed memory file and sent with sendfile, as a
+// file's are: the socket takes page references instead of a copy, so a large body costs what a
+// file does, and a slow reader pins pages rather than a megabyte of socket buffers. Below it a
+// copy costs less than sendfile.
+constexpr std::size_t sealed_threshold = 64 * 1024;
+
+// The body in a sealed memfd, or -1 when the system refuses one (it then stays in memory).
+int seal(std::string_view body) {
+  const int fd = ::memfd_create("lithe-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  std::size_t done = 0;
+  while (done < body.size()) {
+    const ssize_t n = ::write(fd, body.data() + done, body.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  // Sealed: nothing can change a body that responses promise the length of.
+  if (done != body.size() ||
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 // CR, LF or NUL in a header would let a handler split the response.
 void check_header_text(std::string_view s) {
@@ -62,6 +91,70 @@ void Response::file(int fd, uint64_t offset, uint64_t length, std::string_view c
   r.body_owned_ = false;
 }
 
+void Response::prepared(const PreparedResponse& response) {
+  impl(*this).prepared_ = &response;
+}
+
+void Response::close_connection() {
+  impl(*this).close_ = true;
+}
+
+Responder Response::defer() {
+  http::ResponseImpl& r = impl(*this);
+  if (!r.defer_hook_) return {};
+  r.deferred_ = true;
+  return r.defer_hook_(r.defer_owner_);
+}
+
+PreparedResponse::PreparedResponse(int status, std::string_view content_type, std::string body,
+                                   const Headers& headers, std::string_view server_header) {
+  if (status < 100 || status > 999) throw std::invalid_argument("status code out of range");
+  check_header_text(content_type);
+  check_header_text(server_header);
+  for (const auto& [name, value] : headers) {
+    check_header_text(name);
+    check_header_text(value);
+  }
+  status_ = static_cast<uint16_t>(status);
+  head_.append(http::status_line(status_));
+  if (!server_header.empty()) head_.append("Server: ").append(server_header).append("\r\n");
+  const bool has_body = http::status_has_body(status_);
+  if (!content_type.empty() && has_body)
+    head_.append("Content-Type: ").append(content_type).append("\r\n");
+  for (const auto& [name, value] : headers)
+    head_.append(name).append(": ").append(value).append("\r\n");
+  if (!has_body) return;
+  head_.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  if (body.size() >= sealed_threshold) sealed_fd_ = seal(body);
+  if (sealed_fd_ >= 0)
+    sealed_size_ = body.size();
+  else
+    body_ = std::move(body);
+}
+
+PreparedResponse::PreparedResponse(PreparedResponse&& other) noexcept
+    : status_(other.status_),
+      head_(std::move(other.head_)),
+      body_(std::move(other.body_)),
+      sealed_fd_(std::exchange(other.sealed_fd_, -1)),
+      sealed_size_(other.sealed_size_) {}
+
+PreparedResponse& PreparedResponse::operator=(PreparedResponse&& other) noexcept {
+  if (this != &other) {
+    if (sealed_fd_ >= 0) ::close(sealed_fd_);
+    status_ = other.status_;
+    head_ = std::move(other.head_);
+    body_ = std::move(other.body_);
+    sealed_fd_ = std::exchange(other.sealed_fd_, -1);
+    sealed_size_ = other.sealed_size_;
+  }
+  return *this;
+}
+
+PreparedResponse::~PreparedResponse() {
+  if (sealed_fd_ >= 0) ::close(sealed_fd_);
+}
+
 }  // namespace lithe
 
 namespace lithe::http {
@@ -69,57 +162,6 @@ namespace lithe::http {
 void ResponseImpl::drop_file() {
   if (file_.fd >= 0) ::close(file_.fd);
   file_ = {};
-}
-
-PreparedResponse prepare_response(uint16_t status, std::string_view server_header,
-                                  std::string_view content_type,
-                                  const std::vector<std::pair<std::string, std::string>>& headers,
-                                  std::string body) {
-  PreparedResponse p;
-  p.status = status;
-  p.head.append(status_line(status));
-  if (!server_header.empty()) p.head.append("Server: ").append(server_header).append("\r\n");
-  if (!content_type.empty() && status_has_body(status))
-    p.head.append("Content-Type: ").append(content_type).append("\r\n");
-  for (const auto& [name, value] : headers) p.head.append(name).append(": ").append(value).append("\r\n");
-  if (status_has_body(status)) {
-    p.head.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
-    if (body.size() >= SealedBody::threshold) p.sealed = SealedBody::of(body);
-    if (!p.sealed) p.body = std::move(body);
-  }
-  return p;
-}
-
-SealedBody SealedBody::of(std::string_view body) {
-  SealedBody b;
-  const int fd = ::memfd_create("lithe-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return b;
-  b.fd_ = fd;
-  std::size_t done = 0;
-  while (done < body.size()) {
-    const ssize_t n = ::write(fd, body.data() + done, body.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return {};  // closes it: the body stays in memory instead
-    done += static_cast<std::size_t>(n);
-  }
-  // Sealed: nothing can change a body that responses promise the length of.
-  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
-    return {};
-  b.size_ = body.size();
-  return b;
-}
-
-SealedBody& SealedBody::operator=(SealedBody&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(o.fd_, -1);
-    size_ = o.size_;
-  }
-  return *this;
-}
-
-SealedBody::~SealedBody() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace lithe::http

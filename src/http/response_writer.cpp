@@ -28,18 +28,18 @@ void content_length(std::size_t n, OutputBuffer& out) {
 }  // namespace
 
 std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
-  if (const PreparedResponse* p = res.prepared()) {
-    out.append(p->head);
+  if (const PreparedResponse* p = res.prepared_response()) {
+    out.append(p->head());
     out.append(ctx.date_line);
     connection_line(ctx, out);
     out.append("\r\n");
     if (ctx.head) return 0;
-    if (p->sealed) {
-      out.file(p->sealed.fd(), 0, p->sealed.size(), false);  // the snapshot keeps it open
-      return p->sealed.size();
+    if (p->body_fd() >= 0) {
+      out.file(p->body_fd(), 0, p->body_size(), false);  // its handler keeps it open
+      return p->body_size();
     }
-    out.reference(p->body);
-    return p->body.size();
+    out.reference(p->body());
+    return p->body().size();
   }
   const uint16_t status = static_cast<uint16_t>(res.status());
   const bool has_body = status_has_body(status);

@@ -260,8 +260,9 @@ void Session::finish_response(std::size_t slot) {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
   const app::Snapshot& snap = worker_.snapshot();
-  const uint16_t status =
-      res.prepared() ? res.prepared()->status : static_cast<uint16_t>(res.status());
+  const uint16_t status = res.prepared_response()
+                              ? static_cast<uint16_t>(res.prepared_response()->status())
+                              : static_cast<uint16_t>(res.status());
   worker_.finished(static_cast<uint32_t>(slot), status, exchange_->start);
   if (!out_) out_ = worker_.take_output();
   const std::size_t limit = snap.config.limits.requests_per_connection;

@@ -38,7 +38,7 @@ namespace {
 class FunctionHandler final : public handlers::Handler {
  public:
   explicit FunctionHandler(std::shared_ptr<const Server::HandlerFn> fn) : fn_(std::move(fn)) {}
-  void handle(const Request& req, http::ResponseImpl& res) override { (*fn_)(req, res); }
+  void handle(const Request& req, Response& res) override { (*fn_)(req, res); }
 
  private:
   std::shared_ptr<const Server::HandlerFn> fn_;
@@ -49,7 +49,7 @@ class AsyncFunctionHandler final : public handlers::Handler {
  public:
   explicit AsyncFunctionHandler(std::shared_ptr<const Server::AsyncHandlerFn> fn)
       : fn_(std::move(fn)) {}
-  void handle(const Request& req, http::ResponseImpl& res) override { (*fn_)(req, res.defer()); }
+  void handle(const Request& req, Response& res) override { (*fn_)(req, res.defer()); }
 
  private:
   std::shared_ptr<const Server::AsyncHandlerFn> fn_;
@@ -148,6 +148,10 @@ int64_t RouteOptions::integer(std::string_view key, int64_t fallback) {
 
 bool RouteOptions::boolean(std::string_view key, bool fallback) {
   return options_.boolean(key).value_or(fallback);
+}
+
+const Config& RouteOptions::config() const {
+  return options_.config();
 }
 
 void RouteOptions::error(std::string message) {

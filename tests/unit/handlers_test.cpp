@@ -161,7 +161,7 @@ struct Built {
     for (int i = 0; i < out.iov_count(); ++i)
       wire.append(static_cast<const char*>(out.iov()[i].iov_base), out.iov()[i].iov_len);
     Reply r = parse_reply(wire);
-    r.prepared = res.prepared() != nullptr;
+    r.prepared = res.prepared_response() != nullptr;
     return r;
   }
 };

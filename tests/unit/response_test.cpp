@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "http/exchange.hpp"
@@ -23,9 +24,9 @@ std::string flatten(OutputBuffer& out) {
 }
 
 TEST(ResponseTest, PreparedResponseAddsDateAndBlankLine) {
-  PreparedResponse p = prepare_response(200, "lithe", "text/plain; charset=utf-8", {}, "Hello, World!");
+  PreparedResponse p(200, "text/plain; charset=utf-8", "Hello, World!", {}, "lithe");
   Exchange ex(10);
-  ex.response.prepared(&p);
+  ex.response.prepared(p);
   OutputBuffer out;
   EXPECT_EQ(render(ex.response, {date, server, true, false, false}, out), 13u);  // body bytes
   EXPECT_EQ(flatten(out),
@@ -34,9 +35,9 @@ TEST(ResponseTest, PreparedResponseAddsDateAndBlankLine) {
 }
 
 TEST(ResponseTest, HeadKeepsContentLengthAndDropsBody) {
-  PreparedResponse p = prepare_response(200, "", "text/plain", {}, "abc");
+  PreparedResponse p(200, "text/plain", "abc", {}, "");
   Exchange ex(10);
-  ex.response.prepared(&p);
+  ex.response.prepared(p);
   OutputBuffer out;
   EXPECT_EQ(render(ex.response, {date, "", true, false, true}, out), 0u);
   EXPECT_EQ(flatten(out),
@@ -103,21 +104,21 @@ TEST(ResponseTest, LargeBodiesAreReferencedNotCopied) {
 // A prepared body of 64 KiB or more lives in a sealed memory file and is sent with sendfile: the
 // batch holds the head, then a file entry for exactly the body's bytes. Nothing can change it.
 TEST(ResponseTest, LargePreparedBodiesAreSentFromASealedFile) {
-  const std::string body(SealedBody::threshold, 'b');
-  PreparedResponse p = prepare_response(200, "", "text/plain", {}, body);
-  ASSERT_TRUE(p.sealed);
-  EXPECT_TRUE(p.body.empty());
+  const std::string body(64 * 1024, 'b');
+  PreparedResponse p(200, "text/plain", body, {}, "");
+  ASSERT_GE(p.body_fd(), 0);
+  EXPECT_TRUE(p.body().empty());
   EXPECT_EQ(p.body_size(), body.size());
   std::string stored(body.size() + 1, '\0');
-  EXPECT_EQ(::pread(p.sealed.fd(), stored.data(), stored.size(), 0),
+  EXPECT_EQ(::pread(p.body_fd(), stored.data(), stored.size(), 0),
             static_cast<ssize_t>(body.size()));
   stored.resize(body.size());
   EXPECT_EQ(stored, body);
-  EXPECT_LT(::pwrite(p.sealed.fd(), "x", 1, 0), 0);  // sealed against writes
-  EXPECT_NE(::ftruncate(p.sealed.fd(), 1), 0);       // and against shrinking
+  EXPECT_LT(::pwrite(p.body_fd(), "x", 1, 0), 0);  // sealed against writes
+  EXPECT_NE(::ftruncate(p.body_fd(), 1), 0);       // and against shrinking
 
   Exchange ex(10);
-  ex.response.prepared(&p);
+  ex.response.prepared(p);
   OutputBuffer out;
   EXPECT_EQ(render(ex.response, {date, "", true, false, false}, out), body.size());
   out.seal();
@@ -126,19 +127,31 @@ TEST(ResponseTest, LargePreparedBodiesAreSentFromASealedFile) {
   EXPECT_EQ(out.iov()[1].iov_base, nullptr);  // then the file
   EXPECT_EQ(out.iov()[1].iov_len, body.size());
 
-  PreparedResponse small = prepare_response(200, "", "text/plain", {}, body.substr(1));
-  EXPECT_FALSE(small.sealed);  // below the threshold a copy is cheaper than sendfile
-  EXPECT_EQ(small.body.size(), body.size() - 1);
+  PreparedResponse small(200, "text/plain", body.substr(1), {}, "");
+  EXPECT_LT(small.body_fd(), 0);  // below the threshold a copy is cheaper than sendfile
+  EXPECT_EQ(small.body().size(), body.size() - 1);
+}
+
+// A prepared response is public API: what would split a head is refused when it is built.
+TEST(ResponseTest, APreparedResponseRefusesWhatWouldSplitItsHead) {
+  EXPECT_THROW(PreparedResponse(200, "text/plain", "x", {{"X-A", "1\r\nX-B: 2"}}),
+               std::invalid_argument);
+  EXPECT_THROW(PreparedResponse(200, "text/plain\n", "x"), std::invalid_argument);
+  EXPECT_THROW(PreparedResponse(200, "text/plain", "x", {}, "lithe\r\n"), std::invalid_argument);
+  EXPECT_THROW(PreparedResponse(99, "text/plain", "x"), std::invalid_argument);
+  EXPECT_EQ(PreparedResponse(204, "text/plain", "ignored").head(),
+            "HTTP/1.1 204 No Content\r\n"
+            "Server: lithe\r\n");  // no Content-Type or Content-Length where no body may be
 }
 
 TEST(ResponseTest, PipelinedBatchKeepsOrderAndPartialWritesAdvance) {
-  PreparedResponse a = prepare_response(200, "", "text/plain", {}, "A");
-  PreparedResponse b = prepare_response(404, "", "text/plain", {}, "B");
+  PreparedResponse a(200, "text/plain", "A", {}, "");
+  PreparedResponse b(404, "text/plain", "B", {}, "");
   Exchange ex(10);
   OutputBuffer out;
-  ex.response.prepared(&a);
+  ex.response.prepared(a);
   render(ex.response, {date, "", true, false, false}, out);
-  ex.response.prepared(&b);
+  ex.response.prepared(b);
   render(ex.response, {date, "", true, false, false}, out);
   std::string s = flatten(out);
   auto first = s.find("HTTP/1.1 200 OK"), second = s.find("HTTP/1.1 404 Not Found");

@@ -22,13 +22,13 @@ namespace lithe::handlers::files {
 
 namespace {
 // A short plain-text answer: 404 for anything missing or refused, 412, 416, 503.
-void plain_status(http::ResponseImpl& res, int status) {
+void plain_status(lithe::Response& res, int status) {
   res.status(status);
   res.body_view(http::reason_phrase(static_cast<uint16_t>(status)), "text/plain; charset=utf-8");
 }
 }  // namespace
 
-void FilesHandler::handle(const lithe::Request& req, http::ResponseImpl& res) {
+void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
   auto params = req.params();
   if (params.empty() || has_escaped_separator(req.path())) return plain_status(res, 404);
   const std::string_view rel = params.back().value;

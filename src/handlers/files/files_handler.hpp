@@ -23,7 +23,7 @@ class FilesHandler final : public Handler {
         cache_control_(std::move(cache_control)),
         dotfiles_(dotfiles) {}
 
-  void handle(const lithe::Request& req, http::ResponseImpl& res) override;
+  void handle(const lithe::Request& req, lithe::Response& res) override;
 
  private:
   Beneath root_;

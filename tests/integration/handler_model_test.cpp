@@ -1,0 +1,105 @@
+// One handler model: a handler a program registers has what the built-ins have, through the
+// public Response alone: a response rendered at load (PreparedResponse), closing the connection
+// after its response, and answering later through the Responder it gets from defer().
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <memory>
+#include <string>
+
+#include "harness.hpp"
+#include "lithe/prepared.hpp"
+
+namespace lithe::test {
+namespace {
+
+constexpr const char* kConfig = R"(
+[[route]]
+path = "/prepared"
+handler = "prepared"
+methods = ["GET", "HEAD"]
+body = "fixed body"
+
+[[route]]
+path = "/large"
+handler = "prepared"
+body = "large"
+
+[[route]]
+path = "/closing"
+handler = "closing"
+
+[[route]]
+path = "/deferred"
+handler = "deferred"
+)";
+
+void register_handlers(lithe::Server& s) {
+  // Rendered once per route at load, from the route's own option and the server's header.
+  s.handle_factory("prepared", [](lithe::RouteOptions& o) -> lithe::Server::HandlerFn {
+    std::string body = o.string("body", "");
+    if (body == "large") body = std::string(100 * 1024, 'L');  // kept in a sealed memory file
+    auto prepared = std::make_shared<const lithe::PreparedResponse>(
+        201, "text/plain", std::move(body), lithe::PreparedResponse::Headers{{"X-Fixed", "yes"}},
+        o.config().server.server_header);
+    return [prepared](const lithe::Request&, lithe::Response& res) { res.prepared(*prepared); };
+  });
+  s.handle("closing", [](const lithe::Request&, lithe::Response& res) {
+    res.text("bye");
+    res.close_connection();
+  });
+  s.handle("deferred", [](const lithe::Request&, lithe::Response& res) {
+    lithe::Responder r = res.defer();
+    boost::asio::post(r.io(), [r]() mutable {
+      r.response().text("answered later");
+      r.send();
+    });
+  });
+}
+
+class HandlerModel : public ::testing::Test {
+ protected:
+  TestServer server{kConfig, register_handlers};
+};
+
+TEST_F(HandlerModel, APreparedResponseIsSentAsRenderedWithDateAdded) {
+  RawClient c(server.port());
+  c.send(get("/prepared"));
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "fixed body");
+  EXPECT_EQ(r.header("X-Fixed"), "yes");
+  EXPECT_EQ(r.header("Content-Type"), "text/plain");
+  EXPECT_EQ(r.header("Server"), "lithe");
+  EXPECT_TRUE(r.has_header("Date"));
+
+  c.send(request("HEAD", "/prepared"));
+  HttpResponse h = c.read_response(true);
+  EXPECT_EQ(h.status, 201);
+  EXPECT_EQ(h.header("Content-Length"), "10");
+  EXPECT_EQ(h.body, "");
+
+  c.send(get("/large"));  // a body from the sealed file, on the same connection
+  HttpResponse l = c.read_response();
+  EXPECT_EQ(l.body, std::string(100 * 1024, 'L'));
+}
+
+TEST_F(HandlerModel, CloseConnectionEndsTheConnectionAfterTheResponse) {
+  RawClient c(server.port());
+  c.send(get("/closing"));
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.body, "bye");
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(c.is_closed());
+}
+
+TEST_F(HandlerModel, DeferFromTheResponseAnswersLaterInOrder) {
+  RawClient c(server.port());
+  c.send(get("/deferred") + get("/prepared"));
+  EXPECT_EQ(c.read_response().body, "answered later");
+  EXPECT_EQ(c.read_response().body, "fixed body");
+}
+
+}  // namespace
+}  // namespace lithe::test
