@@ -21,6 +21,7 @@
 
 #include "app/snapshot.hpp"
 #include "lithe/config.hpp"
+#include "loop_driver.hpp"
 #include "net/session.hpp"
 #include "net/worker.hpp"
 
@@ -54,18 +55,6 @@ class TimeoutMeetsCompletion : public ::testing::TestWithParam<const char*> {
     ::unsetenv("LITHE_IO");
   }
 
-  // Runs the worker's ready handlers until done() holds (fails after a few seconds).
-  template <class Done>
-  bool run_until(Done done) {
-    const auto until = std::chrono::steady_clock::now() + 5s;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > until) return false;
-      worker_->io().restart();
-      worker_->io().run_for(1ms);
-    }
-    return true;
-  }
-
   void send(std::string_view s) {
     ASSERT_EQ(::write(client_, s.data(), s.size()), static_cast<ssize_t>(s.size()));
   }
@@ -83,7 +72,7 @@ TEST_P(TimeoutMeetsCompletion, BodyBytesThatRaceTheBodyTimeoutGetOne408AndNoCras
       "GET /fill HTTP/1.1\r\nHost: t\r\n\r\n"
       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab";
   send(head);
-  ASSERT_TRUE(run_until([&] {
+  ASSERT_TRUE(test::run_until(worker_->io(), [&] {
     return worker_->metrics().bytes_in.get() == head.size() &&
            worker_->metrics().bytes_out.get() > 2900;
   }));
@@ -99,7 +88,7 @@ TEST_P(TimeoutMeetsCompletion, BodyBytesThatRaceTheBodyTimeoutGetOne408AndNoCras
 
   std::string got;
   char buf[4096];
-  ASSERT_TRUE(run_until([&] {
+  ASSERT_TRUE(test::run_until(worker_->io(), [&] {
     const ssize_t n = ::read(client_, buf, sizeof(buf));
     if (n > 0) got.append(buf, static_cast<std::size_t>(n));
     return n == 0;  // the server shut its side after the 408
@@ -113,7 +102,7 @@ TEST_P(TimeoutMeetsCompletion, BodyBytesThatRaceTheBodyTimeoutGetOne408AndNoCras
 
   ::close(client_);  // the lingering close sees the client's FIN and ends
   client_ = -1;
-  EXPECT_TRUE(run_until([&] { return worker_->connections().empty(); }));
+  EXPECT_TRUE(test::run_until(worker_->io(), [&] { return worker_->connections().empty(); }));
 }
 
 std::string io_name(const ::testing::TestParamInfo<const char*>& p) {

@@ -18,6 +18,7 @@
 
 #include "app/snapshot.hpp"
 #include "lithe/config.hpp"
+#include "loop_driver.hpp"
 #include "net/ring.hpp"
 #include "net/worker.hpp"
 
@@ -51,31 +52,11 @@ class ListenerLeavesTheRing : public ::testing::Test {
     // As the worker does: a closed listener's cancelled wait completes before it is freed.
     if (listener_) {
       listener_->close();
-      settle();
+      test::settle(worker_->io());
     }
     listener_.reset();
     worker_.reset();
     ::unsetenv("LITHE_IO");
-  }
-
-  // Runs handlers one at a time until none is ready; false if the loop keeps finding work (a
-  // wait that completes at once, over and over).
-  bool settle() {
-    for (int handlers = 0; handlers < 10000; ++handlers) {
-      worker_->io().restart();
-      if (worker_->io().poll_one() == 0) return true;
-    }
-    return false;
-  }
-  template <class Done>
-  bool run_until(Done done) {
-    const auto until = std::chrono::steady_clock::now() + 5s;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > until) return false;
-      worker_->io().restart();
-      worker_->io().run_for(1ms);
-    }
-    return true;
   }
 
   handlers::Registry registry_;
@@ -89,13 +70,14 @@ class ListenerLeavesTheRing : public ::testing::Test {
 
 TEST_F(ListenerLeavesTheRing, AndStillServesTheNextClient) {
   listener_->start();  // the ring's multishot accept
-  ASSERT_TRUE(settle());
+  ASSERT_TRUE(test::settle(worker_->io()));
   ASSERT_TRUE(listener_->armed_on_ring());
   listener_->pause();  // cancels it; its last completion comes back with ECANCELED
-  ASSERT_TRUE(run_until([&] { return !listener_->armed_on_ring(); }));
+  ASSERT_TRUE(test::run_until(worker_->io(), [&] { return !listener_->armed_on_ring(); }));
   listener_->on_ring(-EAGAIN, CompletionFlags{0});  // as a kernel that will not wait would end it
   listener_->resume();
-  ASSERT_TRUE(settle()) << "the listener spins instead of waiting for a connection";
+  ASSERT_TRUE(test::settle(worker_->io()))
+      << "the listener spins instead of waiting for a connection";
 
   client_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
@@ -109,7 +91,7 @@ TEST_F(ListenerLeavesTheRing, AndStillServesTheNextClient) {
 
   std::string got;
   char buf[1024];
-  ASSERT_TRUE(run_until([&] {
+  ASSERT_TRUE(test::run_until(worker_->io(), [&] {
     const ssize_t n = ::read(client_, buf, sizeof(buf));
     if (n > 0) got.append(buf, static_cast<std::size_t>(n));
     return n == 0;  // Connection: close
