@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -90,6 +91,9 @@ struct TimeoutsConfig {
   std::chrono::milliseconds keepalive{60'000};
   std::chrono::milliseconds write{30'000};
   std::chrono::milliseconds shutdown{10'000};
+  // A response a handler has not begun by then is a 504 (an answer deferred to a Responder);
+  // 0 = none. A route's `timeout` replaces it.
+  std::chrono::milliseconds handler{60'000};
 };
 
 struct LogConfig {
@@ -114,6 +118,8 @@ struct RouteConfig {
   SourcePos path_pos;     // its path value
   SourcePos methods_pos;  // its methods value (or the table when absent)
   SourcePos handler_pos;  // its handler value
+  // `timeout`: replaces timeouts.handler for this route (0 = none).
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 struct Config {

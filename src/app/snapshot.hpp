@@ -2,6 +2,7 @@
 // pre-rendered bits every response shares. Immutable once built; a reload builds a new one.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,22 +22,23 @@ struct Route {
   std::string path;
   std::string handler_name;
   std::unique_ptr<handlers::Handler> handler;
+  std::chrono::milliseconds timeout{0};  // for a deferred answer (timeouts.handler); 0 = none
 };
 
 struct Snapshot {
   Config config;
   router::Router router;
-  std::vector<Route> routes;      // indexed by the router's route id
+  std::vector<Route> routes;         // indexed by the router's route id
   std::vector<uint32_t> route_slot;  // route id → metrics slot; [routes.size()] = unmatched (0)
-  std::string server_line;        // "Server: lithe\r\n" or ""
-  std::string allow_all;          // Allow value for OPTIONS *
+  std::string server_line;           // "Server: lithe\r\n" or ""
+  std::string allow_all;             // Allow value for OPTIONS *
   std::shared_ptr<log::AccessLog> access_log;  // null when log.access = "off"
 };
 
 // Builds every route's handler and the router. Throws ConfigErrors (unknown handler, bad
 // options, duplicate route) with positions in the config file.
 std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry& registry,
-                                               handlers::ServerState& state);
+                                         handlers::ServerState& state);
 
 // "GET, HEAD, POST" for a mask, in method-number order.
 std::string allow_value(base::MethodMask mask);

@@ -107,8 +107,8 @@ const std::initializer_list<std::string_view> server_keys = {
 const std::initializer_list<std::string_view> limits_keys = {
     "request_line", "header_section", "headers",
     "body",         "pipeline_depth", "requests_per_connection"};
-const std::initializer_list<std::string_view> timeouts_keys = {"header", "body", "keepalive",
-                                                               "write", "shutdown"};
+const std::initializer_list<std::string_view> timeouts_keys = {"header", "body",     "keepalive",
+                                                               "write",  "shutdown", "handler"};
 const std::initializer_list<std::string_view> log_keys = {"level", "error", "access",
                                                           "access_format"};
 const std::initializer_list<std::string_view> proxy_keys = {"trusted", "client_header",
@@ -211,7 +211,8 @@ class Loader {
   Reader integer(std::string name, int64_t min, T& out);
   Reader size(std::string name, std::size_t min, std::size_t& out,
               std::size_t max = std::numeric_limits<std::size_t>::max());
-  Reader duration(std::string name, std::chrono::milliseconds& out);
+  // zero_means_none: "0s" is accepted (no limit) rather than refused.
+  Reader duration(std::string name, std::chrono::milliseconds& out, bool zero_means_none = false);
   Reader string(std::string name, std::string& out);
   Reader path_or(std::string name, std::string_view keywords, std::string& out);
   Reader one_of(std::string name, std::initializer_list<std::string_view> options, bool any_case,
@@ -341,7 +342,8 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
                  {"body", duration("timeouts.body", t.body)},
                  {"keepalive", duration("timeouts.keepalive", t.keepalive)},
                  {"write", duration("timeouts.write", t.write)},
-                 {"shutdown", duration("timeouts.shutdown", t.shutdown)}});
+                 {"shutdown", duration("timeouts.shutdown", t.shutdown)},
+                 {"handler", duration("timeouts.handler", t.handler, true)}});
   } else if (name == "log") {
     LogConfig& l = config.log;
     read_fields(*table, name,
@@ -427,8 +429,9 @@ Loader::Reader Loader::size(std::string name, std::size_t min, std::size_t& out,
   };
 }
 
-Loader::Reader Loader::duration(std::string name, std::chrono::milliseconds& out) {
-  return [this, name = std::move(name), &out](const toml::node& node) {
+Loader::Reader Loader::duration(std::string name, std::chrono::milliseconds& out,
+                                bool zero_means_none) {
+  return [this, name = std::move(name), &out, zero_means_none](const toml::node& node) {
     const auto* text = node.as_string();
     if (!text) {
       error(node, name + " must be a duration string like \"10s\" (units ms, s, m, h)");
@@ -438,8 +441,8 @@ Loader::Reader Loader::duration(std::string name, std::chrono::milliseconds& out
     if (!value) {
       error(node, name + ": invalid duration " + quote(text->get()) +
                       " (expected a number with unit ms, s, m or h, as in \"10s\")");
-    } else if (value->count() <= 0) {
-      error(node, name + " must be longer than 0");
+    } else if (value->count() < 0 || (value->count() == 0 && !zero_means_none)) {
+      error(node, name + (zero_means_none ? " must not be negative" : " must be longer than 0"));
     } else {
       out = *value;
     }
@@ -593,6 +596,10 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
       }
     } else if (name == "methods") {
       read_methods(*node, route);
+    } else if (name == "timeout") {
+      std::chrono::milliseconds timeout{-1};
+      duration("route.timeout", timeout, true)(*node);
+      if (timeout.count() >= 0) route.timeout = timeout;
     } else {
       route.options.table.emplace_back(std::string(name), to_value(*node));
       route.options.table.back().second.key_pos = pos_of(key->source());

@@ -25,8 +25,9 @@ struct Exchange {
   ResponseImpl response;
   RequestParser parser;
   // Kept here rather than in the connection, which stays small while idle.
-  std::chrono::steady_clock::time_point start{};  // the request's first byte (metrics, log)
-  std::size_t metrics_slot = 0;                   // route slot of an answer still pending
+  std::chrono::steady_clock::time_point start{};      // the request's first byte (metrics, log)
+  std::size_t metrics_slot = 0;                       // route slot of an answer still pending
+  std::chrono::steady_clock::time_point answer_by{};  // its deadline (max: none)
 };
 
 }  // namespace lithe::http

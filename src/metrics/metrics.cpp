@@ -158,6 +158,18 @@ std::string render_prometheus(const MetricsRegistry& r) {
     fmt::format_to(it, "lithe_request_duration_seconds_count{{route=\"{}\"}} {}\n", rl, count);
   }
 
+  out.append(
+      "# HELP lithe_handler_timeouts_total Deferred answers not begun within the route's "
+      "timeout (answered 504).\n# TYPE lithe_handler_timeouts_total counter\n");
+  for (std::size_t i = 0; i < route_count; ++i) {
+    const uint64_t n = sum(r, [&](const WorkerMetrics& w) {
+      const RouteStats* st = w.routes.find(i);
+      return st ? st->handler_timeouts.get() : 0;
+    });
+    if (n != 0)
+      fmt::format_to(it, "lithe_handler_timeouts_total{{route=\"{}\"}} {}\n", route_label(i), n);
+  }
+
   const uint64_t opened =
       sum(r, [](const WorkerMetrics& w) { return w.connections_accepted.get(); });
   const uint64_t closed = sum(r, [](const WorkerMetrics& w) { return w.connections_closed.get(); });

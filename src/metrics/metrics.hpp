@@ -40,6 +40,7 @@ struct RouteStats {
   std::array<Counter, counted_statuses.size() + 1> by_status;  // last: other codes
   std::array<Counter, duration_bounds.size() + 1> duration;    // last: above the top bound
   Counter duration_ns;
+  Counter handler_timeouts;  // deferred answers not begun in time (504)
   void record(uint16_t status, std::chrono::nanoseconds elapsed);
 };
 

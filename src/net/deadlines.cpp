@@ -29,6 +29,20 @@ void Deadlines::arm(Deadline& d, Timeout kind) {
   if (d.when < armed_) schedule(d.when);
 }
 
+void Deadlines::arm_at(Deadline& d, Timeout kind, Clock::time_point when) {
+  unlink(d);
+  List& l = lists_[static_cast<std::size_t>(kind)];
+  d.kind = kind;
+  d.when = when;
+  Deadline* after = l.tail;
+  while (after && after->when > when) after = after->prev;
+  d.prev = after;
+  d.next = after ? after->next : l.head;
+  (d.next ? d.next->prev : l.tail) = &d;
+  (after ? after->next : l.head) = &d;
+  if (d.when < armed_) schedule(d.when);
+}
+
 void Deadlines::disarm(Deadline& d) {
   unlink(d);
 }

@@ -13,8 +13,9 @@
 namespace lithe::net {
 
 // keepalive: between requests (timeouts.keepalive); header, body, write: timeouts.*;
-// linger: a lingering close's wait for the client's FIN.
-enum class Timeout : uint8_t { keepalive, header, body, write, linger, count };
+// linger: a lingering close's wait for the client's FIN; handler: a deferred answer's
+// (timeouts.handler or the route's timeout, so its entries are armed with arm_at).
+enum class Timeout : uint8_t { keepalive, header, body, write, linger, handler, count };
 
 using Clock = std::chrono::steady_clock;
 
@@ -40,6 +41,9 @@ class Deadlines {
   }
   // (Re)starts d as a `kind` deadline from now.
   void arm(Deadline& d, Timeout kind);
+  // (Re)starts d as a `kind` deadline expiring at `when`, for a kind whose entries differ in
+  // duration: placed in expiry order, searched from the latest (usually O(1)).
+  void arm_at(Deadline& d, Timeout kind, Clock::time_point when);
   // Stops d if it is running.
   void disarm(Deadline& d);
   // Cancels the timer (the loop is stopping).

@@ -190,12 +190,17 @@ void Session::handle_request() {
   res.set_defer_hook(this, &Session::make_responder);
   phase_ = Phase::handling;
   const app::Snapshot& snap = worker_.snapshot();
-  const std::size_t slot = snap.route_slot[app::dispatch(snap, req, res)];
+  const std::size_t route = app::dispatch(snap, req, res);
+  const std::size_t slot = snap.route_slot[route];
   if (res.deferred() && pending_) {
-    // The handler answers later: hold the request, read nothing more, watch for a reset.
+    // The handler answers later: hold the request, read nothing more, watch for a reset, and
+    // answer 504 if nothing is sent by the route's timeout.
     phase_ = Phase::awaiting;
     exchange_->metrics_slot = slot;  // a reload may renumber routes before the answer
-    worker_.deadlines().disarm(deadline());
+    const std::chrono::milliseconds limit =
+        route < snap.routes.size() ? snap.routes[route].timeout : std::chrono::milliseconds(0);
+    exchange_->answer_by = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
+    arm_answer_deadline();
     return;
   }
   phase_ = Phase::reading;
@@ -211,9 +216,36 @@ lithe::Responder Session::make_responder(void* self) {
   return lithe::Responder(std::move(pending));
 }
 
+// While a Responder holds the request, the one deadline is the answer's; a write of earlier
+// responses borrows it (Timeout::write) and gives it back when done (on_write_done).
+void Session::arm_answer_deadline() {
+  if (exchange_->answer_by == Clock::time_point::max())
+    worker_.deadlines().disarm(deadline());
+  else
+    worker_.deadlines().arm_at(deadline(), Timeout::handler, exchange_->answer_by);
+}
+
+// No answer by the deadline: the handler hears of it once (its cancel callback), its late
+// send() does nothing, and the client gets a 504 in the request's place; the connection goes on.
+void Session::on_answer_timeout() {
+  worker_.metrics().routes.get(exchange_->metrics_slot).handler_timeouts.add();
+  cancel_pending();
+  http::ResponseImpl& res = exchange_->response;
+  res.reset();
+  res.status(504);
+  res.body_view("Gateway Timeout", "text/plain; charset=utf-8");
+  if (out_) {
+    phase_ = Phase::answered;  // an earlier batch is still being written: rendered after it
+    return;
+  }
+  phase_ = Phase::reading;
+  resume_after_async();
+}
+
 void Session::complete_async() {
   pending_ = nullptr;
   if (phase_ == Phase::handling) return;  // sent from inside the handler: rendered on return
+  if (Deadline::kind == Timeout::handler) worker_.deadlines().disarm(deadline());
   if (out_) {
     phase_ = Phase::answered;  // an earlier batch is still being written
     return;
@@ -412,6 +444,7 @@ void Session::on_write_done() {
     return resume_after_async();
   }
   if (phase_ == Phase::awaiting) {
+    arm_answer_deadline();
     if (!transport_->reading()) transport_->wait_readable();
     return;
   }
@@ -463,6 +496,9 @@ void Session::on_timeout(Timeout timeout) {
       worker_.count_parse_error(408);
       fail_request(408);
       return do_write();
+    case Timeout::handler:
+      if (phase_ == Phase::awaiting) on_answer_timeout();
+      return;
     case Timeout::keepalive:
     case Timeout::write:
     case Timeout::linger:

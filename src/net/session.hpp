@@ -104,6 +104,8 @@ class Session : private Deadline {  // its one timeout running
   void on_expect_continue();
   void handle_request();
   static lithe::Responder make_responder(void* self);
+  void arm_answer_deadline();
+  void on_answer_timeout();
   void resume_after_async();
   void cancel_pending();
   void finish_response(std::size_t slot);

@@ -41,6 +41,15 @@ handler = "dropped"
 [[route]]
 path = "/hello/{name}"
 handler = "hello"
+
+[[route]]
+path = "/slow"
+handler = "parked"
+timeout = "300ms"
+
+[[route]]
+path = "/metrics"
+handler = "metrics"
 )";
 
 // Responders parked by the "parked" handler, for the test thread to answer or watch.
@@ -223,6 +232,41 @@ TEST_F(AsyncHandlers, ClientResetCancelsTheResponder) {
   RawClient next(server.port());  // the server goes on
   next.send(get("/hello/fine"));
   EXPECT_EQ(next.read_response().body, "hello fine");
+}
+
+// timeouts.handler / a route's timeout: no answer begun by then is a 504 in the request's place,
+// the handler's cancel callback runs once, its late send() does nothing, and the connection and
+// the requests pipelined behind it go on.
+TEST_F(AsyncHandlers, NoAnswerByTheRoutesTimeoutIs504AndTheConnectionGoesOn) {
+  RawClient c(server.port());
+  c.send(get("/slow") + get("/hello/behind"));
+  lithe::Responder r = box.wait_parked();
+  HttpResponse timed_out = c.read_response();  // the route's 300 ms, well within io_timeout
+  EXPECT_EQ(timed_out.status, 504);
+  EXPECT_EQ(timed_out.body, "Gateway Timeout");
+  EXPECT_FALSE(timed_out.has_header("Connection"));  // kept alive
+  EXPECT_EQ(c.read_response().body, "hello behind");
+  box.wait_cancelled(1);
+  on_loop(r, [&] {
+    EXPECT_FALSE(r.active());
+    r.response().text("too late");
+    r.send();  // a no-op
+  });
+  c.send(get("/hello/again"));
+  EXPECT_EQ(c.read_response().body, "hello again");  // nothing from the late answer before it
+  {
+    std::lock_guard lock(box.mutex);
+    EXPECT_EQ(box.cancelled, 1);  // once
+  }
+
+  RawClient m(server.port());
+  m.send(get("/metrics"));
+  const std::string metrics = m.read_response().body;
+  EXPECT_NE(metrics.find("lithe_handler_timeouts_total{route=\"/slow\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("lithe_requests_total{route=\"/slow\",code=\"504\"} 1\n"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST(AsyncHandlersStop, StopCancelsParkedResponders) {

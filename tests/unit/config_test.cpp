@@ -103,6 +103,7 @@ TEST(DefaultConfig, HasSpecDefaults) {
   EXPECT_EQ(c.timeouts.keepalive, 60s);
   EXPECT_EQ(c.timeouts.write, 30s);
   EXPECT_EQ(c.timeouts.shutdown, 10s);
+  EXPECT_EQ(c.timeouts.handler, 60s);
   EXPECT_EQ(c.log.level, "info");
   EXPECT_EQ(c.log.error, "stderr");
   EXPECT_EQ(c.log.access, "off");
@@ -671,6 +672,11 @@ TEST(ConfigTextErrors, TypesAndRanges) {
             "2:10: timeouts.header must be a duration string like \"10s\" (units ms, s, m, h)");
   EXPECT_EQ(only_error("[timeouts]\nheader = \"0ms\""),
             "2:10: timeouts.header must be longer than 0");
+  EXPECT_EQ(only_error("[timeouts]\nhandler = \"soon\""),
+            "2:11: timeouts.handler: invalid duration \"soon\" (expected a number with unit ms, s, "
+            "m or h, as in \"10s\")");
+  EXPECT_EQ(only_error("[[route]]\npath = \"/\"\nhandler = \"static\"\ntimeout = 5"),
+            "4:11: route.timeout must be a duration string like \"10s\" (units ms, s, m, h)");
   EXPECT_EQ(only_error("[log]\naccess_format = \"xml\""),
             "2:17: log.access_format must be one of combined, json");
   EXPECT_EQ(only_error("[log]\nerror = \"\""), "2:9: log.error must be \"stderr\" or a file path");
@@ -743,6 +749,20 @@ TEST(ConfigTextErrors, OnlyConfigErrorsEscape) {
       EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
     }
   }
+}
+
+// The handler deadline: "0s" means none (unlike the other timeouts), and a route's `timeout`
+// is its own key, not a handler option.
+TEST(ConfigTimeouts, HandlerDeadlineAndARoutesOwn) {
+  Config c = parse_config(
+      "[timeouts]\nhandler = \"0s\"\n[[route]]\npath = \"/a\"\nhandler = \"static\"\n"
+      "timeout = \"250ms\"\n[[route]]\npath = \"/b\"\nhandler = \"static\"\n",
+      "t.toml");
+  EXPECT_EQ(c.timeouts.handler, 0ms);
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].timeout, std::optional(250ms));
+  EXPECT_EQ(c.routes[0].options.find("timeout"), nullptr);
+  EXPECT_FALSE(c.routes[1].timeout.has_value());
 }
 
 }  // namespace
