@@ -294,6 +294,17 @@ TEST_F(AllocationTest, SteadyStateConcurrentConnections) {
   for (auto& c : clients) ASSERT_EQ(sequential(*c, 30), 30);
   for (auto& c : clients) ASSERT_EQ(pipelined(*c, 32), 32);
   ASSERT_EQ(pipelined_across(clients, 4), 4 * 8 * kBatch);
+  // Every connection holds a request at the same moment (its head read, its body awaited
+  // after 100 Continue): the pools reach this test's peak, 8 exchanges and 8 read buffers, on
+  // any timing of the rounds above (under load they may never overlap all 8). Each exchange
+  // then serves a file, whose headers grow its arena.
+  const std::string held =
+      "GET /files/hello.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+      "Content-Length: 1\r\n\r\n";
+  for (auto& c : clients) c->send(held);
+  for (auto& c : clients) ASSERT_EQ(c->read_response().status, 100);
+  for (auto& c : clients) c->send("x");
+  for (auto& c : clients) ASSERT_EQ(c->read_response().body, "hello files");
 
   start_counting();
   int ok = 0;
