@@ -230,16 +230,7 @@ void Session::arm_answer_deadline() {
 void Session::on_answer_timeout() {
   worker_.metrics().routes.get(exchange_->metrics_slot).handler_timeouts.add();
   cancel_pending();
-  http::ResponseImpl& res = exchange_->response;
-  res.reset();
-  res.status(504);
-  res.body_view("Gateway Timeout", "text/plain; charset=utf-8");
-  if (out_) {
-    phase_ = Phase::answered;  // an earlier batch is still being written: rendered after it
-    return;
-  }
-  phase_ = Phase::reading;
-  resume_after_async();
+  answer_instead(504, "Gateway Timeout");
 }
 
 void Session::complete_async() {
@@ -255,10 +246,15 @@ void Session::complete_async() {
 }
 
 void Session::complete_async_dropped() {
+  answer_instead(500, "Internal Server Error");
+}
+
+// The server answers in the handler's place, as if the handler had sent it.
+void Session::answer_instead(uint16_t status, std::string_view text) {
   http::ResponseImpl& res = exchange_->response;
   res.reset();
-  res.status(500);
-  res.body_view("Internal Server Error", "text/plain; charset=utf-8");
+  res.status(status);
+  res.body_view(text, "text/plain; charset=utf-8");
   complete_async();
 }
 

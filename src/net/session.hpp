@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "base/ip.hpp"
 #include "http/exchange.hpp"
@@ -106,6 +107,7 @@ class Session : private Deadline {  // its one timeout running
   static lithe::Responder make_responder(void* self);
   void arm_answer_deadline();
   void on_answer_timeout();
+  void answer_instead(uint16_t status, std::string_view text);
   void resume_after_async();
   void cancel_pending();
   void finish_response(std::size_t slot);
