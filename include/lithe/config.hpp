@@ -83,6 +83,8 @@ struct LimitsConfig {
   std::size_t body = 1024 * 1024;
   std::size_t pipeline_depth = 16;
   std::size_t requests_per_connection = 0;  // 0 = unlimited
+  // Bytes a streamed response may queue unsent before its writes report backpressure.
+  std::size_t stream_buffer = 256 * 1024;
 };
 
 struct TimeoutsConfig {
@@ -120,6 +122,8 @@ struct RouteConfig {
   SourcePos handler_pos;  // its handler value
   // `timeout`: replaces timeouts.handler for this route (0 = none).
   std::optional<std::chrono::milliseconds> timeout;
+  // `heartbeat`: an idle event stream (lithe::EventStream) sends a comment this often; 0 = none.
+  std::chrono::milliseconds heartbeat{0};
 };
 
 struct Config {

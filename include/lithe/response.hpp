@@ -10,6 +10,7 @@ namespace lithe {
 
 class PreparedResponse;
 class Responder;
+class Stream;
 
 class Response {
  public:
@@ -36,6 +37,11 @@ class Response {
   // response once filled, from the same loop. Without a connection (a unit test calling a
   // handler directly) it returns an inactive Responder.
   Responder defer();
+  // Starts a streamed body (lithe/stream.hpp): the status and headers set so far go out now,
+  // and the body follows through the returned Stream; any body set here is ignored. Works in a
+  // handler and on a Responder's response (the Responder is then done). Inactive without a
+  // connection, and for a second call.
+  Stream stream();
 
  protected:
   Response() = default;

@@ -11,6 +11,7 @@
 #include "lithe/request.hpp"
 #include "lithe/responder.hpp"
 #include "lithe/response.hpp"
+#include "lithe/stream.hpp"
 
 namespace lithe {
 

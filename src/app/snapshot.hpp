@@ -22,7 +22,8 @@ struct Route {
   std::string path;
   std::string handler_name;
   std::unique_ptr<handlers::Handler> handler;
-  std::chrono::milliseconds timeout{0};  // for a deferred answer (timeouts.handler); 0 = none
+  std::chrono::milliseconds timeout{0};    // for a deferred answer (timeouts.handler); 0 = none
+  std::chrono::milliseconds heartbeat{0};  // an idle event stream's comment interval; 0 = none
 };
 
 struct Snapshot {

@@ -105,8 +105,8 @@ constexpr std::string_view section_names[] = {"server", "limits", "timeouts", "l
 const std::initializer_list<std::string_view> server_keys = {
     "listen", "workers", "backlog", "max_connections", "server_header", "pid_file", "io"};
 const std::initializer_list<std::string_view> limits_keys = {
-    "request_line", "header_section", "headers",
-    "body",         "pipeline_depth", "requests_per_connection"};
+    "request_line",   "header_section",          "headers",      "body",
+    "pipeline_depth", "requests_per_connection", "stream_buffer"};
 const std::initializer_list<std::string_view> timeouts_keys = {"header", "body",     "keepalive",
                                                                "write",  "shutdown", "handler"};
 const std::initializer_list<std::string_view> log_keys = {"level", "error", "access",
@@ -334,7 +334,8 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
          {"body", size("limits.body", 1, l.body)},
          {"pipeline_depth", integer("limits.pipeline_depth", 1, l.pipeline_depth)},
          {"requests_per_connection",
-          integer("limits.requests_per_connection", 0, l.requests_per_connection)}});
+          integer("limits.requests_per_connection", 0, l.requests_per_connection)},
+         {"stream_buffer", size("limits.stream_buffer", 1, l.stream_buffer)}});
   } else if (name == "timeouts") {
     TimeoutsConfig& t = config.timeouts;
     read_fields(*table, name,
@@ -600,6 +601,8 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
       std::chrono::milliseconds timeout{-1};
       duration("route.timeout", timeout, true)(*node);
       if (timeout.count() >= 0) route.timeout = timeout;
+    } else if (name == "heartbeat") {
+      duration("route.heartbeat", route.heartbeat, true)(*node);
     } else {
       route.options.table.emplace_back(std::string(name), to_value(*node));
       route.options.table.back().second.key_pos = pos_of(key->source());

@@ -4,7 +4,9 @@
 
 namespace lithe::http {
 
-void OutputBuffer::release_fd(int fd) { ::close(fd); }
+void OutputBuffer::release_fd(int fd) {
+  ::close(fd);
+}
 
 void OutputBuffer::seal() {
   iov_.clear();
@@ -12,6 +14,7 @@ void OutputBuffer::seal() {
   file_offsets_.clear();
   iov_pos_ = 0;
   pending_ = 0;
+  sealed_ = true;
   for (std::size_t i = 0; i < segments_.size(); ++i) {
     const Segment& s = segments_[i];
     char* base = nullptr;
@@ -30,9 +33,13 @@ int OutputBuffer::memory_run() const {
   return n;
 }
 
-int OutputBuffer::front_fd() const { return segments_[iov_segment_[iov_pos_]].fd; }
+int OutputBuffer::front_fd() const {
+  return segments_[iov_segment_[iov_pos_]].fd;
+}
 
-off_t* OutputBuffer::front_offset() { return &file_offsets_[iov_pos_]; }
+off_t* OutputBuffer::front_offset() {
+  return &file_offsets_[iov_pos_];
+}
 
 bool OutputBuffer::advance(std::size_t n) {
   pending_ -= n;
@@ -62,6 +69,8 @@ void OutputBuffer::clear() {
   file_offsets_.clear();
   iov_pos_ = 0;
   pending_ = 0;
+  size_ = 0;
+  sealed_ = false;
 }
 
 }  // namespace lithe::http

@@ -38,12 +38,14 @@ class OutputBuffer {
       segments_.push_back({Kind::owned, bytes_.size(), 0, nullptr, -1, false});
     bytes_.insert(bytes_.end(), s.begin(), s.end());
     segments_.back().length += s.size();
+    size_ += s.size();
   }
 
   // s must stay valid until the batch is sent.
   void reference(std::string_view s) {
     if (s.size() < reference_threshold) return append(s);
     segments_.push_back({Kind::external, 0, s.size(), s.data(), -1, false});
+    size_ += s.size();
   }
 
   // length bytes of fd from offset, sent with sendfile; fd is closed after sending (or on
@@ -55,10 +57,13 @@ class OutputBuffer {
     }
     segments_.push_back(
         {Kind::file, static_cast<std::size_t>(offset), length, nullptr, fd, close_after});
+    size_ += length;
   }
 
   bool empty() const { return segments_.empty(); }
   std::size_t pending_bytes() const { return pending_; }
+  // Bytes not yet sent: all of them until seal(), then what advance() has not taken.
+  std::size_t unsent() const { return sealed_ ? pending_ : size_; }
 
   // Freezes the batch into an iovec array (call once, after the last append).
   void seal();
@@ -98,6 +103,8 @@ class OutputBuffer {
   std::vector<off_t> file_offsets_;       // per iov entry, the file offset (files only)
   std::size_t iov_pos_ = 0;
   std::size_t pending_ = 0;
+  std::size_t size_ = 0;  // bytes appended, referenced or sent from files
+  bool sealed_ = false;
   msghdr message_{};
 };
 

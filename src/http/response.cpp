@@ -103,7 +103,7 @@ Responder Response::defer() {
   http::ResponseImpl& r = impl(*this);
   if (!r.defer_hook_) return {};
   r.deferred_ = true;
-  return r.defer_hook_(r.defer_owner_);
+  return r.defer_hook_(r.hook_owner_);
 }
 
 PreparedResponse::PreparedResponse(int status, std::string_view content_type, std::string body,

@@ -12,6 +12,7 @@
 #include "lithe/request.hpp"
 #include "lithe/responder.hpp"
 #include "lithe/response.hpp"
+#include "lithe/stream.hpp"
 
 namespace lithe::http {
 
@@ -31,12 +32,14 @@ class ResponseImpl : public lithe::Response {
     deferred_ = false;
   }
 
-  // Asynchronous answers: the session installs the hook that makes a Responder for the
-  // request being dispatched; a handler calling defer() answers later through it.
+  // Asynchronous and streamed answers: the session installs the hooks that make a Responder
+  // or a Stream for the request being dispatched; defer() and stream() go through them.
   using DeferHook = lithe::Responder (*)(void* owner);
-  void set_defer_hook(void* owner, DeferHook hook) {
-    defer_owner_ = owner;
-    defer_hook_ = hook;
+  using StreamHook = lithe::Stream (*)(void* owner);
+  void set_hooks(void* owner, DeferHook on_defer, StreamHook on_stream) {
+    hook_owner_ = owner;
+    defer_hook_ = on_defer;
+    stream_hook_ = on_stream;
   }
   bool deferred() const { return deferred_; }
   // What the handler chose with the public calls of the same names.
@@ -70,8 +73,9 @@ class ResponseImpl : public lithe::Response {
   FileBody file_;
   std::vector<Header> extra_headers_;
   const PreparedResponse* prepared_ = nullptr;
-  void* defer_owner_ = nullptr;
+  void* hook_owner_ = nullptr;
   DeferHook defer_hook_ = nullptr;
+  StreamHook stream_hook_ = nullptr;
   bool body_owned_ = false;
   bool close_ = false;
   bool deferred_ = false;

@@ -25,6 +25,25 @@ void content_length(std::size_t n, OutputBuffer& out) {
   out.append({buf, static_cast<std::size_t>(end - buf)});
 }
 
+// Status line, Server, Date, Content-Type and the handler's headers.
+void head_fields(const ResponseImpl& res, bool has_body, const RenderContext& ctx,
+                 OutputBuffer& out) {
+  out.append(status_line(static_cast<uint16_t>(res.status())));
+  out.append(ctx.server_line);
+  out.append(ctx.date_line);
+  if (has_body && !res.content_type().empty()) {
+    out.append("Content-Type: ");
+    out.append(res.content_type());
+    out.append("\r\n");
+  }
+  for (const Header& h : res.extra_headers()) {
+    out.append(h.name);
+    out.append(": ");
+    out.append(h.value);
+    out.append("\r\n");
+  }
+}
+
 }  // namespace
 
 std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out) {
@@ -43,20 +62,7 @@ std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& ou
   }
   const uint16_t status = static_cast<uint16_t>(res.status());
   const bool has_body = status_has_body(status);
-  out.append(status_line(status));
-  out.append(ctx.server_line);
-  out.append(ctx.date_line);
-  if (has_body && !res.content_type().empty()) {
-    out.append("Content-Type: ");
-    out.append(res.content_type());
-    out.append("\r\n");
-  }
-  for (const Header& h : res.extra_headers()) {
-    out.append(h.name);
-    out.append(": ");
-    out.append(h.value);
-    out.append("\r\n");
-  }
+  head_fields(res, has_body, ctx, out);
   if (has_body) content_length(res.has_file() ? res.file_length() : res.body().size(), out);
   connection_line(ctx, out);
   out.append("\r\n");
@@ -74,6 +80,14 @@ std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& ou
   else
     out.reference(res.body());
   return res.body().size();
+}
+
+void render_stream_head(const ResponseImpl& res, const RenderContext& ctx, bool chunked,
+                        OutputBuffer& out) {
+  head_fields(res, status_has_body(static_cast<uint16_t>(res.status())), ctx, out);
+  if (chunked) out.append("Transfer-Encoding: chunked\r\n");
+  connection_line(ctx, out);
+  out.append("\r\n");
 }
 
 std::size_t render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out) {

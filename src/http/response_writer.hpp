@@ -23,6 +23,12 @@ struct RenderContext {
 // will send (0 for HEAD and bodiless statuses), as the access log reports them.
 std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& out);
 
+// Appends the head of a streamed response: status, the handler's Content-Type and headers, and
+// Transfer-Encoding: chunked when `chunked` (HTTP/1.1 with a body status, HEAD included, which
+// announces what GET would send). The response's own body, file or prepared form is ignored.
+void render_stream_head(const ResponseImpl& res, const RenderContext& ctx, bool chunked,
+                        OutputBuffer& out);
+
 // Appends a short text/plain error response (its reason phrase as the body). Returns the body
 // bytes, as render() does.
 std::size_t render_error(uint16_t status, const RenderContext& ctx, OutputBuffer& out);

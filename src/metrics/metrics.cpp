@@ -186,6 +186,21 @@ std::string render_prometheus(const MetricsRegistry& r) {
                  "# TYPE lithe_sent_bytes_total counter\nlithe_sent_bytes_total {}\n",
                  sum(r, [](const WorkerMetrics& w) { return w.bytes_in.get(); }),
                  sum(r, [](const WorkerMetrics& w) { return w.bytes_out.get(); }));
+  const uint64_t streams_opened =
+      sum(r, [](const WorkerMetrics& w) { return w.streams_opened.get(); });
+  const uint64_t streams_closed =
+      sum(r, [](const WorkerMetrics& w) { return w.streams_closed.get(); });
+  fmt::format_to(
+      it,
+      "# HELP lithe_streams_open Streamed responses being written now.\n"
+      "# TYPE lithe_streams_open gauge\nlithe_streams_open {}\n"
+      "# HELP lithe_stream_bytes_total Body bytes of streamed requests (in) and responses "
+      "(out).\n# TYPE lithe_stream_bytes_total counter\n"
+      "lithe_stream_bytes_total{{direction=\"in\"}} {}\n"
+      "lithe_stream_bytes_total{{direction=\"out\"}} {}\n",
+      streams_opened >= streams_closed ? streams_opened - streams_closed : 0,
+      sum(r, [](const WorkerMetrics& w) { return w.stream_bytes_in.get(); }),
+      sum(r, [](const WorkerMetrics& w) { return w.stream_bytes_out.get(); }));
   out.append(
       "# HELP lithe_parse_errors_total Requests rejected by the parser, a limit or a "
       "timeout, by kind.\n# TYPE lithe_parse_errors_total counter\n");

@@ -92,6 +92,10 @@ struct WorkerMetrics {
   Counter connections_closed;
   Counter bytes_in;
   Counter bytes_out;
+  Counter streams_opened;    // streamed responses begun (open = opened - closed)
+  Counter streams_closed;    // ... and over (ended, aborted or cancelled)
+  Counter stream_bytes_in;   // request body bytes handed to streaming handlers
+  Counter stream_bytes_out;  // body bytes streaming handlers wrote
   std::array<Counter, static_cast<std::size_t>(ParseError::count)> parse_errors;
 };
 

@@ -14,8 +14,9 @@ namespace lithe::net {
 
 // keepalive: between requests (timeouts.keepalive); header, body, write: timeouts.*;
 // linger: a lingering close's wait for the client's FIN; handler: a deferred answer's
-// (timeouts.handler or the route's timeout, so its entries are armed with arm_at).
-enum class Timeout : uint8_t { keepalive, header, body, write, linger, handler, count };
+// (timeouts.handler or the route's timeout, so its entries are armed with arm_at); heartbeat:
+// an idle event stream's comment (the route's `heartbeat`, also armed with arm_at).
+enum class Timeout : uint8_t { keepalive, header, body, write, linger, handler, heartbeat, count };
 
 using Clock = std::chrono::steady_clock;
 

@@ -3,14 +3,19 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <charconv>
 #include <cstring>
 
 #include "app/dispatch.hpp"
+#include "http/event_format.hpp"
 #include "http/proxy_protocol.hpp"
 #include "http/response_writer.hpp"
+#include "http/status.hpp"
 #include "log/access_log.hpp"
 #include "log/access_record.hpp"
 #include "net/pending.hpp"
+#include "net/stream_state.hpp"
 #include "net/transport.hpp"
 #include "net/worker.hpp"
 
@@ -21,12 +26,26 @@ using boost::system::error_code;
 namespace {
 // Bytes a lingering close reads and drops before giving up on the client's FIN.
 constexpr std::size_t linger_limit = 1024 * 1024;
+
+// A handler's callback (cancel, drain, writable), run on the loop: nothing it throws may reach
+// the loop.
+void run_callback(std::function<void()> fn, const char* what) {
+  if (!fn) return;
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    spdlog::error("{} callback threw: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("{} callback threw a non-exception", what);
+  }
+}
 }  // namespace
 
 Session::Session(Worker& worker) : worker_(worker) {}
 
 Session::~Session() {
   if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
+  if (stream_) stream_->conn = nullptr;
 }
 
 // TCP_NODELAY is set on the listening socket: Linux copies it to the sockets accepted there.
@@ -122,13 +141,13 @@ void Session::process_input() {
       continue;
     }
     handle_request();
-    if (phase_ == Phase::awaiting) break;
+    if (phase_ == Phase::awaiting || phase_ == Phase::streaming) break;
     exchange_->next();
     header_armed_ = false;
     if (++batch_ >= snap.config.limits.pipeline_depth) break;
   }
   if (out_ && !out_->empty()) return do_write();
-  if (phase_ == Phase::awaiting) {
+  if (phase_ == Phase::awaiting || phase_ == Phase::streaming) {
     if (!transport_->reading()) transport_->wait_readable();  // to notice the client leaving
     return;
   }
@@ -187,18 +206,28 @@ void Session::on_expect_continue() {
 void Session::handle_request() {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
-  res.set_defer_hook(this, &Session::make_responder);
+  res.set_hooks(this, &Session::make_responder, &Session::make_stream);
   phase_ = Phase::handling;
   const app::Snapshot& snap = worker_.snapshot();
   const std::size_t route = app::dispatch(snap, req, res);
   const std::size_t slot = snap.route_slot[route];
+  const app::Route* r = route < snap.routes.size() ? &snap.routes[route] : nullptr;
+  if (stream_) {
+    // The handler began a streamed body: what it wrote so far follows the head in this batch.
+    stream_->metrics_slot = static_cast<uint32_t>(slot);
+    stream_->heartbeat = r ? r->heartbeat : std::chrono::milliseconds(0);
+    if (stream_->aborted) return abort_stream();
+    if (stream_->ended) return finish_stream();
+    phase_ = Phase::streaming;
+    return;
+  }
   if (res.deferred() && pending_) {
     // The handler answers later: hold the request, read nothing more, watch for a reset, and
     // answer 504 if nothing is sent by the route's timeout.
     phase_ = Phase::awaiting;
     exchange_->metrics_slot = slot;  // a reload may renumber routes before the answer
-    const std::chrono::milliseconds limit =
-        route < snap.routes.size() ? snap.routes[route].timeout : std::chrono::milliseconds(0);
+    exchange_->heartbeat = r ? r->heartbeat : std::chrono::milliseconds(0);
+    const std::chrono::milliseconds limit = r ? r->timeout : std::chrono::milliseconds(0);
     exchange_->answer_by = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
     arm_answer_deadline();
     return;
@@ -272,14 +301,244 @@ void Session::cancel_pending() {
   std::function<void()> fn = std::move(pending_->on_cancel);
   pending_ = nullptr;
   if (phase_ == Phase::awaiting || phase_ == Phase::answered) phase_ = Phase::reading;
-  if (!fn) return;
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    spdlog::error("responder cancel callback threw: {}", e.what());
-  } catch (...) {
-    spdlog::error("responder cancel callback threw a non-exception");
+  run_callback(std::move(fn), "responder cancel");
+}
+
+// ---- Streamed responses -----------------------------------------------------------------------
+//
+// The head and the pieces a handler writes while it runs go into this batch's output buffer;
+// later pieces are staged behind the write in flight and flushed from the loop, one write at a
+// time. The handle's calls only queue and flag (schedule_flush), so nothing here runs inside a
+// handler's call, and a fast producer on a fast socket cannot recurse.
+
+lithe::Stream Session::make_stream(void* self) {
+  return static_cast<Session*>(self)->start_stream();
+}
+
+// Only while a handler holds the request: inside it, or through its Responder (which is then
+// done: the stream answers the request).
+lithe::Stream Session::start_stream() {
+  if (stream_ || !exchange_ || (phase_ != Phase::handling && phase_ != Phase::awaiting)) return {};
+  http::RequestImpl& req = exchange_->request;
+  http::ResponseImpl& res = exchange_->response;
+  auto s = std::make_shared<detail::StreamState>(this, &worker_.io());
+  s->status = static_cast<uint16_t>(res.status());
+  s->start = exchange_->start;
+  s->metrics_slot = static_cast<uint32_t>(exchange_->metrics_slot);
+  s->heartbeat = exchange_->heartbeat;
+  const bool http10 = req.version_minor() == 0;
+  const bool has_body = http::status_has_body(s->status);
+  s->discard = req.is_head() || !has_body;
+  s->chunked = !http10 && !s->discard;
+  const std::size_t limit = worker_.snapshot().config.limits.requests_per_connection;
+  ++requests_;
+  // HTTP/1.0 has no chunks: the end of the body is the end of the connection.
+  s->keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
+                  !worker_.draining() && (s->chunked || s->discard);
+  stream_ = s;
+  http::render_stream_head(res, render_context(s->keep_alive, http10, req.is_head()),
+                           !http10 && has_body, stream_target());
+  worker_.metrics().streams_opened.add();
+  if (pending_) {
+    pending_->conn = nullptr;
+    pending_->on_cancel = nullptr;
+    pending_ = nullptr;
   }
+  if (phase_ == Phase::awaiting) {
+    phase_ = Phase::streaming;
+    if (Deadline::kind == Timeout::handler) worker_.deadlines().disarm(deadline());
+    schedule_flush();
+  }
+  return lithe::Stream(std::move(s));
+}
+
+// Inside the handler, the batch being rendered; later, the pieces behind the write in flight.
+http::OutputBuffer& Session::stream_target() {
+  if (phase_ == Phase::handling) {
+    if (!out_) out_ = worker_.take_output();
+    return *out_;
+  }
+  if (!stream_->staged) stream_->staged = worker_.take_output();
+  return *stream_->staged;
+}
+
+bool Session::stream_write(std::string_view bytes, bool copy) {
+  detail::StreamState& s = *stream_;
+  if (!s.discard && !bytes.empty()) {
+    http::OutputBuffer& out = stream_target();
+    if (s.chunked) {
+      char line[24];
+      auto [end, ec] = std::to_chars(line, line + sizeof(line) - 2, bytes.size(), 16);
+      (void)ec;
+      *end++ = '\r';
+      *end++ = '\n';
+      out.append({line, static_cast<std::size_t>(end - line)});
+    }
+    if (copy)
+      out.append(bytes);
+    else
+      out.reference(bytes);
+    if (s.chunked) out.append("\r\n");
+    s.body_bytes += bytes.size();
+    worker_.metrics().stream_bytes_out.add(bytes.size());
+    if (phase_ != Phase::handling) schedule_flush();
+  }
+  if (stream_buffered() <= worker_.snapshot().config.limits.stream_buffer) return true;
+  s.want_writable = true;
+  return false;
+}
+
+std::size_t Session::stream_buffered() const {
+  return (stream_->staged ? stream_->staged->unsent() : 0) + (out_ ? out_->unsent() : 0);
+}
+
+void Session::stream_end() {
+  stream_->ended = true;
+  if (stream_->chunked) stream_target().append("0\r\n\r\n");
+  if (phase_ != Phase::handling) schedule_flush();
+}
+
+void Session::stream_abort() {
+  stream_->aborted = true;
+  if (phase_ != Phase::handling) schedule_flush();
+}
+
+void Session::schedule_flush() {
+  if (stream_->flush_posted) return;
+  stream_->flush_posted = true;
+  boost::asio::post(worker_.io(), [s = stream_] {
+    if (s->conn) s->conn->flush_stream();
+  });
+}
+
+// From the loop: the owed writable callback, then the staged pieces go out (one write in
+// flight at a time), or the stream ends, or it idles.
+void Session::flush_stream() {
+  std::shared_ptr<detail::StreamState> s = stream_;  // a callback may drop every handle
+  if (s->aborted) return abort_stream();
+  if (out_) {
+    s->flush_posted = false;  // on_write_done flushes again
+    return;
+  }
+  if (s->want_writable && s->open() &&
+      stream_buffered() <= worker_.snapshot().config.limits.stream_buffer) {
+    s->want_writable = false;
+    // It may write: its pieces join this flush (flush_posted is still set). A copy, since it
+    // may set another.
+    run_callback(s->on_writable, "stream writable");
+    if (s->aborted) return abort_stream();
+  }
+  s->flush_posted = false;
+  if (s->staged && !s->staged->empty()) {
+    out_ = std::move(s->staged);
+    if (Deadline::kind == Timeout::heartbeat) worker_.deadlines().disarm(deadline());
+    return do_write();
+  }
+  if (s->ended) return end_stream_and_go_on();
+  idle_stream();
+}
+
+void Session::on_stream_written() {
+  detail::StreamState& s = *stream_;
+  const bool staged = s.staged && !s.staged->empty();
+  if (!staged && s.ended && !s.aborted) return end_stream_and_go_on();
+  if (staged || s.want_writable || s.aborted) return schedule_flush();
+  idle_stream();
+}
+
+// Nothing to write: watch for the client going away, and keep an idle event stream alive
+// through proxies with a comment at the route's heartbeat.
+void Session::idle_stream() {
+  if (stream_->event_stream && stream_->heartbeat.count() > 0 && stream_->open())
+    worker_.deadlines().arm_at(deadline(), Timeout::heartbeat, Clock::now() + stream_->heartbeat);
+  else
+    worker_.deadlines().disarm(deadline());
+  if (!transport_->reading()) transport_->wait_readable();
+}
+
+// The last piece is out: the stream counts as a response, and requests pipelined behind it
+// are answered now, in order.
+void Session::finish_stream() {
+  record_stream();
+  const bool keep_alive = stream_->keep_alive && !worker_.draining();
+  release_stream();
+  phase_ = keep_alive ? Phase::reading : Phase::last;
+}
+
+void Session::end_stream_and_go_on() {
+  finish_stream();
+  unpin_retired();  // the stream may have kept a reloaded-away snapshot's handler in use
+  exchange_->next();
+  header_armed_ = false;
+  if (closing()) return end_after_write();
+  if (rpos_ < rend_) return process_input();
+  wait_for_input();
+}
+
+// abort(): what is queued is dropped and the connection closes without the body's end, so the
+// client sees the response failed. A batch already in flight goes out first.
+void Session::abort_stream() {
+  const bool handling = phase_ == Phase::handling;
+  record_stream();
+  release_stream();
+  phase_ = Phase::last;
+  rejected_ = true;              // a lingering close: the client may still be sending
+  if (handling || out_) return;  // the batch is written, then the connection closes
+  close();
+}
+
+void Session::record_stream() {
+  const detail::StreamState& s = *stream_;
+  worker_.finished(s.metrics_slot, s.status, s.start);
+  worker_.record_finished();
+  if (worker_.snapshot().access_log) log_access(s.status, s.body_bytes);
+}
+
+// The client went away (or a write stalled): the handle goes inert and the handler hears of it
+// once, unless it had ended or aborted the stream itself.
+void Session::cancel_stream() {
+  std::shared_ptr<detail::StreamState> s = stream_;
+  const bool tell = s->open();
+  std::function<void()> fn = std::move(s->on_cancel);
+  record_stream();
+  release_stream();
+  if (phase_ == Phase::streaming) phase_ = Phase::reading;
+  if (tell) run_callback(std::move(fn), "stream cancel");
+}
+
+void Session::release_stream() {
+  stream_->conn = nullptr;
+  // The callbacks may hold handles on the stream itself: dropped here, or never freed.
+  stream_->on_writable = nullptr;
+  stream_->on_cancel = nullptr;
+  stream_->on_drain = nullptr;
+  if (stream_->staged) {
+    stream_->staged->clear();
+    worker_.give_output(std::move(stream_->staged));
+  }
+  stream_.reset();
+  worker_.metrics().streams_closed.add();
+}
+
+void Session::on_drain() {
+  if (!stream_ || !stream_->open()) return;
+  run_callback(std::move(stream_->on_drain), "stream drain");
+}
+
+// timeouts.shutdown has passed: the stream ends at a piece boundary with its proper end (an
+// event stream tells the client when to reconnect first), so a proxy sees a whole response.
+bool Session::end_stream_for_stop() {
+  if (phase_ != Phase::streaming || !stream_) return false;
+  std::shared_ptr<detail::StreamState> s = stream_;
+  if (!s->open()) return true;  // ended already, on its way out
+  if (s->event_stream) {
+    std::string retry;
+    http::append_retry(retry, s->retry_ms);
+    stream_write(retry, true);
+  }
+  stream_end();
+  run_callback(std::move(s->on_cancel), "stream cancel");
+  return true;
 }
 
 // ---- Render -----------------------------------------------------------------------------------
@@ -397,7 +656,7 @@ void Session::on_readable(const error_code& ec) {
   }
   if (ec) return close();
   if (phase_ == Phase::lingering) return linger_read();
-  if (phase_ == Phase::awaiting) {
+  if (phase_ == Phase::awaiting || phase_ == Phase::streaming) {
     // Only watching for the client going away while a handler answers asynchronously: more
     // requests and a half-close are both handled after the response.
     switch (transport_->peek()) {
@@ -433,8 +692,9 @@ void Session::on_write_done() {
   out_->clear();
   worker_.give_output(std::move(out_));
   batch_ = 0;
-  if (phase_ != Phase::awaiting) unpin_retired();
+  if (phase_ != Phase::awaiting && phase_ != Phase::streaming) unpin_retired();
   if (closing()) return end_after_write();
+  if (phase_ == Phase::streaming) return on_stream_written();
   if (phase_ == Phase::answered) {
     phase_ = Phase::reading;
     return resume_after_async();
@@ -495,6 +755,9 @@ void Session::on_timeout(Timeout timeout) {
     case Timeout::handler:
       if (phase_ == Phase::awaiting) on_answer_timeout();
       return;
+    case Timeout::heartbeat:
+      if (phase_ == Phase::streaming && stream_->open()) stream_write(":\n\n", true);
+      return;
     case Timeout::keepalive:
     case Timeout::write:
     case Timeout::linger:
@@ -504,8 +767,8 @@ void Session::on_timeout(Timeout timeout) {
 }
 
 bool Session::close_if_idle() {
-  if (!transport_->is_open() || phase_ == Phase::lingering || phase_ == Phase::awaiting || out_ ||
-      !between_requests())
+  if (!transport_->is_open() || phase_ == Phase::lingering || phase_ == Phase::awaiting ||
+      phase_ == Phase::streaming || out_ || !between_requests())
     return false;
   if (transport_->receiving()) {
     // The transport may have read a request already: let the read finish or abort first, then
@@ -524,6 +787,7 @@ void Session::close() {
   if (!transport_->is_open()) return;
   worker_.deadlines().disarm(deadline());
   if (pending_) cancel_pending();
+  if (stream_) cancel_stream();
   transport_->close();  // releases this session once nothing is in flight (maybe at once)
 }
 
@@ -541,7 +805,8 @@ void Session::release() {
 }
 
 bool Session::pin_retired() {
-  if (!transport_->is_open() || holds_retired_ || (!out_ && phase_ != Phase::awaiting))
+  if (!transport_->is_open() || holds_retired_ ||
+      (!out_ && phase_ != Phase::awaiting && phase_ != Phase::streaming))
     return false;
   holds_retired_ = true;
   return true;

@@ -25,11 +25,13 @@ class error_code;
 
 namespace lithe {
 class Responder;
-}
+class Stream;
+}  // namespace lithe
 
 namespace lithe::detail {
 struct Pending;
-}
+struct StreamState;
+}  // namespace lithe::detail
 
 namespace lithe::net {
 
@@ -65,6 +67,17 @@ class Session : private Deadline {  // its one timeout running
   void complete_async();
   void complete_async_dropped();
 
+  // Streamed responses (lithe::Stream). These only queue and flag: the session acts on them
+  // from the loop, never inside the handler's call.
+  bool stream_write(std::string_view bytes, bool copy);
+  std::size_t stream_buffered() const;
+  void stream_end();
+  void stream_abort();
+  // Graceful stop: a stream hears of it at once (its drain callback), and at
+  // timeouts.shutdown the server ends it. False when there is no stream to end.
+  void on_drain();
+  bool end_stream_for_stop();
+
   // From the transport: the room for input (taking a pooled buffer if none is held), an
   // attempt that found none, a buffer the kernel filled (false: one is held already), and
   // the completions.
@@ -95,6 +108,7 @@ class Session : private Deadline {  // its one timeout running
     handling,   // inside a handler: a Responder's send() now is a synchronous answer
     awaiting,   // a Responder holds the request; nothing after it is parsed
     answered,   // that Responder sent while a batch was being written: rendered after it
+    streaming,  // a streamed body is being written; nothing after it is parsed
     last,       // the last response is decided (Connection: close, a rejection)
     lingering,  // it is out and the send side shut: input is read and dropped
   };
@@ -110,6 +124,20 @@ class Session : private Deadline {  // its one timeout running
   void answer_instead(uint16_t status, std::string_view text);
   void resume_after_async();
   void cancel_pending();
+  // A streamed response (in flow order in session.cpp).
+  static lithe::Stream make_stream(void* self);
+  lithe::Stream start_stream();
+  http::OutputBuffer& stream_target();
+  void schedule_flush();
+  void flush_stream();
+  void on_stream_written();
+  void idle_stream();
+  void finish_stream();
+  void end_stream_and_go_on();
+  void abort_stream();
+  void record_stream();
+  void cancel_stream();
+  void release_stream();
   void finish_response(std::size_t slot);
   void fail_request(uint16_t status);
   void log_access(uint16_t status, std::size_t body_bytes);
@@ -137,18 +165,19 @@ class Session : private Deadline {  // its one timeout running
 
   // Laid out to stay small (README, "Idle connection size").
   Worker& worker_;
-  Transport* transport_ = nullptr;            // beside this object (net/connection.hpp)
-  std::unique_ptr<ReadBuffer> rbuf_;          // null while idle
-  std::unique_ptr<http::Exchange> exchange_;  // null while idle
-  std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
-  detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
-  base::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
-  uint32_t rbegin_ = 0;                       // first byte of the request being parsed
-  uint32_t rpos_ = 0;                         // first byte not yet given to the parser
-  uint32_t rend_ = 0;                         // end of the bytes read
-  uint32_t lingered_ = 0;                     // bytes dropped after the last response
-  uint32_t requests_ = 0;                     // requests answered on this connection
-  uint32_t batch_ = 0;                        // responses rendered since the last write
+  Transport* transport_ = nullptr;               // beside this object (net/connection.hpp)
+  std::unique_ptr<ReadBuffer> rbuf_;             // null while idle
+  std::unique_ptr<http::Exchange> exchange_;     // null while idle
+  std::unique_ptr<http::OutputBuffer> out_;      // null while nothing is being written
+  detail::Pending* pending_ = nullptr;           // the response a Responder will send, if any
+  std::shared_ptr<detail::StreamState> stream_;  // the streamed response being written, if any
+  base::IpAddress peer_{};                       // the peer (or the PROXY protocol's source)
+  uint32_t rbegin_ = 0;                          // first byte of the request being parsed
+  uint32_t rpos_ = 0;                            // first byte not yet given to the parser
+  uint32_t rend_ = 0;                            // end of the bytes read
+  uint32_t lingered_ = 0;                        // bytes dropped after the last response
+  uint32_t requests_ = 0;                        // requests answered on this connection
+  uint32_t batch_ = 0;                           // responses rendered since the last write
   Phase phase_ = Phase::reading;
   bool rejected_ : 1 = false;       // (last) after a rejection: the client may still send
   bool header_armed_ : 1 = false;   // the current request's header deadline is running

@@ -193,7 +193,18 @@ void Worker::drain(std::function<void()> drained) {
     on_drained_ = std::move(drained);
     for (auto& l : listeners_) l->close();
     auto open = active_;  // close_if_idle() may hand a connection back to the pool
-    for (Session* c : open) c->close_if_idle();
+    for (Session* c : open)
+      if (!c->close_if_idle()) c->on_drain();  // a stream's handler hears of it at once
+    check_drained();
+  });
+}
+
+void Worker::end_streams() {
+  post_from_outside([this] {
+    if (stopping_) return;
+    auto open = active_;  // close() may hand a connection back to the pool
+    for (Session* c : open)
+      if (!c->end_stream_for_stop()) c->close();
     check_drained();
   });
 }

@@ -87,6 +87,9 @@ class Worker {
   // their response (which says Connection: close); drained() runs on this loop once no
   // connection is left.
   void drain(std::function<void()> drained);
+  // Thread-safe, at the end of a graceful stop (timeouts.shutdown): streamed responses end
+  // properly (their last piece queued), every other connection closes now.
+  void end_streams();
   // Thread-safe: new requests use this snapshot; responses still being written keep the
   // old one alive until they are done.
   void post_snapshot(std::shared_ptr<const app::Snapshot> snapshot);

@@ -34,6 +34,9 @@ namespace asio = boost::asio;
 
 namespace {
 
+// At the end of a graceful stop, how long streams get to write their last chunk.
+constexpr std::chrono::milliseconds stream_end_grace{500};
+
 // Adapts a registered std::function to the handler runtime interface.
 class FunctionHandler final : public handlers::Handler {
  public:
@@ -319,8 +322,14 @@ void Server::begin_graceful_stop() {
   s.shutdown_timer = std::make_unique<asio::steady_timer>(s.control, s.config.timeouts.shutdown);
   s.shutdown_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    spdlog::warn("shutdown timeout: closing the remaining connections");
-    stop();
+    spdlog::warn("shutdown timeout: ending streams, closing the remaining connections");
+    // A stream ends with its last chunk, so a proxy sees a whole response: that much is
+    // written, for a moment at most, before the stop.
+    for (auto& w : impl_->workers) w->end_streams();
+    impl_->shutdown_timer->expires_after(stream_end_grace);
+    impl_->shutdown_timer->async_wait([this](const boost::system::error_code& e) {
+      if (!e) stop();
+    });
   });
   for (auto& w : s.workers) {
     w->drain([this] {

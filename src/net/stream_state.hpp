@@ -1,0 +1,55 @@
+// The shared state behind lithe::Stream: the session writing it, the handler's callbacks and
+// the pieces queued while an earlier write is in flight. The session clears `conn` when the
+// stream stops (ended and written, cancelled); the handles then go inert.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "http/output.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace lithe::net {
+class Session;
+}
+
+namespace lithe::detail {
+
+struct StreamState : std::enable_shared_from_this<StreamState> {
+  StreamState(net::Session* c, boost::asio::io_context* loop) : conn(c), io(loop) {}
+  StreamState(const StreamState&) = delete;
+  StreamState& operator=(const StreamState&) = delete;
+
+  // Whether the handler may still write: neither ended nor aborted, and the session is there.
+  bool open() const { return conn && !ended && !aborted; }
+
+  net::Session* conn;                          // null once the stream is over
+  boost::asio::io_context* io;                 // the connection's loop
+  std::unique_ptr<http::OutputBuffer> staged;  // pieces queued behind the write in flight
+  std::function<void()> on_writable;
+  std::function<void()> on_cancel;
+  std::function<void()> on_drain;
+  std::chrono::steady_clock::time_point start{};  // the request's first byte (metrics, log)
+  std::chrono::milliseconds heartbeat{0};         // the route's `heartbeat` (event streams)
+  std::size_t body_bytes = 0;                     // payload queued (log, metrics)
+  uint32_t metrics_slot = 0;
+  uint32_t handles = 0;      // lithe::Stream copies alive
+  uint32_t retry_ms = 1000;  // an event stream's `retry:` when the server ends it
+  uint16_t status = 200;
+  bool chunked = false;        // HTTP/1.1: chunked framing; else close-delimited or HEAD
+  bool discard = false;        // HEAD or a status without a body: writes go nowhere
+  bool keep_alive = false;     // the connection may serve another request after it
+  bool event_stream = false;   // text/event-stream: heartbeats, `retry:` on stop
+  bool ended = false;          // end() (or the server's end on stop): the last piece is queued
+  bool aborted = false;        // abort(): the connection closes without the last piece
+  bool want_writable = false;  // a write returned false: on_writable is owed
+  bool flush_posted = false;   // a flush is queued on the loop
+};
+
+}  // namespace lithe::detail

@@ -1,0 +1,347 @@
+// Streamed responses (SPEC §9) as a client sees them on the wire: chunked framing on HTTP/1.1,
+// close-delimited on 1.0, the head only for HEAD, pipelined requests answered after the stream,
+// abort and client reset, backpressure, server-sent events with heartbeats, and the end of a
+// graceful stop.
+#include "lithe/stream.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+
+#include "harness.hpp"
+
+namespace lithe::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kConfig = R"(
+[limits]
+stream_buffer = "64KiB"
+
+[timeouts]
+shutdown = "300ms"
+
+[[route]]
+path = "/inline"
+handler = "inline"
+methods = ["GET", "HEAD"]
+
+[[route]]
+path = "/later"
+handler = "later"
+
+[[route]]
+path = "/aborted"
+handler = "aborted"
+
+[[route]]
+path = "/endless"
+handler = "endless"
+
+[[route]]
+path = "/bulk"
+handler = "bulk"
+
+[[route]]
+path = "/events"
+handler = "events"
+heartbeat = "50ms"
+
+[[route]]
+path = "/deferred"
+handler = "deferred"
+timeout = "100ms"
+
+[[route]]
+path = "/plain"
+handler = "static"
+body = "plain"
+
+[[route]]
+path = "/metrics"
+handler = "metrics"
+)";
+
+// What the handlers report to the test thread.
+struct Observed {
+  std::promise<void> cancelled;
+  std::atomic<int> cancels{0};
+  std::promise<void> blocked;  // the bulk producer met backpressure
+  std::atomic<bool> blocked_once{false};
+  std::atomic<std::size_t> max_buffered{0};
+  std::promise<void> drained;
+  std::atomic<bool> drained_once{false};
+};
+
+// Sends `total` bytes of a known pattern in 16 KiB pieces as fast as the stream takes them.
+struct Bulk : std::enable_shared_from_this<Bulk> {
+  static constexpr std::size_t piece = 16 * 1024;
+  static constexpr std::size_t total = 8 * 1024 * 1024;
+  lithe::Stream stream;
+  Observed* seen;
+  std::size_t sent = 0;
+
+  void pump() {
+    while (sent < total) {
+      std::string bytes(piece, static_cast<char>('a' + (sent / piece) % 26));
+      sent += piece;
+      const bool more = stream.write(bytes);
+      std::size_t b = stream.buffered();
+      if (b > seen->max_buffered) seen->max_buffered = b;
+      if (!more) {
+        if (!seen->blocked_once.exchange(true)) seen->blocked.set_value();
+        stream.on_writable([self = shared_from_this()] { self->pump(); });
+        return;
+      }
+    }
+    stream.end();
+  }
+};
+
+std::string bulk_expected() {
+  std::string s;
+  for (std::size_t sent = 0; sent < Bulk::total; sent += Bulk::piece)
+    s.append(Bulk::piece, static_cast<char>('a' + (sent / Bulk::piece) % 26));
+  return s;
+}
+
+void register_handlers(lithe::Server& s, Observed& seen) {
+  s.handle("inline", [](const lithe::Request&, lithe::Response& res) {
+    res.header("X-Stream", "yes");
+    res.body_view({}, "text/plain");
+    lithe::Stream st = res.stream();
+    st.write("hello ");
+    st.write("world");
+    st.end();
+  });
+  // Pieces from timers on the loop, after the handler returned.
+  s.handle("later", [](const lithe::Request&, lithe::Response& res) {
+    lithe::Stream st = res.stream();
+    auto timer = std::make_shared<boost::asio::steady_timer>(st.io());
+    auto step = std::make_shared<std::function<void(int)>>();
+    *step = [st, timer, step](int n) mutable {
+      if (n == 3) {
+        st.end();
+        *step = nullptr;  // breaks the cycle
+        return;
+      }
+      st.write("piece" + std::to_string(n) + ";");
+      timer->expires_after(5ms);
+      timer->async_wait([step, n](const boost::system::error_code&) {
+        if (*step) (*step)(n + 1);
+      });
+    };
+    (*step)(0);
+  });
+  s.handle("aborted", [](const lithe::Request&, lithe::Response& res) {
+    lithe::Stream st = res.stream();
+    st.write("partial");
+    boost::asio::post(st.io(), [st]() mutable { st.abort(); });
+  });
+  // Writes every 2 ms until the client goes away.
+  s.handle("endless", [&seen](const lithe::Request&, lithe::Response& res) {
+    lithe::Stream st = res.stream();
+    auto timer = std::make_shared<boost::asio::steady_timer>(st.io());
+    st.on_cancel([&seen, timer] {
+      timer->cancel();
+      if (++seen.cancels == 1) seen.cancelled.set_value();
+    });
+    auto tick = std::make_shared<std::function<void()>>();
+    *tick = [st, timer, tick]() mutable {
+      if (!st.active()) {
+        *tick = nullptr;
+        return;
+      }
+      st.write("tick\n");
+      timer->expires_after(2ms);
+      timer->async_wait([tick](const boost::system::error_code& ec) {
+        if (!ec && *tick) (*tick)();
+        if (ec && *tick) *tick = nullptr;
+      });
+    };
+    (*tick)();
+  });
+  s.handle("bulk", [&seen](const lithe::Request&, lithe::Response& res) {
+    auto bulk = std::make_shared<Bulk>();
+    bulk->stream = res.stream();
+    bulk->seen = &seen;
+    boost::asio::post(bulk->stream.io(), [bulk] { bulk->pump(); });
+  });
+  s.handle("events", [&seen](const lithe::Request&, lithe::Response& res) {
+    lithe::EventStream events = lithe::EventStream::start(res);
+    events.send("line one\nline two\r\nline three", "tick", "7");
+    events.stream().on_drain([&seen] {
+      if (!seen.drained_once.exchange(true)) seen.drained.set_value();
+    });
+    // Kept open by the loop: no handle is dropped while the stream should live.
+    auto keep = std::make_shared<lithe::EventStream>(events);
+    events.stream().on_cancel([keep] {});
+  });
+  // Deferred, then streamed after the route's 100 ms deadline would have passed: the stream
+  // began in time, so no 504.
+  s.handle("deferred", [](const lithe::Request&, lithe::Response& res) {
+    lithe::Responder r = res.defer();
+    auto timer = std::make_shared<boost::asio::steady_timer>(r.io(), 10ms);
+    timer->async_wait([r, timer](const boost::system::error_code&) mutable {
+      lithe::Stream st = r.response().stream();
+      st.write("begun;");
+      timer->expires_after(300ms);
+      timer->async_wait([st, timer](const boost::system::error_code&) mutable {
+        st.write("done");
+        st.end();
+      });
+    });
+  });
+}
+
+class Streams : public ::testing::Test {
+ protected:
+  Observed seen;
+  TestServer server{kConfig, [this](lithe::Server& s) { register_handlers(s, seen); }};
+};
+
+// Reads from the client until `needle` has arrived; returns everything read (after what the
+// client had buffered).
+std::string read_until(RawClient& c, std::string_view needle, std::string have = {}) {
+  have += c.buffered();
+  char buf[4096];
+  while (have.find(needle) == std::string::npos) {
+    const ssize_t n = ::recv(c.fd(), buf, sizeof(buf), 0);
+    if (n <= 0)
+      throw std::runtime_error("closed or timed out before '" + std::string(needle) + "'");
+    have.append(buf, static_cast<std::size_t>(n));
+  }
+  return have;
+}
+
+std::string metric(uint16_t port, std::string_view name) {
+  RawClient c(port);
+  c.send(get("/metrics"));
+  const std::string body = c.read_response().body;
+  const std::size_t at = body.find("\n" + std::string(name) + " ");
+  if (at == std::string::npos) return "";
+  const std::size_t start = at + name.size() + 2;
+  return body.substr(start, body.find('\n', start) - start);
+}
+
+TEST_F(Streams, AHandlerWritesChunksAndEndsThenTheConnectionGoesOn) {
+  RawClient c(server.port());
+  c.send(get("/inline"));
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Transfer-Encoding"), "chunked");
+  EXPECT_FALSE(r.has_header("Content-Length"));
+  EXPECT_EQ(r.header("X-Stream"), "yes");
+  EXPECT_EQ(r.header("Content-Type"), "text/plain");
+  EXPECT_EQ(r.body, "hello world");
+  EXPECT_NE(r.raw.find("\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), std::string::npos);
+  c.send(get("/plain"));
+  EXPECT_EQ(c.read_response().body, "plain");
+}
+
+TEST_F(Streams, PiecesWrittenLaterComeBeforeThePipelinedRequestsAnswers) {
+  RawClient c(server.port());
+  c.send(get("/later") + get("/plain") + get("/inline"));
+  EXPECT_EQ(c.read_response().body, "piece0;piece1;piece2;");
+  EXPECT_EQ(c.read_response().body, "plain");
+  EXPECT_EQ(c.read_response().body, "hello world");
+}
+
+TEST_F(Streams, HttpTenGetsACloseDelimitedBody) {
+  RawClient c(server.port());
+  c.send("GET /later HTTP/1.0\r\n\r\n");
+  const std::string all = c.read_until_close();
+  EXPECT_EQ(all.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_NE(all.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(all.substr(all.find("\r\n\r\n") + 4), "piece0;piece1;piece2;");
+}
+
+TEST_F(Streams, HeadGetsTheHeadOnly) {
+  RawClient c(server.port());
+  c.send(request("HEAD", "/inline") + get("/plain"));
+  HttpResponse h = c.read_response(true);
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.header("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(c.read_response().body, "plain");  // nothing of a body came between
+}
+
+TEST_F(Streams, AbortClosesWithoutTheLastChunk) {
+  RawClient c(server.port());
+  c.send(get("/aborted"));
+  const std::string all = c.read_until_close();
+  EXPECT_NE(all.find("7\r\npartial\r\n"), std::string::npos);
+  EXPECT_EQ(all.find("0\r\n\r\n"), std::string::npos);
+}
+
+TEST_F(Streams, AClientResetCancelsTheStreamOnce) {
+  {
+    RawClient c(server.port());
+    c.send(get("/endless"));
+    read_until(c, "tick\n");
+    linger l{1, 0};  // close with a reset
+    ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+  }
+  ASSERT_EQ(seen.cancelled.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(seen.cancels.load(), 1);
+  EXPECT_EQ(metric(server.port(), "lithe_streams_open"), "0");
+}
+
+TEST_F(Streams, AProducerMeetsBackpressureAndResumesWhenTheClientReads) {
+  RawClient c(server.port());
+  c.send(get("/bulk"));
+  // The client reads nothing until the producer is told to wait: without backpressure it
+  // would queue all 8 MiB instead.
+  ASSERT_EQ(seen.blocked.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_LE(seen.max_buffered.load(), 64 * 1024 + Bulk::piece + 512);  // limit + one piece
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.body.size(), Bulk::total);
+  EXPECT_TRUE(r.body == bulk_expected());
+  EXPECT_EQ(metric(server.port(), "lithe_stream_bytes_total{direction=\"out\"}"),
+            std::to_string(Bulk::total));
+}
+
+TEST_F(Streams, AnEventStreamFramesEventsAndSendsHeartbeatsWhileIdle) {
+  RawClient c(server.port());
+  c.send(get("/events"));
+  const std::string got = read_until(c, ":\n\n\r\n");  // the first heartbeat
+  const std::string head = got.substr(0, got.find("\r\n\r\n") + 4);
+  EXPECT_NE(head.find("Content-Type: text/event-stream\r\n"), std::string::npos);
+  EXPECT_NE(head.find("Cache-Control: no-cache\r\n"), std::string::npos);
+  EXPECT_NE(head.find("X-Accel-Buffering: no\r\n"), std::string::npos);
+  EXPECT_NE(head.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  const std::string event =
+      "event: tick\nid: 7\ndata: line one\ndata: line two\ndata: line three\n\n";
+  EXPECT_NE(got.find(event), std::string::npos);
+}
+
+TEST_F(Streams, AGracefulStopDrainsThenEndsAStreamWithRetryAndTheLastChunk) {
+  RawClient c(server.port());
+  c.send(get("/events"));
+  read_until(c, "data: line three\n\n");
+  server.server().shutdown();
+  ASSERT_EQ(seen.drained.get_future().wait_for(5s), std::future_status::ready);
+  const std::string rest = c.read_until_close();
+  EXPECT_NE(rest.find("retry: 1000\n\n\r\n0\r\n\r\n"), std::string::npos) << rest;
+  EXPECT_EQ(rest.substr(rest.size() - 5), "0\r\n\r\n");
+}
+
+TEST_F(Streams, AStreamBegunBeforeTheDeadlineIsNotCutByIt) {
+  RawClient c(server.port());
+  c.send(get("/deferred") + get("/plain"));
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "begun;done");
+  EXPECT_EQ(c.read_response().body, "plain");
+}
+
+}  // namespace
+}  // namespace lithe::test
