@@ -124,6 +124,11 @@ struct RouteConfig {
   std::optional<std::chrono::milliseconds> timeout;
   // `heartbeat`: an idle event stream (lithe::EventStream) sends a comment this often; 0 = none.
   std::chrono::milliseconds heartbeat{0};
+  // `body = "stream"`: the handler starts at the end of the head and pulls the body
+  // (lithe::BodyReader); "buffer" (default) reads it whole first.
+  bool stream_body = false;
+  // `max_body`: replaces limits.body for this route.
+  std::optional<std::size_t> max_body;
 };
 
 struct Config {

@@ -8,6 +8,7 @@
 
 namespace lithe {
 
+class BodyReader;
 class PreparedResponse;
 class Responder;
 class Stream;
@@ -42,6 +43,10 @@ class Response {
   // handler and on a Responder's response (the Responder is then done). Inactive without a
   // connection, and for a second call.
   Stream stream();
+  // The request body, pulled piece by piece, on a route with `body = "stream"`
+  // (lithe/body_reader.hpp); inactive elsewhere. Keep it with the Responder or Stream that
+  // answers, since the handler returns before the body has arrived.
+  BodyReader body_reader();
 
  protected:
   Response() = default;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "lithe/body_reader.hpp"
 #include "lithe/config.hpp"
 #include "lithe/prepared.hpp"
 #include "lithe/request.hpp"

@@ -51,8 +51,8 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
     std::string refused = snap->router.add(route.path, methods_mask(route), id);
     if (!refused.empty()) errors.push_back({cfg.source, route.path_pos, refused});
     snap->routes.push_back({route.path, route.handler, std::move(handler),
-                            route.timeout.value_or(snap->config.timeouts.handler),
-                            route.heartbeat});
+                            route.timeout.value_or(snap->config.timeouts.handler), route.heartbeat,
+                            route.max_body.value_or(cfg.limits.body), route.stream_body});
     try {
       snap->route_slot.push_back(state.metrics.slot_for(route.path));
     } catch (const std::length_error& e) {  // a config error, never an escape from a reload

@@ -24,6 +24,8 @@ struct Route {
   std::unique_ptr<handlers::Handler> handler;
   std::chrono::milliseconds timeout{0};    // for a deferred answer (timeouts.handler); 0 = none
   std::chrono::milliseconds heartbeat{0};  // an idle event stream's comment interval; 0 = none
+  uint64_t max_body = 0;                   // the route's max_body, or limits.body
+  bool stream_body = false;                // body = "stream": the handler pulls the body
 };
 
 struct Snapshot {

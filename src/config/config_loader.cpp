@@ -575,6 +575,14 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
   route.options.pos = route.pos;
   bool has_path = false;
   bool has_handler = false;
+  // `body = "buffer" | "stream"` says how the request body is read, on every route but a
+  // static one, whose `body` is its response. Any other `body` is the handler's own option.
+  auto is_body_mode = [](const toml::node& n) {
+    const auto* text = n.as_string();
+    return text && (text->get() == "buffer" || text->get() == "stream");
+  };
+  const auto* handler_name = table["handler"].as_string();
+  const bool static_handler = handler_name && handler_name->get() == "static";
   for (auto [key, node] : in_file_order(table)) {
     std::string_view name = key->str();
     if (name == "path") {
@@ -603,6 +611,12 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
       if (timeout.count() >= 0) route.timeout = timeout;
     } else if (name == "heartbeat") {
       duration("route.heartbeat", route.heartbeat, true)(*node);
+    } else if (name == "body" && !static_handler && is_body_mode(*node)) {
+      route.stream_body = node->as_string()->get() == "stream";
+    } else if (name == "max_body") {
+      std::size_t limit = 0;
+      size("route.max_body", 1, limit)(*node);
+      if (limit > 0) route.max_body = limit;
     } else {
       route.options.table.emplace_back(std::string(name), to_value(*node));
       route.options.table.back().second.key_pos = pos_of(key->source());

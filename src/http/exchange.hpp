@@ -28,6 +28,7 @@ struct Exchange {
   std::chrono::steady_clock::time_point start{};      // the request's first byte (metrics, log)
   std::size_t metrics_slot = 0;                       // route slot of an answer still pending
   std::chrono::steady_clock::time_point answer_by{};  // its deadline (max: none)
+  std::chrono::milliseconds answer_limit{0};          // the route's timeout (0: none)
   std::chrono::milliseconds heartbeat{0};  // the route's event-stream heartbeat (0: none)
 };
 

@@ -105,7 +105,8 @@ void RequestParser::start(RequestImpl& req, const ParserLimits& limits) {
   scan_ = {};
   error_status_ = scan_error_ = 0;
   error_reason_ = scan_reason_ = nullptr;
-  in_request_ = headers_done_ = in_field_ = false;
+  in_request_ = headers_done_ = in_field_ = paused_at_head_ = streaming_ = false;
+  body_limit_ = limits.body;
   // A pooled parser may carry pointers from its previous connection's failed request.
   feed_data_ = feed_end_ = prev_feed_end_ = trailer_value_end_ = nullptr;
 }
@@ -182,6 +183,8 @@ RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
   prev_feed_end_ = feed_end_;
   feed_data_ = data;
   feed_end_ = data + len;
+  piece_begin_ = nullptr;
+  piece_size_ = 0;
   const std::size_t allowed = scan_.done ? len : scan_head(data, len);
   llhttp_errno_t err = llhttp_execute(p, data, allowed);
   if (err == HPE_OK) {
@@ -193,6 +196,10 @@ RequestParser::Result RequestParser::feed(const char* data, std::size_t len) {
     consumed = static_cast<std::size_t>(pos - data);
   if (err == HPE_PAUSED) {
     llhttp_resume(p);
+    if (paused_at_head_) {
+      paused_at_head_ = false;
+      return {Status::head, consumed, 0, {}};
+    }
     if (!req_->expects_continue_) {
       // Paused by on_message_complete: one request is ready.
       in_request_ = headers_done_ = false;
@@ -225,6 +232,9 @@ int RequestParser::on_message_begin(void* p) {
   s.te_seen_ = s.te_chunked_last_ = s.te_bad_ = s.te_unknown_ = false;
   s.host_count_ = 0;
   s.body_bytes_ = s.trailer_bytes_ = s.trailer_name_bytes_ = 0;
+  s.body_limit_ = s.limits_.body;
+  s.body_received_ = 0;
+  s.streaming_ = false;
   s.trailer_value_end_ = nullptr;
   return 0;
 }
@@ -364,7 +374,8 @@ int RequestParser::check_head() {
     if (!base::iequals(expect, "100-continue")) return fail(417, "unsupported expectation");
     r.expects_continue_ = lp->http_minor == 1;
   }
-  if ((lp->flags & F_CONTENT_LENGTH) && lp->content_length > limits_.body)
+  if (!limits_.pause_before_body && (lp->flags & F_CONTENT_LENGTH) &&
+      lp->content_length > limits_.body)
     return fail(413, "body too large");
   r.declared_length_ = (lp->flags & F_CONTENT_LENGTH) ? lp->content_length : 0;
   r.chunked_ = (lp->flags & F_CHUNKED) != 0;
@@ -385,6 +396,10 @@ int RequestParser::on_headers_complete(void* p) {
   s.headers_done_ = true;
   s.in_trailers_ = true;  // any header callback from now on is a trailer
   if (int rc = s.check_head()) return rc;
+  if (s.limits_.pause_before_body && (r.chunked_ || r.declared_length_ > 0)) {
+    s.paused_at_head_ = true;
+    return HPE_PAUSED;
+  }
   return r.expects_continue_ ? HPE_PAUSED : 0;
 }
 
@@ -405,18 +420,30 @@ int RequestParser::on_chunk_extension(void* p, const char*, std::size_t len) {
   RequestParser& s = self(p);
   // Extensions are ignored; counted against the body limit so they cannot stream forever.
   s.body_bytes_ += len;
-  return s.body_bytes_ > s.limits_.body ? s.fail(413, "chunk extensions too large") : 0;
+  return s.body_bytes_ > s.body_limit_ ? s.fail(413, "chunk extensions too large") : 0;
 }
 
 int RequestParser::on_chunk_header(void* p) {
   RequestParser& s = self(p);
   s.body_bytes_ += static_cast<llhttp_t*>(p)->content_length;
-  if (s.body_bytes_ > s.limits_.body) return s.fail(413, "body too large");
+  if (s.body_bytes_ > s.body_limit_) return s.fail(413, "body too large");
   return 0;
 }
 
+// A streamed body's pieces of one feed() are moved together in place (over the chunk framing
+// between them), so the handler gets one piece per read; the bytes are the caller's buffer.
 int RequestParser::on_body(void* p, const char* at, std::size_t len) {
-  self(p).req_->append_body(at, len);
+  RequestParser& s = self(p);
+  s.body_received_ += len;
+  if (!s.streaming_) {
+    s.req_->append_body(at, len);
+    return 0;
+  }
+  char* from = const_cast<char*>(at);  // inside the caller's mutable buffer
+  if (!s.piece_begin_) s.piece_begin_ = from;
+  char* to = s.piece_begin_ + s.piece_size_;
+  if (to != from) std::memmove(to, from, len);
+  s.piece_size_ += len;
   return 0;
 }
 

@@ -19,7 +19,10 @@ namespace lithe::http {
 struct ParserLimits {
   std::size_t request_line = 8 * 1024;     // → 414
   std::size_t header_section = 16 * 1024;  // → 431
-  std::size_t body = 1024 * 1024;          // → 413
+  std::size_t body = 1024 * 1024;          // → 413 (a request's own limit may replace it)
+  // Stop at the end of every head that a body follows (Status::head), so the caller can pick
+  // the request's body limit and whether its body streams before a body byte is parsed.
+  bool pause_before_body = false;
 };
 
 class RequestParser {
@@ -27,6 +30,7 @@ class RequestParser {
   enum class Status : uint8_t {
     need_more,        // every byte consumed, the request is not complete yet
     expect_continue,  // head complete with Expect: 100-continue: decide, then feed the body
+    head,             // (pause_before_body) head complete, a body follows: decide, then feed
     complete,         // one whole request parsed; `consumed` ends right after it
     error,            // the stream is unusable: answer error_status and close
   };
@@ -50,6 +54,17 @@ class RequestParser {
   bool in_request() const { return in_request_ || scan_.started; }
   // Has the current request's header section been fully parsed?
   bool headers_done() const { return headers_done_; }
+
+  // At Status::head: this request's body limit (→ 413 at the byte that crosses it).
+  void set_body_limit(uint64_t limit) { body_limit_ = limit; }
+  // At Status::head: the body is handed out piece by piece instead of kept in the request.
+  // Each feed() then yields at most one piece (body_piece()), de-chunked in place inside the
+  // bytes it was given, and valid until those bytes change.
+  void stream_body() { streaming_ = true; }
+  bool streams_body() const { return streaming_; }
+  std::string_view body_piece() const { return {piece_begin_, piece_size_}; }
+  // Body bytes of the current request parsed so far.
+  uint64_t body_received() const { return body_received_; }
 
  private:
   static int on_message_begin(void* p);
@@ -91,7 +106,11 @@ class RequestParser {
   RequestImpl* req_ = nullptr;
   ParserLimits limits_;
   HeadScan scan_;
-  uint64_t body_bytes_ = 0;                  // chunked bodies: declared so far (+ extension bytes)
+  uint64_t body_bytes_ = 0;      // chunked bodies: declared so far (+ extension bytes)
+  uint64_t body_limit_ = 0;      // this request's body limit (limits_.body by default)
+  uint64_t body_received_ = 0;   // body bytes parsed so far
+  char* piece_begin_ = nullptr;  // streaming: the piece of the current feed()
+  std::size_t piece_size_ = 0;
   std::size_t trailer_bytes_ = 0;            // trailer section so far
   std::size_t trailer_name_bytes_ = 0;       // the current trailer's name so far
   const char* feed_data_ = nullptr;          // start of the bytes of the current feed()
@@ -105,10 +124,12 @@ class RequestParser {
   uint8_t host_count_ = 0;
   bool in_request_ = false;
   bool headers_done_ = false;
-  bool in_field_ = false;     // the current url/name/value already has a first piece
-  bool have_name_ = false;    // a header name was completed and awaits its value
-  bool too_many_ = false;     // a name began past limits.headers: 431 once llhttp accepts it
-  bool in_trailers_ = false;  // header callbacks now carry trailer fields: ignored
+  bool paused_at_head_ = false;  // on_headers_complete paused before a body
+  bool streaming_ = false;       // stream_body() for the current request
+  bool in_field_ = false;        // the current url/name/value already has a first piece
+  bool have_name_ = false;       // a header name was completed and awaits its value
+  bool too_many_ = false;        // a name began past limits.headers: 431 once llhttp accepts it
+  bool in_trailers_ = false;     // header callbacks now carry trailer fields: ignored
   bool te_seen_ = false;
   bool te_chunked_last_ = false;
   bool te_bad_ = false;      // a coding after chunked, chunked twice, or not a token

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "http/arena.hpp"
+#include "lithe/body_reader.hpp"
 #include "lithe/prepared.hpp"
 #include "lithe/request.hpp"
 #include "lithe/responder.hpp"
@@ -36,10 +37,12 @@ class ResponseImpl : public lithe::Response {
   // or a Stream for the request being dispatched; defer() and stream() go through them.
   using DeferHook = lithe::Responder (*)(void* owner);
   using StreamHook = lithe::Stream (*)(void* owner);
-  void set_hooks(void* owner, DeferHook on_defer, StreamHook on_stream) {
+  using BodyHook = lithe::BodyReader (*)(void* owner);
+  void set_hooks(void* owner, DeferHook on_defer, StreamHook on_stream, BodyHook on_body) {
     hook_owner_ = owner;
     defer_hook_ = on_defer;
     stream_hook_ = on_stream;
+    body_hook_ = on_body;
   }
   bool deferred() const { return deferred_; }
   // What the handler chose with the public calls of the same names.
@@ -76,6 +79,7 @@ class ResponseImpl : public lithe::Response {
   void* hook_owner_ = nullptr;
   DeferHook defer_hook_ = nullptr;
   StreamHook stream_hook_ = nullptr;
+  BodyHook body_hook_ = nullptr;
   bool body_owned_ = false;
   bool close_ = false;
   bool deferred_ = false;

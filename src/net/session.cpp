@@ -14,6 +14,7 @@
 #include "http/status.hpp"
 #include "log/access_log.hpp"
 #include "log/access_record.hpp"
+#include "net/body_state.hpp"
 #include "net/pending.hpp"
 #include "net/stream_state.hpp"
 #include "net/transport.hpp"
@@ -27,10 +28,10 @@ namespace {
 // Bytes a lingering close reads and drops before giving up on the client's FIN.
 constexpr std::size_t linger_limit = 1024 * 1024;
 
-// A handler's callback (cancel, drain, writable), run on the loop: nothing it throws may reach
-// the loop.
-void run_callback(std::function<void()> fn, const char* what) {
-  if (!fn) return;
+// A handler's callback (cancel, drain, writable, a body piece), run on the loop: nothing it
+// throws may reach the loop.
+template <class F>
+void guarded(const char* what, F&& fn) {
   try {
     fn();
   } catch (const std::exception& e) {
@@ -39,6 +40,10 @@ void run_callback(std::function<void()> fn, const char* what) {
     spdlog::error("{} callback threw a non-exception", what);
   }
 }
+
+void run_callback(std::function<void()> fn, const char* what) {
+  if (fn) guarded(what, fn);
+}
 }  // namespace
 
 Session::Session(Worker& worker) : worker_(worker) {}
@@ -46,6 +51,7 @@ Session::Session(Worker& worker) : worker_(worker) {}
 Session::~Session() {
   if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
   if (stream_) stream_->conn = nullptr;
+  if (body_) body_->conn = nullptr;
 }
 
 // TCP_NODELAY is set on the listening socket: Linux copies it to the sockets accepted there.
@@ -96,6 +102,7 @@ void Session::on_received(const error_code& ec, std::size_t n) {
   worker_.count_bytes_in(n);
   if (closing()) return discard_input(n);
   rend_ += static_cast<uint32_t>(n);  // n fits: the buffer is far smaller than 4 GiB
+  if (body_) return feed_body();      // a handler asked for the next piece of its body
   if (out_) return;  // a batch is being written: these bytes are parsed once it is out
   process_input();
 }
@@ -136,9 +143,9 @@ void Session::process_input() {
       fail_request(r.error_status);
       break;
     }
-    if (r.status == S::expect_continue) {
-      on_expect_continue();
-      continue;
+    if (r.status == S::head) {
+      if (on_head()) continue;
+      break;
     }
     handle_request();
     if (phase_ == Phase::awaiting || phase_ == Phase::streaming) break;
@@ -148,7 +155,8 @@ void Session::process_input() {
   }
   if (out_ && !out_->empty()) return do_write();
   if (phase_ == Phase::awaiting || phase_ == Phase::streaming) {
-    if (!transport_->reading()) transport_->wait_readable();  // to notice the client leaving
+    // To notice the client leaving; a body being pulled reads only when asked.
+    if (!body_ && !transport_->reading()) transport_->wait_readable();
     return;
   }
   if (closing()) return close();
@@ -183,17 +191,36 @@ bool Session::read_proxy_header() {
   return true;
 }
 
-// Expect: 100-continue: invite the body only when the request can succeed; otherwise the final
+// The head of a request with a body, before any body byte is parsed: its route sets the body
+// limit and says whether the handler pulls the body itself (it starts now) or gets it whole.
+// Expect: 100-continue invites the body only when the request can succeed; otherwise the final
 // status goes out at once and the connection closes (the body may already be on its way).
-void Session::on_expect_continue() {
+// Returns whether parsing goes on with the body.
+bool Session::on_head() {
   http::RequestImpl& req = exchange_->request;
   router::Param params[router::max_params];
   const app::Snapshot& snap = worker_.snapshot();
-  if (snap.router.match(req.method_id(), req.path(), params).status ==
-      router::Match::Status::found) {
+  const router::Match m = snap.router.match(req.method_id(), req.path(), params);
+  const app::Route* route =
+      m.status == router::Match::Status::found ? &snap.routes[m.route] : nullptr;
+  const uint64_t limit = route ? route->max_body : snap.config.limits.body;
+  if (req.declared_length() > limit) {
+    worker_.count_parse_error(413);
+    fail_request(413);
+    return false;
+  }
+  exchange_->parser.set_body_limit(limit);
+  if (route && route->stream_body) {
+    exchange_->parser.stream_body();
+    body_ = std::make_shared<detail::BodyState>(this);
+    handle_request();
+    return false;
+  }
+  if (!req.expects_continue()) return true;
+  if (route) {
     if (!out_) out_ = worker_.take_output();
     out_->append("HTTP/1.1 100 Continue\r\n\r\n");
-    return;
+    return true;
   }
   http::ResponseImpl& res = exchange_->response;
   app::dispatch(snap, req, res);
@@ -201,12 +228,13 @@ void Session::on_expect_continue() {
   http::render(res, render_context(false, false, req.is_head()), *out_);
   phase_ = Phase::last;
   rejected_ = true;  // the body may be on its way regardless
+  return false;
 }
 
 void Session::handle_request() {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
-  res.set_hooks(this, &Session::make_responder, &Session::make_stream);
+  res.set_hooks(this, &Session::make_responder, &Session::make_stream, &Session::make_body_reader);
   phase_ = Phase::handling;
   const app::Snapshot& snap = worker_.snapshot();
   const std::size_t route = app::dispatch(snap, req, res);
@@ -227,7 +255,8 @@ void Session::handle_request() {
     phase_ = Phase::awaiting;
     exchange_->metrics_slot = slot;  // a reload may renumber routes before the answer
     exchange_->heartbeat = r ? r->heartbeat : std::chrono::milliseconds(0);
-    const std::chrono::milliseconds limit = r ? r->timeout : std::chrono::milliseconds(0);
+    exchange_->answer_limit = r ? r->timeout : std::chrono::milliseconds(0);
+    const std::chrono::milliseconds limit = exchange_->answer_limit;
     exchange_->answer_by = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
     arm_answer_deadline();
     return;
@@ -246,8 +275,14 @@ lithe::Responder Session::make_responder(void* self) {
 }
 
 // While a Responder holds the request, the one deadline is the answer's; a write of earlier
-// responses borrows it (Timeout::write) and gives it back when done (on_write_done).
+// responses borrows it (Timeout::write) and gives it back when done (on_write_done). While the
+// handler pulls its body, the body's own timeout runs instead, and the answer's starts after
+// the last piece.
 void Session::arm_answer_deadline() {
+  if (body_) {
+    if (Deadline::kind != Timeout::body) worker_.deadlines().disarm(deadline());
+    return;
+  }
   if (exchange_->answer_by == Clock::time_point::max())
     worker_.deadlines().disarm(deadline());
   else
@@ -302,6 +337,123 @@ void Session::cancel_pending() {
   pending_ = nullptr;
   if (phase_ == Phase::awaiting || phase_ == Phase::answered) phase_ = Phase::reading;
   run_callback(std::move(fn), "responder cancel");
+}
+
+// ---- Pulled request bodies ----------------------------------------------------------------------
+//
+// On a `body = "stream"` route the handler runs at the end of the head. Each read() it makes is
+// served from the loop: bytes already read are parsed (one de-chunked piece per parse),
+// otherwise one receive is made. Nothing is read between a piece and the next ask, so TCP flow
+// control reaches the client.
+
+lithe::BodyReader Session::make_body_reader(void* self) {
+  auto* s = static_cast<Session*>(self);
+  if (!s->body_) return {};
+  return lithe::BodyReader(s->body_);
+}
+
+void Session::body_read(std::function<void(std::string_view, bool)> fn) {
+  body_->want = std::move(fn);
+  schedule_body_pump();
+}
+
+void Session::schedule_body_pump() {
+  if (body_->posted) return;
+  body_->posted = true;
+  boost::asio::post(worker_.io(), [b = body_] {
+    b->posted = false;
+    if (b->conn) b->conn->pump_body();
+  });
+}
+
+void Session::pump_body() {
+  detail::BodyState& b = *body_;
+  if (!b.want || transport_->receiving()) return;  // nothing asked, or a receive will serve it
+  if (!b.asked) {
+    // The first ask is the handler's go-ahead: a client waiting on Expect sends the body now.
+    // A response that began already answered instead (and will close the connection).
+    if (out_) return;  // after the batch being written (on_write_done asks again)
+    b.asked = true;
+    if (exchange_->request.expects_continue() &&
+        (phase_ == Phase::handling || phase_ == Phase::awaiting)) {
+      out_ = worker_.take_output();
+      out_->append("HTTP/1.1 100 Continue\r\n\r\n");
+      do_write();
+      if (!body_) return;  // the write failed and closed the connection
+    }
+  }
+  if (rpos_ < rend_) return feed_body();
+  await_body();
+}
+
+// One receive for the ask, with the body's silence timeout.
+void Session::await_body() {
+  worker_.deadlines().arm(deadline(), Timeout::body);
+  make_room();  // a body's head is pinned, so there is always room
+  if (!transport_->reading())
+    transport_->receive();
+  else if (!transport_->receiving())
+    transport_->cancel_read();  // a readiness watch: on_readable comes back to pump_body
+}
+
+void Session::feed_body() {
+  http::RequestParser& parser = exchange_->parser;
+  const auto r = parser.feed(rbuf_->data.get() + rpos_, rend_ - rpos_);
+  using S = http::RequestParser::Status;
+  if (r.status == S::error) {
+    worker_.count_parse_error(r.error_status);
+    return fail_body(r.error_status);
+  }
+  rpos_ += static_cast<uint32_t>(r.consumed);
+  const std::string_view piece = parser.body_piece();
+  const bool last = r.status == S::complete;
+  if (piece.empty() && !last) return await_body();  // only chunk framing so far
+  if (Deadline::kind == Timeout::body) worker_.deadlines().disarm(deadline());
+  std::shared_ptr<detail::BodyState> b = body_;
+  std::function<void(std::string_view, bool)> fn = std::move(b->want);
+  b->want = nullptr;
+  b->received += piece.size();
+  worker_.metrics().stream_bytes_in.add(piece.size());
+  if (last) {
+    // The request is whole: the answer's deadline starts now.
+    release_body();
+    if (phase_ == Phase::awaiting) {
+      const std::chrono::milliseconds limit = exchange_->answer_limit;
+      exchange_->answer_by = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
+      arm_answer_deadline();
+    }
+  }
+  // The handler may answer, ask again or abort from here: nothing of this call runs after it.
+  guarded("body read", [&] { fn(piece, last); });
+}
+
+// The body failed (too large, malformed, silent, or cut): the handler hears of it through its
+// Responder's or Stream's cancel callback, and the client gets the status if no response began.
+void Session::fail_body(uint16_t status) {
+  release_body();
+  if (phase_ != Phase::awaiting || out_) return close();
+  cancel_pending();
+  if (transport_->receiving()) transport_->cancel_read();
+  fail_request(status);
+  do_write();
+}
+
+// A response is complete before the body it answers was read: the rest of the body is never
+// parsed as requests, so the connection closes after this response (a lingering close).
+bool Session::abandon_body() {
+  if (!body_) return false;
+  release_body();
+  rejected_ = true;
+  return true;
+}
+
+// The handler's ask may hold the last reference to its Responder or Stream: it is destroyed
+// from the loop later, never in the middle of the session's own transition.
+void Session::release_body() {
+  std::shared_ptr<detail::BodyState> b = std::move(body_);
+  b->conn = nullptr;
+  if (b->want) boost::asio::post(worker_.io(), [fn = std::move(b->want)] {});
+  b->want = nullptr;
 }
 
 // ---- Streamed responses -----------------------------------------------------------------------
@@ -451,8 +603,12 @@ void Session::on_stream_written() {
 void Session::idle_stream() {
   if (stream_->event_stream && stream_->heartbeat.count() > 0 && stream_->open())
     worker_.deadlines().arm_at(deadline(), Timeout::heartbeat, Clock::now() + stream_->heartbeat);
-  else
+  else if (!body_)
     worker_.deadlines().disarm(deadline());
+  if (body_) {
+    if (body_->want) schedule_body_pump();  // an ask that waited for this write
+    return;
+  }
   if (!transport_->reading()) transport_->wait_readable();
 }
 
@@ -460,7 +616,8 @@ void Session::idle_stream() {
 // are answered now, in order.
 void Session::finish_stream() {
   record_stream();
-  const bool keep_alive = stream_->keep_alive && !worker_.draining();
+  const bool body_left = abandon_body();
+  const bool keep_alive = stream_->keep_alive && !worker_.draining() && !body_left;
   release_stream();
   phase_ = keep_alive ? Phase::reading : Phase::last;
 }
@@ -554,8 +711,9 @@ void Session::finish_response(std::size_t slot) {
   if (!out_) out_ = worker_.take_output();
   const std::size_t limit = snap.config.limits.requests_per_connection;
   ++requests_;
-  const bool keep_alive =
-      req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) && !worker_.draining();
+  const bool body_left = abandon_body();
+  const bool keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
+                          !worker_.draining() && !body_left;
   const std::size_t body =
       http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
   if (snap.access_log) log_access(status, body);
@@ -649,6 +807,11 @@ bool Session::make_room() {
 
 // Readiness only, no read: while lingering, and to watch a client while a Responder answers.
 void Session::on_readable(const error_code& ec) {
+  if (body_) {
+    // A watch cancelled (or ended) so that the body can be read: read it.
+    if (body_->want) pump_body();
+    return;
+  }
   if (ec == boost::asio::error::operation_aborted) {
     // Cancelled on purpose (a header/body timeout); lingering may now need its own wait.
     if (phase_ == Phase::lingering) transport_->wait_readable();
@@ -701,6 +864,10 @@ void Session::on_write_done() {
   }
   if (phase_ == Phase::awaiting) {
     arm_answer_deadline();
+    if (body_) {
+      if (body_->want) schedule_body_pump();  // an ask that waited for this write
+      return;
+    }
     if (!transport_->reading()) transport_->wait_readable();
     return;
   }
@@ -746,6 +913,10 @@ void Session::on_timeout(Timeout timeout) {
   switch (timeout) {
     case Timeout::header:
     case Timeout::body:
+      if (body_) {  // a pulled body went silent
+        worker_.count_parse_error(408);
+        return fail_body(408);
+      }
       // A PROXY preamble that never completed: not HTTP yet, so no HTTP answer either.
       if (out_ || closing() || expect_proxy_) return close();
       transport_->cancel_read();  // the read: it completes with operation_aborted
@@ -786,6 +957,7 @@ bool Session::close_if_idle() {
 void Session::close() {
   if (!transport_->is_open()) return;
   worker_.deadlines().disarm(deadline());
+  if (body_) release_body();
   if (pending_) cancel_pending();
   if (stream_) cancel_stream();
   transport_->close();  // releases this session once nothing is in flight (maybe at once)

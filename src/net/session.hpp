@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -24,11 +25,13 @@ class error_code;
 }
 
 namespace lithe {
+class BodyReader;
 class Responder;
 class Stream;
 }  // namespace lithe
 
 namespace lithe::detail {
+struct BodyState;
 struct Pending;
 struct StreamState;
 }  // namespace lithe::detail
@@ -73,6 +76,9 @@ class Session : private Deadline {  // its one timeout running
   std::size_t stream_buffered() const;
   void stream_end();
   void stream_abort();
+  // Pulled request bodies (lithe::BodyReader): the handler's ask, served from the loop.
+  void body_read(std::function<void(std::string_view, bool)> fn);
+
   // Graceful stop: a stream hears of it at once (its drain callback), and at
   // timeouts.shutdown the server ends it. False when there is no stream to end.
   void on_drain();
@@ -116,10 +122,19 @@ class Session : private Deadline {  // its one timeout running
   // Request bytes in, parsed and answered (in flow order in session.cpp).
   void process_input();
   bool read_proxy_header();
-  void on_expect_continue();
+  bool on_head();
   void handle_request();
   static lithe::Responder make_responder(void* self);
   void arm_answer_deadline();
+  // A pulled request body (in flow order in session.cpp).
+  static lithe::BodyReader make_body_reader(void* self);
+  void schedule_body_pump();
+  void pump_body();
+  void await_body();
+  void feed_body();
+  void fail_body(uint16_t status);
+  bool abandon_body();
+  void release_body();
   void on_answer_timeout();
   void answer_instead(uint16_t status, std::string_view text);
   void resume_after_async();
@@ -171,6 +186,7 @@ class Session : private Deadline {  // its one timeout running
   std::unique_ptr<http::OutputBuffer> out_;      // null while nothing is being written
   detail::Pending* pending_ = nullptr;           // the response a Responder will send, if any
   std::shared_ptr<detail::StreamState> stream_;  // the streamed response being written, if any
+  std::shared_ptr<detail::BodyState> body_;      // a request body the handler pulls, if any
   base::IpAddress peer_{};                       // the peer (or the PROXY protocol's source)
   uint32_t rbegin_ = 0;                          // first byte of the request being parsed
   uint32_t rpos_ = 0;                            // first byte not yet given to the parser

@@ -128,7 +128,7 @@ void Worker::apply_limits() {
   // A whole request head always fits, with room for the start of its body.
   buffer_size_ =
       std::max<std::size_t>(16 * 1024, cfg.limits.request_line + cfg.limits.header_section + 4096);
-  parser_limits_ = {cfg.limits.request_line, cfg.limits.header_section, cfg.limits.body};
+  parser_limits_ = {cfg.limits.request_line, cfg.limits.header_section, cfg.limits.body, true};
   deadlines_.set_duration(Timeout::keepalive, cfg.timeouts.keepalive);
   deadlines_.set_duration(Timeout::header, cfg.timeouts.header);
   deadlines_.set_duration(Timeout::body, cfg.timeouts.body);

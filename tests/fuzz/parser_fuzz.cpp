@@ -1,7 +1,9 @@
 // libFuzzer target: the RequestParser on an arbitrary byte stream.
 // Input: two bytes choosing a split point, then the stream. The stream is fed as two separately
 // allocated pieces (so ASan sees any read past a piece), looping over pipelined requests, and
-// again whole to a second parser: both must reach the same verdicts.
+// again whole to a second parser: both must reach the same verdicts. A third parser streams
+// every body (pause before the body, pieces de-chunked in place, as a `body = "stream"` route
+// reads them) from the split pieces: its pieces must add up to the same requests.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -34,20 +36,25 @@ bool allowed_error(uint16_t s) {
 }
 
 // Everything a complete request exposes, read in full so ASan checks every view.
-std::string describe(const lithe::http::RequestImpl& r) {
+std::string describe(const lithe::http::RequestImpl& r, std::string_view body) {
   std::string d;
   d.append(r.method()).append(" ").append(r.target()).append(" ");
   d.append(std::to_string(r.version_major())).append(".").append(std::to_string(r.version_minor()));
   d.append(r.keep_alive() ? " ka" : " close");
   for (const auto& h : r.headers()) d.append("\n").append(h.name).append(": ").append(h.value);
-  d.append("\n\n").append(r.body());
+  d.append("\n\n").append(body);
   return d;
 }
 
 // Feeds the pieces in order; returns the verdicts ("complete ...", "continue", "error N").
-std::vector<std::string> run(const std::vector<std::string_view>& pieces) {
+// streaming: pause at each head and take the body piece by piece, as lithe's session does for a
+// streaming route (the pieces must then be writable memory).
+std::vector<std::string> run(const std::vector<std::string_view>& pieces, bool streaming = false) {
   Exchange ex(max_headers);
-  ex.parser.start(ex.request, limits);
+  ParserLimits l = limits;
+  l.pause_before_body = streaming;
+  ex.parser.start(ex.request, l);
+  std::string streamed;  // the body pieces of the current request
   std::vector<std::string> verdicts;
   std::size_t total = 0;
   for (std::string_view piece : pieces) total += piece.size();
@@ -61,6 +68,7 @@ std::vector<std::string> run(const std::vector<std::string_view>& pieces) {
       auto r = ex.parser.feed(piece.data() + pos, piece.size() - pos);
       if (r.consumed > piece.size() - pos) violated("consumed past the end");
       pos += r.consumed;
+      streamed.append(ex.parser.body_piece());
       using S = RequestParser::Status;
       if (r.status == S::error) {
         if (!allowed_error(r.error_status))
@@ -72,6 +80,17 @@ std::vector<std::string> run(const std::vector<std::string_view>& pieces) {
         if (pos != piece.size()) violated("need_more left bytes unconsumed");
         break;
       }
+      if (r.status == S::head) {
+        if (!streaming) violated("head without pause_before_body");
+        if (ex.request.declared_length() > limits.body) {  // what the session checks
+          verdicts.push_back("error 413");
+          return verdicts;
+        }
+        ex.parser.set_body_limit(limits.body);
+        ex.parser.stream_body();
+        if (ex.request.expects_continue()) verdicts.push_back("continue");
+        continue;
+      }
       if (r.status == S::expect_continue) {
         if (!ex.request.expects_continue()) violated("expect_continue without the flag");
         verdicts.push_back("continue");
@@ -79,10 +98,13 @@ std::vector<std::string> run(const std::vector<std::string_view>& pieces) {
       }
       const auto& req = ex.request;
       if (req.method().empty() || req.target().empty()) violated("complete without method/target");
-      if (req.body().size() > limits.body) violated("body over the limit");
-      if (!req.chunked() && req.body().size() != req.declared_length())
+      if (streaming && !req.body().empty()) violated("a streamed body also kept in the request");
+      const std::string_view body = streaming ? std::string_view(streamed) : req.body();
+      if (body.size() > limits.body) violated("body over the limit");
+      if (!req.chunked() && body.size() != req.declared_length())
         violated("body length differs from Content-Length");
-      verdicts.push_back("complete " + describe(req));
+      verdicts.push_back("complete " + describe(req, body));
+      streamed.clear();
       ex.next();
     }
   }
@@ -112,6 +134,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       detail += "whole: " + (i < whole.size() ? whole[i] : "-") + "\n";
     }
     violated("split and whole disagree", detail);
+  }
+  // Streamed bodies are de-chunked in place: fresh writable copies of the same two pieces.
+  std::memcpy(first.get(), stream, cut);
+  std::memcpy(second.get(), stream + cut, n - cut);
+  auto streamed = run({{first.get(), cut}, {second.get(), n - cut}}, true);
+  if (streamed != whole) {
+    std::string detail = "split at " + std::to_string(cut) + "\n";
+    for (std::size_t i = 0; i < std::max(streamed.size(), whole.size()); ++i) {
+      detail += "streamed: " + (i < streamed.size() ? streamed[i] : "-") + "\n";
+      detail += "whole:    " + (i < whole.size() ? whole[i] : "-") + "\n";
+    }
+    violated("streamed and whole disagree", detail);
   }
   return 0;
 }

@@ -765,5 +765,39 @@ TEST(ConfigTimeouts, HandlerDeadlineAndARoutesOwn) {
   EXPECT_FALSE(c.routes[1].timeout.has_value());
 }
 
+TEST(ConfigStreaming, RouteBodyModeMaxBodyHeartbeatAndStreamBuffer) {
+  Config c = parse_config(
+      "[limits]\nstream_buffer = \"64KiB\"\n"
+      "[[route]]\npath = \"/up\"\nhandler = \"echo\"\nbody = \"stream\"\nmax_body = \"4GiB\"\n"
+      "[[route]]\npath = \"/ev\"\nhandler = \"echo\"\nheartbeat = \"15s\"\n"
+      // A static route's body is its response, whatever it says; another handler's body
+      // that is not a mode is that handler's option.
+      "[[route]]\npath = \"/s\"\nhandler = \"static\"\nbody = \"stream\"\n"
+      "[[route]]\npath = \"/o\"\nhandler = \"mine\"\nbody = \"text\"\n",
+      "t.toml");
+  EXPECT_EQ(c.limits.stream_buffer, 64u * 1024);
+  ASSERT_EQ(c.routes.size(), 4u);
+  EXPECT_TRUE(c.routes[0].stream_body);
+  EXPECT_EQ(c.routes[0].max_body, std::optional<std::size_t>(4ull << 30));
+  EXPECT_EQ(c.routes[0].options.find("body"), nullptr);
+  EXPECT_EQ(c.routes[0].options.find("max_body"), nullptr);
+  EXPECT_FALSE(c.routes[1].stream_body);
+  EXPECT_EQ(c.routes[1].heartbeat, 15s);
+  EXPECT_FALSE(c.routes[2].stream_body);
+  ASSERT_NE(c.routes[2].options.find("body"), nullptr);
+  EXPECT_EQ(c.routes[2].options.find("body")->string, "stream");
+  ASSERT_NE(c.routes[3].options.find("body"), nullptr);
+  EXPECT_EQ(default_config().limits.stream_buffer, 256u * 1024);
+}
+
+TEST(ConfigStreaming, BadValuesNameTheirPosition) {
+  EXPECT_EQ(text_errors("[[route]]\npath = \"/\"\nhandler = \"echo\"\nmax_body = \"lots\"\n")
+                .at(0)
+                .to_string(),
+            "t.toml:4:12: route.max_body: invalid size \"lots\" (expected a number with unit B, "
+            "KiB, MiB, GiB or TiB, as in \"16KiB\")");
+  EXPECT_EQ(text_errors("[limits]\nstream_buffer = 0\n").at(0).pos.line, 2u);
+}
+
 }  // namespace
 }  // namespace lithe
