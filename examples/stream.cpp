@@ -1,10 +1,12 @@
-// Streamed responses from an embedding program: a server-sent event clock and an endless
-// stream that writes only as fast as the client reads.
+// Streaming from an embedding program: a server-sent event clock, an endless stream that writes
+// only as fast as the client reads, and a checksum of an upload read piece by piece.
 //   stream [CONFIG]   (default: stream.toml, examples/stream.toml in the source tree)
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <lithe/body_reader.hpp>
 #include <lithe/server.hpp>
 #include <lithe/stream.hpp>
 #include <memory>
@@ -52,16 +54,42 @@ struct Firehose : std::enable_shared_from_this<Firehose> {
   unsigned count = 0;
 };
 
+// FNV-1a (64 bits) of a request body of any size, read piece by piece (route body = "stream"):
+// the upload never sits in memory, and a slow disk or CPU here slows the client, not lithe.
+struct Checksum : std::enable_shared_from_this<Checksum> {
+  Checksum(lithe::BodyReader b, lithe::Responder r) : body(std::move(b)), out(std::move(r)) {}
+
+  void next() {
+    body.read([self = shared_from_this()](std::string_view piece, bool last) {
+      for (unsigned char c : piece) self->hash = (self->hash ^ c) * 1099511628211ULL;
+      self->bytes += piece.size();
+      if (!last) return self->next();
+      char text[64];
+      std::snprintf(text, sizeof(text), "%llu %016llx\n",
+                    static_cast<unsigned long long>(self->bytes),
+                    static_cast<unsigned long long>(self->hash));
+      self->out.response().text(text);
+      self->out.send();
+    });
+  }
+
+  lithe::BodyReader body;
+  lithe::Responder out;
+  uint64_t hash = 14695981039346656037ULL;
+  uint64_t bytes = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     lithe::Server server(lithe::load_config(argc > 1 ? argv[1] : "stream.toml"));
 
-    server.handle("clock", [](const lithe::Request&, lithe::Response& res) {
+    server.handle("clock", [](const lithe::Request& req, lithe::Response& res) {
       auto clock = std::make_shared<Clock>(lithe::EventStream::start(res));
       // Ends the stream as soon as a graceful stop begins; the browser reconnects elsewhere.
-      clock->events.stream().on_drain([clock] { clock->events.end(); });
+      // (/clock?stay leaves that to lithe, which ends it at timeouts.shutdown.)
+      if (req.query() != "stay") clock->events.stream().on_drain([clock] { clock->events.end(); });
       clock->events.stream().on_cancel([clock] { clock->timer.cancel(); });
       clock->tick();
     });
@@ -71,6 +99,10 @@ int main(int argc, char** argv) {
       auto hose = std::make_shared<Firehose>(res.stream());
       hose->stream.on_cancel([hose] {});  // keeps it alive until the stream stops
       hose->pump();
+    });
+
+    server.handle("checksum", [](const lithe::Request&, lithe::Response& res) {
+      std::make_shared<Checksum>(res.body_reader(), res.defer())->next();
     });
 
     return server.run();  // blocks; SIGTERM/SIGINT stop it

@@ -33,13 +33,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error(what);
+}
 
 [[noreturn]] void fail_errno(const std::string& what) {
   fail(what + ": " + std::strerror(errno));
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -69,7 +73,9 @@ uint16_t port_of(std::string_view address) {
 // ---------------------------------------------------------------------------------------------
 // TestServer
 
-std::string default_config() { return std::string(lithe::default_config_text()); }
+std::string default_config() {
+  return std::string(lithe::default_config_text());
+}
 
 TestServer::TestServer(std::string_view toml_text,
                        const std::function<void(lithe::Server&)>& setup) {
@@ -140,8 +146,8 @@ RawClient::RawClient(uint16_t port) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) fail_errno("socket");
   timeval tv{};
-  tv.tv_sec = static_cast<time_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(io_timeout).count());
+  tv.tv_sec =
+      static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(io_timeout).count());
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   int one = 1;
@@ -233,8 +239,8 @@ HttpResponse RawClient::read_response(bool no_body) {
     pos = eol + 2;
   }
   std::size_t consumed = head_end + 4;
-  const bool bodiless = no_body || (r.status >= 100 && r.status < 200) || r.status == 204 ||
-                        r.status == 304;
+  const bool bodiless =
+      no_body || (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
   auto te = r.header("Transfer-Encoding");
   auto cl = r.header("Content-Length");
   if (bodiless) {
@@ -295,6 +301,12 @@ HttpResponse RawClient::read_response(bool no_body) {
   r.raw = buf_.substr(0, consumed);
   buf_.erase(0, consumed);
   return r;
+}
+
+const std::string& RawClient::peek_until(std::string_view needle) {
+  while (buf_.find(needle) == std::string::npos)
+    if (!fill()) throw std::runtime_error("closed before '" + std::string(needle) + "' arrived");
+  return buf_;
 }
 
 std::string RawClient::read_until_close() {
@@ -540,7 +552,9 @@ Daemon::~Daemon() {
   if (pid_ > 0) kill_and_reap(pid_);
 }
 
-std::string Daemon::stderr_text() const { return read_file(stderr_path_); }
+std::string Daemon::stderr_text() const {
+  return read_file(stderr_path_);
+}
 
 int Daemon::terminate(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) fail("the daemon is not running");
@@ -562,8 +576,8 @@ namespace {
 
 void set_client_options(int fd) {
   timeval tv{};
-  tv.tv_sec = static_cast<time_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(io_timeout).count());
+  tv.tv_sec =
+      static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(io_timeout).count());
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -648,8 +662,12 @@ int ChildProcess::stop(int sig, std::chrono::milliseconds timeout) {
   return *exit_code_;
 }
 
-std::string ChildProcess::stdout_text() const { return read_file(dir_.path() / "stdout"); }
-std::string ChildProcess::stderr_text() const { return read_file(dir_.path() / "stderr"); }
+std::string ChildProcess::stdout_text() const {
+  return read_file(dir_.path() / "stdout");
+}
+std::string ChildProcess::stderr_text() const {
+  return read_file(dir_.path() / "stderr");
+}
 
 uint16_t free_tcp_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -107,6 +107,9 @@ class RawClient {
   HttpResponse read_response(bool no_body = false);
   // Every byte until the server closes (throws on timeout).
   std::string read_until_close();
+  // Receives until the unconsumed bytes contain needle; they stay buffered for the next read.
+  // Throws on EOF or timeout.
+  const std::string& peek_until(std::string_view needle);
   // Waits up to timeout for the server to close (EOF or reset). False when the timeout passes
   // or bytes arrive instead (they stay buffered for the next read).
   bool is_closed(std::chrono::milliseconds timeout = io_timeout);
@@ -226,6 +229,7 @@ bool can_connect(uint16_t port);
 bool can_connect(const std::filesystem::path& unix_path);
 
 // Checks condition until it holds or timeout passes (every few ms); returns its last value.
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = io_timeout);
+bool wait_until(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout = io_timeout);
 
 }  // namespace lithe::test

@@ -4,8 +4,8 @@
 // PROXY protocol (v1 and v2). nginx and HAProxy run as child processes with generated configs in
 // a temporary directory; a test is skipped when the proxy it needs is not installed
 // (scripts/setup.sh installs both).
-#include <gtest/gtest.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
@@ -38,6 +38,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kBinary = LITHE_BINARY;
+const std::string kStreamExample = LITHE_STREAM_EXAMPLE;  // examples/stream.cpp
 
 // The first of the candidates that is an executable file, or "".
 std::string find_program(std::initializer_list<const char*> candidates) {
@@ -49,13 +50,15 @@ std::string find_program(std::initializer_list<const char*> candidates) {
 const std::string kNginx = find_program({"/usr/sbin/nginx", "/usr/bin/nginx"});
 const std::string kHaproxy = find_program({"/usr/sbin/haproxy", "/usr/bin/haproxy"});
 
-#define SKIP_WITHOUT(program, name)                                                  \
-  if ((program).empty())                                                            \
-  GTEST_SKIP() << name " is not installed (looked in /usr/sbin and /usr/bin); "     \
-                  "scripts/setup.sh installs it"
+#define SKIP_WITHOUT(program, name)                            \
+  if ((program).empty())                                       \
+  GTEST_SKIP() << name                                         \
+      " is not installed (looked in /usr/sbin and /usr/bin); " \
+      "scripts/setup.sh installs it"
 
 std::string replace_all(std::string text, std::string_view from, std::string_view to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size()))
     text.replace(at, from.size(), to);
   return text;
 }
@@ -220,17 +223,16 @@ class Nginx {
                          "events { worker_connections 1024; }\n"
                          "http {\n"
                          "  access_log off;\n"
-                         "  client_body_temp_path " + d + "/client_body;\n" +
-                         "  proxy_temp_path " + d + "/proxy;\n" +
-                         "  fastcgi_temp_path " + d + "/fastcgi;\n" +
-                         "  uwsgi_temp_path " + d + "/uwsgi;\n" +
-                         "  scgi_temp_path " + d + "/scgi;\n" +
+                         "  client_body_temp_path " +
+                         d + "/client_body;\n" + "  proxy_temp_path " + d + "/proxy;\n" +
+                         "  fastcgi_temp_path " + d + "/fastcgi;\n" + "  uwsgi_temp_path " + d +
+                         "/uwsgi;\n" + "  scgi_temp_path " + d + "/scgi;\n" +
                          replace_all(http_block, "@LISTEN@", "127.0.0.1:" + std::to_string(port)) +
                          "}\n");
           // -e: nginx logs here even before it has read the config (it would try
           // /var/log/nginx otherwise on builds that default to it).
-          return std::vector<std::string>{"-p", d + "/", "-c", d + "/nginx.conf", "-e",
-                                          d + "/error.log", "-g", "daemon off;"};
+          return std::vector<std::string>{"-p", d + "/",          "-c", d + "/nginx.conf",
+                                          "-e", d + "/error.log", "-g", "daemon off;"};
         },
         [this] { return read_file(dir_.path() / "error.log"); },
         // nginx writes its pid file once every listening socket is open.
@@ -252,8 +254,8 @@ class Haproxy {
     proxy_ = std::make_unique<ProxyProcess>(
         "haproxy", kHaproxy,
         [this, config](uint16_t port) {
-          auto path = dir_.write("haproxy.cfg", replace_all(config, "@LISTEN@",
-                                                            "127.0.0.1:" + std::to_string(port)));
+          auto path = dir_.write(
+              "haproxy.cfg", replace_all(config, "@LISTEN@", "127.0.0.1:" + std::to_string(port)));
           return std::vector<std::string>{"-f", path.string(), "-db"};
         },
         [] { return std::string("(on stderr)"); }, [] { return true; });
@@ -352,7 +354,8 @@ handler = "metrics"
 std::string nginx_front(const std::string& upstream_server) {
   return R"(
   upstream lithe {
-    server )" + upstream_server + R"(;
+    server )" +
+         upstream_server + R"(;
     keepalive 16;
   }
   server {
@@ -411,11 +414,11 @@ int drive_traffic(uint16_t nginx_port) {
       for (bool use_chunked : {false, true}) {
         SCOPED_TRACE(std::string(path) + (body == &small ? " small" : " 200 KiB") +
                      (use_chunked ? " chunked" : " with Content-Length"));
-        std::string req = request("POST", path,
-                                  "Content-Type: application/octet-stream\r\n" +
-                                      (use_chunked ? std::string("Transfer-Encoding: chunked\r\n")
-                                                   : "Content-Length: " +
-                                                         std::to_string(body->size()) + "\r\n"));
+        std::string req =
+            request("POST", path,
+                    "Content-Type: application/octet-stream\r\n" +
+                        (use_chunked ? std::string("Transfer-Encoding: chunked\r\n")
+                                     : "Content-Length: " + std::to_string(body->size()) + "\r\n"));
         req += use_chunked ? chunked(*body) : *body;
         c.send(req);
         HttpResponse r = c.read_response();
@@ -513,7 +516,8 @@ shutdown = "5s"
 [[route]]
 path = "/who"
 handler = "static"
-body = ")" + name + R"("
+body = ")" +
+         name + R"("
 
 [[route]]
 path = "/health"
@@ -527,8 +531,10 @@ TEST(NginxScaleOut, GracefulStopOfOneDaemonLosesNoRequest) {
   Lithe two(who_config("two"), false);
   Nginx nginx(R"(
   upstream lithe {
-    server 127.0.0.1:)" + std::to_string(one.port()) + R"(;
-    server 127.0.0.1:)" + std::to_string(two.port()) + R"(;
+    server 127.0.0.1:)" +
+              std::to_string(one.port()) + R"(;
+    server 127.0.0.1:)" +
+              std::to_string(two.port()) + R"(;
     keepalive 16;
   }
   server {
@@ -680,7 +686,8 @@ global
   noreuseport  # a port someone else holds must fail the bind, never be shared
 
 defaults
-  mode )") + p.mode + R"(
+  mode )") + p.mode +
+                  R"(
   timeout connect 5s
   timeout client 30s
   timeout server 30s
@@ -690,7 +697,8 @@ frontend www
   default_backend lithe
 
 backend lithe
-  server lithe1 )" + server + " " + p.send_proxy + "\n");
+  server lithe1 )" +
+                  server + " " + p.send_proxy + "\n");
 
   // The client connects from 127.0.0.2, so the address lithe logs can only have come from the
   // PROXY header (lithe's own peer is 127.0.0.1, or a unix socket).
@@ -736,6 +744,138 @@ TEST(ProxyProtocolListener, ConnectionWithoutPreambleIsClosedUnanswered) {
   for (const auto& line : await_log_lines(lithe.access_log(), "tag=by-hand"))
     EXPECT_EQ(line.rfind("203.0.113.9 ", 0), 0u) << line;
   EXPECT_EQ(lithe.daemon().terminate(), 0) << lithe.daemon().stderr_text();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Streaming through nginx (SPEC §9): unbuffered uploads, server-sent events, graceful stop
+
+// examples/stream.cpp's routes, on an ephemeral port.
+constexpr std::string_view kStreamConfig = R"(
+[server]
+listen = ["127.0.0.1:0"]
+
+[timeouts]
+shutdown = "1s"
+
+[[route]]
+path = "/clock"
+handler = "clock"
+heartbeat = "15s"
+
+[[route]]
+path = "/checksum"
+methods = ["PUT", "POST"]
+handler = "checksum"
+body = "stream"
+max_body = "64GiB"
+)";
+
+// nginx in front of one upstream, passing streams through: request bodies unbuffered (and
+// chunked upstream when the client sent them chunked), responses as nginx buffers by default.
+std::string streaming_front(uint16_t upstream_port) {
+  return R"(
+  upstream lithe {
+    server 127.0.0.1:)" +
+         std::to_string(upstream_port) + R"(;
+    keepalive 16;
+  }
+  server {
+    listen @LISTEN@;
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://lithe;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+    }
+  }
+)";
+}
+
+std::size_t resident(pid_t pid) {
+  const std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+  const std::size_t at = status.find("VmRSS:");
+  return at == std::string::npos ? 0 : std::stoul(status.substr(at + 6)) * 1024;
+}
+
+// Uploads `size` bytes of a known pattern (Content-Length, or chunked in 1 MiB chunks) and
+// returns lithe's answer next to the checksum of what was sent.
+std::pair<std::string, std::string> upload(uint16_t port, std::size_t size, bool chunked_body) {
+  const std::string block = binary_body(1024 * 1024);
+  RawClient c(port);
+  c.send(std::string("PUT /checksum HTTP/1.1\r\nHost: t\r\n") +
+         (chunked_body ? "Transfer-Encoding: chunked\r\n"
+                       : "Content-Length: " + std::to_string(size) + "\r\n") +
+         "\r\n");
+  uint64_t hash = 14695981039346656037ULL;
+  char line[32];
+  for (std::size_t sent = 0; sent < size; sent += block.size()) {
+    const std::string_view part = std::string_view(block).substr(0, size - sent);
+    for (unsigned char ch : part) hash = (hash ^ ch) * 1099511628211ULL;
+    if (chunked_body) {
+      std::snprintf(line, sizeof(line), "%zx\r\n", part.size());
+      c.send(line);
+    }
+    c.send(part);
+    if (chunked_body) c.send("\r\n");
+  }
+  if (chunked_body) c.send("0\r\n\r\n");
+  HttpResponse r = c.read_response();
+  std::snprintf(line, sizeof(line), "%zu %016llx\n", size, static_cast<unsigned long long>(hash));
+  return {std::to_string(r.status) + " " + r.body, "200 " + std::string(line)};
+}
+
+TEST(NginxStreaming, UnbufferedUploadsArriveWholeAndLitheHoldsLittleOfThem) {
+  SKIP_WITHOUT(kNginx, "nginx");
+  TempDir dir;
+  Daemon lithe(kStreamExample, {dir.write("stream.toml", std::string(kStreamConfig)).string()});
+  Nginx nginx(streaming_front(lithe.port()));
+  const std::size_t before = resident(lithe.pid());
+  constexpr std::size_t size = 96 * 1024 * 1024;
+  auto [chunked_got, chunked_want] = upload(nginx.port(), size, true);  // chunked on to lithe
+  EXPECT_EQ(chunked_got, chunked_want) << nginx.logs();
+  auto [length_got, length_want] = upload(nginx.port(), size + 12345, false);
+  EXPECT_EQ(length_got, length_want) << nginx.logs();
+  auto [direct_got, direct_want] = upload(lithe.port(), size + 7, false);
+  EXPECT_EQ(direct_got, direct_want);
+  const std::size_t after = resident(lithe.pid());
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed memory resident
+  EXPECT_LT(after, before + 8 * 1024 * 1024) << "before " << before << ", after " << after;
+#else
+  (void)before;
+  (void)after;
+#endif
+  EXPECT_EQ(lithe.terminate(), 0) << lithe.stderr_text();
+}
+
+TEST(NginxStreaming, EventStreamsPassPromptlyAndEndWholeOnAGracefulStop) {
+  SKIP_WITHOUT(kNginx, "nginx");
+  TempDir dir;
+  Daemon lithe(kStreamExample, {dir.write("stream.toml", std::string(kStreamConfig)).string()});
+  Nginx nginx(streaming_front(lithe.port()));
+  // Half end their stream on the drain callback; the other half (?stay) are ended by lithe at
+  // timeouts.shutdown, with a retry field first.
+  constexpr int streams = 200;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < streams; ++i) {
+    clients.push_back(std::make_unique<RawClient>(nginx.port()));
+    clients.back()->send(get(i % 2 ? "/clock?stay" : "/clock"));
+  }
+  // The first event comes through at once: X-Accel-Buffering: no turns nginx's buffering off
+  // for the stream (a buffered one would wait for 4 KiB or the end).
+  for (auto& c : clients) c->peek_until("data: ");  // kept buffered for the reads below
+  ASSERT_EQ(::kill(lithe.pid(), SIGTERM), 0);
+  int complete = 0;
+  int retried = 0;
+  for (auto& c : clients) {
+    HttpResponse r = c->read_response();  // throws on a response cut short
+    complete += r.status == 200;
+    retried += r.body.find("retry: 1000\n") != std::string::npos;
+  }
+  EXPECT_EQ(complete, streams);
+  EXPECT_EQ(retried, streams / 2);
+  EXPECT_EQ(lithe.terminate(), 0) << lithe.stderr_text();
+  EXPECT_EQ(nginx.logs().find("prematurely"), std::string::npos) << nginx.logs();
 }
 
 }  // namespace
