@@ -50,8 +50,8 @@ Session::Session(Worker& worker) : worker_(worker) {}
 
 Session::~Session() {
   if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
-  if (stream_) stream_->conn = nullptr;
-  if (body_) body_->conn = nullptr;
+  if (stream()) stream()->conn = nullptr;
+  if (body()) body()->conn = nullptr;
 }
 
 // TCP_NODELAY is set on the listening socket: Linux copies it to the sockets accepted there.
@@ -102,7 +102,7 @@ void Session::on_received(const error_code& ec, std::size_t n) {
   worker_.count_bytes_in(n);
   if (closing()) return discard_input(n);
   rend_ += static_cast<uint32_t>(n);  // n fits: the buffer is far smaller than 4 GiB
-  if (body_) return feed_body();      // a handler asked for the next piece of its body
+  if (body()) return feed_body();     // a handler asked for the next piece of its body
   if (out_) return;  // a batch is being written: these bytes are parsed once it is out
   process_input();
 }
@@ -156,7 +156,7 @@ void Session::process_input() {
   if (out_ && !out_->empty()) return do_write();
   if (phase_ == Phase::awaiting || phase_ == Phase::streaming) {
     // To notice the client leaving; a body being pulled reads only when asked.
-    if (!body_ && !transport_->reading()) transport_->wait_readable();
+    if (!body() && !transport_->reading()) transport_->wait_readable();
     return;
   }
   if (closing()) return close();
@@ -212,7 +212,7 @@ bool Session::on_head() {
   exchange_->parser.set_body_limit(limit);
   if (route && route->stream_body) {
     exchange_->parser.stream_body();
-    body_ = std::make_shared<detail::BodyState>(this);
+    exchange_->body = std::make_shared<detail::BodyState>(this);
     handle_request();
     return false;
   }
@@ -240,12 +240,12 @@ void Session::handle_request() {
   const std::size_t route = app::dispatch(snap, req, res);
   const std::size_t slot = snap.route_slot[route];
   const app::Route* r = route < snap.routes.size() ? &snap.routes[route] : nullptr;
-  if (stream_) {
+  if (stream()) {
     // The handler began a streamed body: what it wrote so far follows the head in this batch.
-    stream_->metrics_slot = static_cast<uint32_t>(slot);
-    stream_->heartbeat = r ? r->heartbeat : std::chrono::milliseconds(0);
-    if (stream_->aborted) return abort_stream();
-    if (stream_->ended) return finish_stream();
+    stream()->metrics_slot = static_cast<uint32_t>(slot);
+    stream()->heartbeat = r ? r->heartbeat : std::chrono::milliseconds(0);
+    if (stream()->aborted) return abort_stream();
+    if (stream()->ended) return finish_stream();
     phase_ = Phase::streaming;
     return;
   }
@@ -279,7 +279,7 @@ lithe::Responder Session::make_responder(void* self) {
 // handler pulls its body, the body's own timeout runs instead, and the answer's starts after
 // the last piece.
 void Session::arm_answer_deadline() {
-  if (body_) {
+  if (body()) {
     if (Deadline::kind != Timeout::body) worker_.deadlines().disarm(deadline());
     return;
   }
@@ -348,26 +348,26 @@ void Session::cancel_pending() {
 
 lithe::BodyReader Session::make_body_reader(void* self) {
   auto* s = static_cast<Session*>(self);
-  if (!s->body_) return {};
-  return lithe::BodyReader(s->body_);
+  if (!s->body()) return {};
+  return lithe::BodyReader(s->exchange_->body);
 }
 
 void Session::body_read(std::function<void(std::string_view, bool)> fn) {
-  body_->want = std::move(fn);
+  body()->want = std::move(fn);
   schedule_body_pump();
 }
 
 void Session::schedule_body_pump() {
-  if (body_->posted) return;
-  body_->posted = true;
-  boost::asio::post(worker_.io(), [b = body_] {
+  if (body()->posted) return;
+  body()->posted = true;
+  boost::asio::post(worker_.io(), [b = exchange_->body] {
     b->posted = false;
     if (b->conn) b->conn->pump_body();
   });
 }
 
 void Session::pump_body() {
-  detail::BodyState& b = *body_;
+  detail::BodyState& b = *body();
   if (!b.want || transport_->receiving()) return;  // nothing asked, or a receive will serve it
   if (!b.asked) {
     // The first ask is the handler's go-ahead: a client waiting on Expect sends the body now.
@@ -379,7 +379,7 @@ void Session::pump_body() {
       out_ = worker_.take_output();
       out_->append("HTTP/1.1 100 Continue\r\n\r\n");
       do_write();
-      if (!body_) return;  // the write failed and closed the connection
+      if (!body()) return;  // the write failed and closed the connection
     }
   }
   if (rpos_ < rend_) return feed_body();
@@ -409,7 +409,7 @@ void Session::feed_body() {
   const bool last = r.status == S::complete;
   if (piece.empty() && !last) return await_body();  // only chunk framing so far
   if (Deadline::kind == Timeout::body) worker_.deadlines().disarm(deadline());
-  std::shared_ptr<detail::BodyState> b = body_;
+  std::shared_ptr<detail::BodyState> b = exchange_->body;
   std::function<void(std::string_view, bool)> fn = std::move(b->want);
   b->want = nullptr;
   b->received += piece.size();
@@ -441,7 +441,7 @@ void Session::fail_body(uint16_t status) {
 // A response is complete before the body it answers was read: the rest of the body is never
 // parsed as requests, so the connection closes after this response (a lingering close).
 bool Session::abandon_body() {
-  if (!body_) return false;
+  if (!body()) return false;
   release_body();
   rejected_ = true;
   return true;
@@ -450,7 +450,7 @@ bool Session::abandon_body() {
 // The handler's ask may hold the last reference to its Responder or Stream: it is destroyed
 // from the loop later, never in the middle of the session's own transition.
 void Session::release_body() {
-  std::shared_ptr<detail::BodyState> b = std::move(body_);
+  std::shared_ptr<detail::BodyState> b = std::move(exchange_->body);
   b->conn = nullptr;
   if (b->want) boost::asio::post(worker_.io(), [fn = std::move(b->want)] {});
   b->want = nullptr;
@@ -470,7 +470,7 @@ lithe::Stream Session::make_stream(void* self) {
 // Only while a handler holds the request: inside it, or through its Responder (which is then
 // done: the stream answers the request).
 lithe::Stream Session::start_stream() {
-  if (stream_ || !exchange_ || (phase_ != Phase::handling && phase_ != Phase::awaiting)) return {};
+  if (stream() || !exchange_ || (phase_ != Phase::handling && phase_ != Phase::awaiting)) return {};
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
   auto s = std::make_shared<detail::StreamState>(this, &worker_.io());
@@ -487,7 +487,7 @@ lithe::Stream Session::start_stream() {
   // HTTP/1.0 has no chunks: the end of the body is the end of the connection.
   s->keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
                   !worker_.draining() && (s->chunked || s->discard);
-  stream_ = s;
+  exchange_->stream = s;
   http::render_stream_head(res, render_context(s->keep_alive, http10, req.is_head()),
                            !http10 && has_body, stream_target());
   worker_.metrics().streams_opened.add();
@@ -510,12 +510,12 @@ http::OutputBuffer& Session::stream_target() {
     if (!out_) out_ = worker_.take_output();
     return *out_;
   }
-  if (!stream_->staged) stream_->staged = worker_.take_output();
-  return *stream_->staged;
+  if (!stream()->staged) stream()->staged = worker_.take_output();
+  return *stream()->staged;
 }
 
 bool Session::stream_write(std::string_view bytes, bool copy) {
-  detail::StreamState& s = *stream_;
+  detail::StreamState& s = *stream();
   if (!s.discard && !bytes.empty()) {
     http::OutputBuffer& out = stream_target();
     if (s.chunked) {
@@ -541,24 +541,24 @@ bool Session::stream_write(std::string_view bytes, bool copy) {
 }
 
 std::size_t Session::stream_buffered() const {
-  return (stream_->staged ? stream_->staged->unsent() : 0) + (out_ ? out_->unsent() : 0);
+  return (stream()->staged ? stream()->staged->unsent() : 0) + (out_ ? out_->unsent() : 0);
 }
 
 void Session::stream_end() {
-  stream_->ended = true;
-  if (stream_->chunked) stream_target().append("0\r\n\r\n");
+  stream()->ended = true;
+  if (stream()->chunked) stream_target().append("0\r\n\r\n");
   if (phase_ != Phase::handling) schedule_flush();
 }
 
 void Session::stream_abort() {
-  stream_->aborted = true;
+  stream()->aborted = true;
   if (phase_ != Phase::handling) schedule_flush();
 }
 
 void Session::schedule_flush() {
-  if (stream_->flush_posted) return;
-  stream_->flush_posted = true;
-  boost::asio::post(worker_.io(), [s = stream_] {
+  if (stream()->flush_posted) return;
+  stream()->flush_posted = true;
+  boost::asio::post(worker_.io(), [s = exchange_->stream] {
     if (s->conn) s->conn->flush_stream();
   });
 }
@@ -566,7 +566,7 @@ void Session::schedule_flush() {
 // From the loop: the owed writable callback, then the staged pieces go out (one write in
 // flight at a time), or the stream ends, or it idles.
 void Session::flush_stream() {
-  std::shared_ptr<detail::StreamState> s = stream_;  // a callback may drop every handle
+  std::shared_ptr<detail::StreamState> s = exchange_->stream;  // a callback may drop every handle
   if (s->aborted) return abort_stream();
   if (out_) {
     s->flush_posted = false;  // on_write_done flushes again
@@ -591,7 +591,7 @@ void Session::flush_stream() {
 }
 
 void Session::on_stream_written() {
-  detail::StreamState& s = *stream_;
+  detail::StreamState& s = *stream();
   const bool staged = s.staged && !s.staged->empty();
   if (!staged && s.ended && !s.aborted) return end_stream_and_go_on();
   if (staged || s.want_writable || s.aborted) return schedule_flush();
@@ -601,12 +601,12 @@ void Session::on_stream_written() {
 // Nothing to write: watch for the client going away, and keep an idle event stream alive
 // through proxies with a comment at the route's heartbeat.
 void Session::idle_stream() {
-  if (stream_->event_stream && stream_->heartbeat.count() > 0 && stream_->open())
-    worker_.deadlines().arm_at(deadline(), Timeout::heartbeat, Clock::now() + stream_->heartbeat);
-  else if (!body_)
+  if (stream()->event_stream && stream()->heartbeat.count() > 0 && stream()->open())
+    worker_.deadlines().arm_at(deadline(), Timeout::heartbeat, Clock::now() + stream()->heartbeat);
+  else if (!body())
     worker_.deadlines().disarm(deadline());
-  if (body_) {
-    if (body_->want) schedule_body_pump();  // an ask that waited for this write
+  if (body()) {
+    if (body()->want) schedule_body_pump();  // an ask that waited for this write
     return;
   }
   if (!transport_->reading()) transport_->wait_readable();
@@ -617,7 +617,7 @@ void Session::idle_stream() {
 void Session::finish_stream() {
   record_stream();
   const bool body_left = abandon_body();
-  const bool keep_alive = stream_->keep_alive && !worker_.draining() && !body_left;
+  const bool keep_alive = stream()->keep_alive && !worker_.draining() && !body_left;
   release_stream();
   phase_ = keep_alive ? Phase::reading : Phase::last;
 }
@@ -645,7 +645,7 @@ void Session::abort_stream() {
 }
 
 void Session::record_stream() {
-  const detail::StreamState& s = *stream_;
+  const detail::StreamState& s = *stream();
   worker_.finished(s.metrics_slot, s.status, s.start);
   worker_.record_finished();
   if (worker_.snapshot().access_log) log_access(s.status, s.body_bytes);
@@ -654,7 +654,7 @@ void Session::record_stream() {
 // The client went away (or a write stalled): the handle goes inert and the handler hears of it
 // once, unless it had ended or aborted the stream itself.
 void Session::cancel_stream() {
-  std::shared_ptr<detail::StreamState> s = stream_;
+  std::shared_ptr<detail::StreamState> s = exchange_->stream;
   const bool tell = s->open();
   std::function<void()> fn = std::move(s->on_cancel);
   record_stream();
@@ -664,29 +664,29 @@ void Session::cancel_stream() {
 }
 
 void Session::release_stream() {
-  stream_->conn = nullptr;
+  stream()->conn = nullptr;
   // The callbacks may hold handles on the stream itself: dropped here, or never freed.
-  stream_->on_writable = nullptr;
-  stream_->on_cancel = nullptr;
-  stream_->on_drain = nullptr;
-  if (stream_->staged) {
-    stream_->staged->clear();
-    worker_.give_output(std::move(stream_->staged));
+  stream()->on_writable = nullptr;
+  stream()->on_cancel = nullptr;
+  stream()->on_drain = nullptr;
+  if (stream()->staged) {
+    stream()->staged->clear();
+    worker_.give_output(std::move(stream()->staged));
   }
-  stream_.reset();
+  exchange_->stream.reset();
   worker_.metrics().streams_closed.add();
 }
 
 void Session::on_drain() {
-  if (!stream_ || !stream_->open()) return;
-  run_callback(std::move(stream_->on_drain), "stream drain");
+  if (!stream() || !stream()->open()) return;
+  run_callback(std::move(stream()->on_drain), "stream drain");
 }
 
 // timeouts.shutdown has passed: the stream ends at a piece boundary with its proper end (an
 // event stream tells the client when to reconnect first), so a proxy sees a whole response.
 bool Session::end_stream_for_stop() {
-  if (phase_ != Phase::streaming || !stream_) return false;
-  std::shared_ptr<detail::StreamState> s = stream_;
+  if (phase_ != Phase::streaming || !stream()) return false;
+  std::shared_ptr<detail::StreamState> s = exchange_->stream;
   if (!s->open()) return true;  // ended already, on its way out
   if (s->event_stream) {
     std::string retry;
@@ -807,9 +807,9 @@ bool Session::make_room() {
 
 // Readiness only, no read: while lingering, and to watch a client while a Responder answers.
 void Session::on_readable(const error_code& ec) {
-  if (body_) {
+  if (body()) {
     // A watch cancelled (or ended) so that the body can be read: read it.
-    if (body_->want) pump_body();
+    if (body()->want) pump_body();
     return;
   }
   if (ec == boost::asio::error::operation_aborted) {
@@ -864,8 +864,8 @@ void Session::on_write_done() {
   }
   if (phase_ == Phase::awaiting) {
     arm_answer_deadline();
-    if (body_) {
-      if (body_->want) schedule_body_pump();  // an ask that waited for this write
+    if (body()) {
+      if (body()->want) schedule_body_pump();  // an ask that waited for this write
       return;
     }
     if (!transport_->reading()) transport_->wait_readable();
@@ -913,7 +913,7 @@ void Session::on_timeout(Timeout timeout) {
   switch (timeout) {
     case Timeout::header:
     case Timeout::body:
-      if (body_) {  // a pulled body went silent
+      if (body()) {  // a pulled body went silent
         worker_.count_parse_error(408);
         return fail_body(408);
       }
@@ -927,7 +927,7 @@ void Session::on_timeout(Timeout timeout) {
       if (phase_ == Phase::awaiting) on_answer_timeout();
       return;
     case Timeout::heartbeat:
-      if (phase_ == Phase::streaming && stream_->open()) stream_write(":\n\n", true);
+      if (phase_ == Phase::streaming && stream()->open()) stream_write(":\n\n", true);
       return;
     case Timeout::keepalive:
     case Timeout::write:
@@ -957,16 +957,23 @@ bool Session::close_if_idle() {
 void Session::close() {
   if (!transport_->is_open()) return;
   worker_.deadlines().disarm(deadline());
-  if (body_) release_body();
+  if (body()) release_body();
   if (pending_) cancel_pending();
-  if (stream_) cancel_stream();
+  if (stream()) cancel_stream();
   transport_->close();  // releases this session once nothing is in flight (maybe at once)
 }
 
 // Closed, and no operation in flight still reads or writes the buffers (a cancelled send or
 // receive can complete after the cancel, with the kernel still using its buffer until then).
 void Session::release() {
-  if (exchange_) worker_.give_exchange(std::move(exchange_));
+  if (exchange_) {
+    // close() ended both already; an exchange goes back to the pool holding neither.
+    if (exchange_->stream) exchange_->stream->conn = nullptr;
+    if (exchange_->body) exchange_->body->conn = nullptr;
+    exchange_->stream.reset();
+    exchange_->body.reset();
+    worker_.give_exchange(std::move(exchange_));
+  }
   if (rbuf_) worker_.give_buffer(std::move(rbuf_));
   if (out_) {
     out_->clear();

@@ -177,23 +177,25 @@ class Session : private Deadline {  // its one timeout running
     return rpos_ == rend_ && !(exchange_ && exchange_->parser.in_request());
   }
   bool closing() const { return phase_ == Phase::last || phase_ == Phase::lingering; }
+  // The streamed response being written and the request body the handler pulls, if any. They
+  // belong to the request, so they live in the exchange and an idle session holds neither.
+  detail::StreamState* stream() const { return exchange_ ? exchange_->stream.get() : nullptr; }
+  detail::BodyState* body() const { return exchange_ ? exchange_->body.get() : nullptr; }
 
   // Laid out to stay small (README, "Idle connection size").
   Worker& worker_;
-  Transport* transport_ = nullptr;               // beside this object (net/connection.hpp)
-  std::unique_ptr<ReadBuffer> rbuf_;             // null while idle
-  std::unique_ptr<http::Exchange> exchange_;     // null while idle
-  std::unique_ptr<http::OutputBuffer> out_;      // null while nothing is being written
-  detail::Pending* pending_ = nullptr;           // the response a Responder will send, if any
-  std::shared_ptr<detail::StreamState> stream_;  // the streamed response being written, if any
-  std::shared_ptr<detail::BodyState> body_;      // a request body the handler pulls, if any
-  base::IpAddress peer_{};                       // the peer (or the PROXY protocol's source)
-  uint32_t rbegin_ = 0;                          // first byte of the request being parsed
-  uint32_t rpos_ = 0;                            // first byte not yet given to the parser
-  uint32_t rend_ = 0;                            // end of the bytes read
-  uint32_t lingered_ = 0;                        // bytes dropped after the last response
-  uint32_t requests_ = 0;                        // requests answered on this connection
-  uint32_t batch_ = 0;                           // responses rendered since the last write
+  Transport* transport_ = nullptr;            // beside this object (net/connection.hpp)
+  std::unique_ptr<ReadBuffer> rbuf_;          // null while idle
+  std::unique_ptr<http::Exchange> exchange_;  // null while idle
+  std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
+  detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
+  base::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
+  uint32_t rbegin_ = 0;                       // first byte of the request being parsed
+  uint32_t rpos_ = 0;                         // first byte not yet given to the parser
+  uint32_t rend_ = 0;                         // end of the bytes read
+  uint32_t lingered_ = 0;                     // bytes dropped after the last response
+  uint32_t requests_ = 0;                     // requests answered on this connection
+  uint32_t batch_ = 0;                        // responses rendered since the last write
   Phase phase_ = Phase::reading;
   bool rejected_ : 1 = false;       // (last) after a rejection: the client may still send
   bool header_armed_ : 1 = false;   // the current request's header deadline is running
