@@ -569,6 +569,18 @@ int Daemon::terminate(std::chrono::milliseconds timeout) {
   return *code;
 }
 
+int Daemon::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) fail("the daemon is not running");
+  std::optional<int> code = wait_exit(pid_, timeout);
+  if (!code) {
+    kill_and_reap(pid_);
+    pid_ = -1;
+    fail("the daemon did not exit; stderr: " + stderr_text());
+  }
+  pid_ = -1;
+  return *code;
+}
+
 // ---------------------------------------------------------------------------------------------
 // RawClient: other transports
 

@@ -182,6 +182,9 @@ class Daemon {
 
   // Sends SIGTERM and waits for the exit; returns the exit code (128 + signal if killed).
   int terminate(std::chrono::milliseconds timeout = 30s);
+  // Waits for an exit something else caused (a signal the test sent, which a second one from
+  // terminate() would turn into an immediate stop, or race with the exit); fails after timeout.
+  int wait(std::chrono::milliseconds timeout = 30s);
 
  private:
   TempDir dir_;
