@@ -36,7 +36,7 @@ struct Exchange {
   std::chrono::steady_clock::time_point answer_by{};  // its deadline (max: none)
   std::chrono::milliseconds answer_limit{0};          // the route's timeout (0: none)
   std::chrono::milliseconds heartbeat{0};  // the route's event-stream heartbeat (0: none)
-  // A streamed response and a pulled request body (net/stream_state.hpp, net/body_state.hpp):
+  // A streamed response and a pulled request body (http/stream_state.hpp, http/body_state.hpp):
   // set and cleared by the session, which keeps the exchange while either is there.
   std::shared_ptr<detail::StreamState> stream;
   std::shared_ptr<detail::BodyState> body;

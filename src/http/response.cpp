@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "http/session_port.hpp"
 #include "http/status.hpp"
 #include "lithe/responder.hpp"
 
@@ -101,9 +102,9 @@ void Response::close_connection() {
 
 Responder Response::defer() {
   http::ResponseImpl& r = impl(*this);
-  if (!r.defer_hook_) return {};
+  if (!r.port_) return {};
   r.deferred_ = true;
-  return r.defer_hook_(r.hook_owner_);
+  return r.port_->make_responder();
 }
 
 PreparedResponse::PreparedResponse(int status, std::string_view content_type, std::string body,

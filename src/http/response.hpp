@@ -17,6 +17,8 @@
 
 namespace lithe::http {
 
+class SessionPort;
+
 class ResponseImpl : public lithe::Response {
  public:
   explicit ResponseImpl(Arena& arena) : arena_(arena) { extra_headers_.reserve(16); }
@@ -33,17 +35,9 @@ class ResponseImpl : public lithe::Response {
     deferred_ = false;
   }
 
-  // Asynchronous and streamed answers: the session installs the hooks that make a Responder
-  // or a Stream for the request being dispatched; defer() and stream() go through them.
-  using DeferHook = lithe::Responder (*)(void* owner);
-  using StreamHook = lithe::Stream (*)(void* owner);
-  using BodyHook = lithe::BodyReader (*)(void* owner);
-  void set_hooks(void* owner, DeferHook on_defer, StreamHook on_stream, BodyHook on_body) {
-    hook_owner_ = owner;
-    defer_hook_ = on_defer;
-    stream_hook_ = on_stream;
-    body_hook_ = on_body;
-  }
+  // Asynchronous and streamed answers: defer(), stream() and body_reader() ask the session
+  // serving the request for their handles (none outside a connection).
+  void set_port(SessionPort* port) { port_ = port; }
   bool deferred() const { return deferred_; }
   // What the handler chose with the public calls of the same names.
   const PreparedResponse* prepared_response() const { return prepared_; }
@@ -76,10 +70,7 @@ class ResponseImpl : public lithe::Response {
   FileBody file_;
   std::vector<Header> extra_headers_;
   const PreparedResponse* prepared_ = nullptr;
-  void* hook_owner_ = nullptr;
-  DeferHook defer_hook_ = nullptr;
-  StreamHook stream_hook_ = nullptr;
-  BodyHook body_hook_ = nullptr;
+  SessionPort* port_ = nullptr;
   bool body_owned_ = false;
   bool close_ = false;
   bool deferred_ = false;

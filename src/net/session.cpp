@@ -8,15 +8,15 @@
 #include <cstring>
 
 #include "app/dispatch.hpp"
+#include "http/body_state.hpp"
 #include "http/event_format.hpp"
+#include "http/pending.hpp"
 #include "http/proxy_protocol.hpp"
 #include "http/response_writer.hpp"
 #include "http/status.hpp"
+#include "http/stream_state.hpp"
 #include "log/access_log.hpp"
 #include "log/access_record.hpp"
-#include "net/body_state.hpp"
-#include "net/pending.hpp"
-#include "net/stream_state.hpp"
 #include "net/transport.hpp"
 #include "net/worker.hpp"
 
@@ -234,7 +234,7 @@ bool Session::on_head() {
 void Session::handle_request() {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
-  res.set_hooks(this, &Session::make_responder, &Session::make_stream, &Session::make_body_reader);
+  res.set_port(this);
   phase_ = Phase::handling;
   const app::Snapshot& snap = worker_.snapshot();
   const std::size_t route = app::dispatch(snap, req, res);
@@ -266,11 +266,10 @@ void Session::handle_request() {
   finish_response(slot);
 }
 
-lithe::Responder Session::make_responder(void* self) {
-  auto* s = static_cast<Session*>(self);
-  auto pending = std::make_shared<detail::Pending>(s, &s->exchange_->request,
-                                                   &s->exchange_->response, &s->worker_.io());
-  s->pending_ = pending.get();
+lithe::Responder Session::make_responder() {
+  auto pending = std::make_shared<detail::Pending>(this, &exchange_->request, &exchange_->response,
+                                                   &worker_.io());
+  pending_ = pending.get();
   return lithe::Responder(std::move(pending));
 }
 
@@ -310,6 +309,7 @@ void Session::complete_async() {
 }
 
 void Session::complete_async_dropped() {
+  spdlog::error("an asynchronous handler dropped its responder without sending: 500");
   answer_instead(500, "Internal Server Error");
 }
 
@@ -346,10 +346,9 @@ void Session::cancel_pending() {
 // otherwise one receive is made. Nothing is read between a piece and the next ask, so TCP flow
 // control reaches the client.
 
-lithe::BodyReader Session::make_body_reader(void* self) {
-  auto* s = static_cast<Session*>(self);
-  if (!s->body()) return {};
-  return lithe::BodyReader(s->exchange_->body);
+lithe::BodyReader Session::make_body_reader() {
+  if (!body()) return {};
+  return lithe::BodyReader(exchange_->body);
 }
 
 void Session::body_read(std::function<void(std::string_view, bool)> fn) {
@@ -360,9 +359,9 @@ void Session::body_read(std::function<void(std::string_view, bool)> fn) {
 void Session::schedule_body_pump() {
   if (body()->posted) return;
   body()->posted = true;
-  boost::asio::post(worker_.io(), [b = exchange_->body] {
+  boost::asio::post(worker_.io(), [this, b = exchange_->body] {
     b->posted = false;
-    if (b->conn) b->conn->pump_body();
+    if (b->conn) pump_body();
   });
 }
 
@@ -463,13 +462,9 @@ void Session::release_body() {
 // time. The handle's calls only queue and flag (schedule_flush), so nothing here runs inside a
 // handler's call, and a fast producer on a fast socket cannot recurse.
 
-lithe::Stream Session::make_stream(void* self) {
-  return static_cast<Session*>(self)->start_stream();
-}
-
 // Only while a handler holds the request: inside it, or through its Responder (which is then
 // done: the stream answers the request).
-lithe::Stream Session::start_stream() {
+lithe::Stream Session::make_stream() {
   if (stream() || !exchange_ || (phase_ != Phase::handling && phase_ != Phase::awaiting)) return {};
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
@@ -555,11 +550,16 @@ void Session::stream_abort() {
   if (phase_ != Phase::handling) schedule_flush();
 }
 
+void Session::stream_dropped() {
+  spdlog::error("a streamed response was dropped without end(): aborted");
+  stream_abort();
+}
+
 void Session::schedule_flush() {
   if (stream()->flush_posted) return;
   stream()->flush_posted = true;
-  boost::asio::post(worker_.io(), [s = exchange_->stream] {
-    if (s->conn) s->conn->flush_stream();
+  boost::asio::post(worker_.io(), [this, s = exchange_->stream] {
+    if (s->conn) flush_stream();
   });
 }
 

@@ -18,6 +18,7 @@
 #include "http/exchange.hpp"
 #include "http/output.hpp"
 #include "http/response_writer.hpp"
+#include "http/session_port.hpp"
 #include "net/deadlines.hpp"
 
 namespace boost::system {
@@ -42,7 +43,8 @@ class Transport;
 class Worker;
 struct ReadBuffer;
 
-class Session : private Deadline {  // its one timeout running
+class Session : public http::SessionPort,  // what a handler's handles reach
+                private Deadline {         // its one timeout running
  public:
   explicit Session(Worker& worker);
   virtual ~Session();  // the pooled object is a Connection<T> (net/connection.hpp)
@@ -66,18 +68,18 @@ class Session : private Deadline {  // its one timeout running
   // The session whose deadline expired.
   static Session& of(Deadline& d) { return static_cast<Session&>(d); }
 
-  // Asynchronous answers (lithe::Responder): send() and the last copy dropped unsent.
-  void complete_async();
-  void complete_async_dropped();
-
-  // Streamed responses (lithe::Stream). These only queue and flag: the session acts on them
-  // from the loop, never inside the handler's call.
-  bool stream_write(std::string_view bytes, bool copy);
-  std::size_t stream_buffered() const;
-  void stream_end();
-  void stream_abort();
-  // Pulled request bodies (lithe::BodyReader): the handler's ask, served from the loop.
-  void body_read(std::function<void(std::string_view, bool)> fn);
+  // The handles' requests (http/session_port.hpp).
+  lithe::Responder make_responder() override;
+  lithe::Stream make_stream() override;
+  lithe::BodyReader make_body_reader() override;
+  void complete_async() override;
+  void complete_async_dropped() override;
+  bool stream_write(std::string_view bytes, bool copy) override;
+  std::size_t stream_buffered() const override;
+  void stream_end() override;
+  void stream_abort() override;
+  void stream_dropped() override;
+  void body_read(std::function<void(std::string_view, bool)> fn) override;
 
   // Graceful stop: a stream hears of it at once (its drain callback), and at
   // timeouts.shutdown the server ends it. False when there is no stream to end.
@@ -124,10 +126,8 @@ class Session : private Deadline {  // its one timeout running
   bool read_proxy_header();
   bool on_head();
   void handle_request();
-  static lithe::Responder make_responder(void* self);
   void arm_answer_deadline();
   // A pulled request body (in flow order in session.cpp).
-  static lithe::BodyReader make_body_reader(void* self);
   void schedule_body_pump();
   void pump_body();
   void await_body();
@@ -140,8 +140,6 @@ class Session : private Deadline {  // its one timeout running
   void resume_after_async();
   void cancel_pending();
   // A streamed response (in flow order in session.cpp).
-  static lithe::Stream make_stream(void* self);
-  lithe::Stream start_stream();
   http::OutputBuffer& stream_target();
   void schedule_flush();
   void flush_stream();

@@ -1,10 +1,8 @@
 // lithe::Responder: a handle on a response that a handler sends later from the same loop.
 #include "lithe/responder.hpp"
 
-#include <spdlog/spdlog.h>
-
-#include "net/session.hpp"
-#include "net/pending.hpp"
+#include "http/pending.hpp"
+#include "http/session_port.hpp"
 
 namespace lithe {
 
@@ -39,7 +37,7 @@ Response& Responder::response() {
 
 void Responder::send() {
   if (!active()) return;
-  net::Session* c = pending_->conn;
+  http::SessionPort* c = pending_->conn;
   pending_->conn = nullptr;
   pending_->on_cancel = nullptr;
   c->complete_async();
@@ -56,7 +54,6 @@ boost::asio::io_context& Responder::io() const {
 namespace detail {
 Pending::~Pending() {
   if (!conn) return;
-  spdlog::error("an asynchronous handler dropped its responder without sending: 500");
   conn->complete_async_dropped();
 }
 }  // namespace detail

@@ -3,16 +3,15 @@
 // bodies").
 #include "lithe/body_reader.hpp"
 
+#include "http/body_state.hpp"
 #include "http/response.hpp"
-#include "net/body_state.hpp"
-#include "net/session.hpp"
+#include "http/session_port.hpp"
 
 namespace lithe {
 
 BodyReader Response::body_reader() {
   http::ResponseImpl& r = static_cast<http::ResponseImpl&>(*this);
-  if (!r.body_hook_) return {};
-  return r.body_hook_(r.hook_owner_);
+  return r.port_ ? r.port_->make_body_reader() : BodyReader{};
 }
 
 bool BodyReader::active() const {

@@ -7,18 +7,16 @@
 #include <functional>
 #include <string_view>
 
-namespace lithe::net {
-class Session;
-}
+#include "http/session_port.hpp"
 
 namespace lithe::detail {
 
 struct BodyState {
-  explicit BodyState(net::Session* c) : conn(c) {}
+  explicit BodyState(http::SessionPort* c) : conn(c) {}
   BodyState(const BodyState&) = delete;
   BodyState& operator=(const BodyState&) = delete;
 
-  net::Session* conn;                                // null once the body is over
+  http::SessionPort* conn;                           // null once the body is over
   std::function<void(std::string_view, bool)> want;  // the handler's ask, until served
   uint64_t received = 0;                             // bytes handed over
   bool asked = false;                                // asked once: 100 Continue went out

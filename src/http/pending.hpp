@@ -6,26 +6,23 @@
 #include <functional>
 
 #include "http/response.hpp"
+#include "http/session_port.hpp"
 
 namespace boost::asio {
 class io_context;
 }
 
-namespace lithe::net {
-class Session;
-}
-
 namespace lithe::detail {
 
 struct Pending {
-  Pending(net::Session* c, const Request* req, http::ResponseImpl* res,
+  Pending(http::SessionPort* c, const Request* req, http::ResponseImpl* res,
           boost::asio::io_context* loop)
       : conn(c), request(req), response(res), io(loop) {}
   ~Pending();
   Pending(const Pending&) = delete;
   Pending& operator=(const Pending&) = delete;
 
-  net::Session* conn;            // null once sent or cancelled
+  http::SessionPort* conn;       // null once sent or cancelled
   const Request* request;        // valid while conn is set
   http::ResponseImpl* response;  // valid while conn is set
   boost::asio::io_context* io;   // the connection's loop (outlives every handler on it)

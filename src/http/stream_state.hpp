@@ -10,26 +10,23 @@
 #include <memory>
 
 #include "http/output.hpp"
+#include "http/session_port.hpp"
 
 namespace boost::asio {
 class io_context;
 }
 
-namespace lithe::net {
-class Session;
-}
-
 namespace lithe::detail {
 
 struct StreamState : std::enable_shared_from_this<StreamState> {
-  StreamState(net::Session* c, boost::asio::io_context* loop) : conn(c), io(loop) {}
+  StreamState(http::SessionPort* c, boost::asio::io_context* loop) : conn(c), io(loop) {}
   StreamState(const StreamState&) = delete;
   StreamState& operator=(const StreamState&) = delete;
 
   // Whether the handler may still write: neither ended nor aborted, and the session is there.
   bool open() const { return conn && !ended && !aborted; }
 
-  net::Session* conn;                          // null once the stream is over
+  http::SessionPort* conn;                     // null once the stream is over
   boost::asio::io_context* io;                 // the connection's loop
   std::unique_ptr<http::OutputBuffer> staged;  // pieces queued behind the write in flight
   std::function<void()> on_writable;

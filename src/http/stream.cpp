@@ -3,22 +3,19 @@
 // (net/session.cpp, "Streamed responses"), so a handler never re-enters it.
 #include "lithe/stream.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <stdexcept>
 #include <utility>
 
 #include "http/event_format.hpp"
 #include "http/response.hpp"
-#include "net/session.hpp"
-#include "net/stream_state.hpp"
+#include "http/session_port.hpp"
+#include "http/stream_state.hpp"
 
 namespace lithe {
 
 Stream Response::stream() {
   http::ResponseImpl& r = static_cast<http::ResponseImpl&>(*this);
-  if (!r.stream_hook_) return {};
-  return r.stream_hook_(r.hook_owner_);
+  return r.port_ ? r.port_->make_stream() : Stream{};
 }
 
 Stream::Stream(std::shared_ptr<detail::StreamState> state) : state_(std::move(state)) {
@@ -38,8 +35,7 @@ Stream& Stream::operator=(Stream other) noexcept {
 
 Stream::~Stream() {
   if (!state_ || --state_->handles != 0 || !state_->open()) return;
-  spdlog::error("a streamed response was dropped without end(): aborted");
-  state_->conn->stream_abort();
+  state_->conn->stream_dropped();
 }
 
 bool Stream::active() const {
