@@ -25,6 +25,7 @@ struct Exchange {
   void next() {
     request.reset();
     response.reset();
+    body_received = 0;
   }
 
   RequestImpl request;
@@ -36,6 +37,7 @@ struct Exchange {
   std::chrono::steady_clock::time_point answer_by{};  // its deadline (max: none)
   std::chrono::milliseconds answer_limit{0};          // the route's timeout (0: none)
   std::chrono::milliseconds heartbeat{0};  // the route's event-stream heartbeat (0: none)
+  uint64_t body_received = 0;              // body bytes a streaming handler pulled (log)
   // A streamed response and a pulled request body (http/stream_state.hpp, http/body_state.hpp):
   // set and cleared by the session, which keeps the exchange while either is there.
   std::shared_ptr<detail::StreamState> stream;

@@ -142,6 +142,8 @@ void format_combined(const AccessRecord& record, fmt::memory_buffer& out) {
   append_clf_escaped(out, record.user_agent.empty() ? "-" : record.user_agent);
   append(out, "\" ");
   append_number(out, record.duration_us);
+  out.push_back(' ');
+  append_number(out, record.bytes_received);
 }
 
 void format_json(const AccessRecord& record, fmt::memory_buffer& out) {
@@ -163,6 +165,8 @@ void format_json(const AccessRecord& record, fmt::memory_buffer& out) {
   append_number(out, record.status);
   append(out, ",\"bytes\":");
   append_number(out, record.bytes_sent);
+  append(out, ",\"bytes_received\":");
+  append_number(out, record.bytes_received);
   append(out, ",\"duration_us\":");
   append_number(out, record.duration_us);
   append(out, ",\"referer\":");

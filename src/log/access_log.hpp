@@ -32,12 +32,13 @@ struct AccessRecord {
   std::uint16_t status = 0;
   std::size_t bytes_sent = 0;  // body bytes, as nginx's $body_bytes_sent
   std::uint64_t duration_us = 0;
-  std::string_view referer;  // empty = absent
+  std::uint64_t bytes_received = 0;  // request body bytes read, without chunk framing
+  std::string_view referer;          // empty = absent
   std::string_view user_agent;
 };
 
-// nginx's combined format and the duration in µs, without the newline:
-// 127.0.0.1 - - [30/Nov/2026:16:05:49 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.0" 250
+// nginx's combined format, the duration in µs and the request body bytes, without the newline:
+// 127.0.0.1 - - [30/Nov/2026:16:05:49 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.0" 250 0
 // Fields are escaped as nginx's escape=default does: ", \, bytes < 0x20 and >= 0x7f as \xHH.
 void format_combined(const AccessRecord& record, fmt::memory_buffer& out);
 

@@ -7,7 +7,7 @@
 namespace lithe::log {
 
 AccessRecord access_record(const Peer& peer, const ProxyConfig& proxy, const lithe::Request* req,
-                           uint16_t status, std::size_t body_bytes,
+                           uint16_t status, std::size_t body_bytes, uint64_t streamed_in,
                            const std::chrono::steady_clock::time_point* start,
                            char (&client_text)[base::ip_text_size]) {
   AccessRecord rec;
@@ -30,6 +30,7 @@ AccessRecord access_record(const Peer& peer, const ProxyConfig& proxy, const lit
   rec.time = std::time(nullptr);
   rec.status = status;
   rec.bytes_sent = body_bytes;
+  rec.bytes_received = streamed_in + (req ? req->body().size() : 0);
   if (start)
     rec.duration_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                 std::chrono::steady_clock::now() - *start)

@@ -412,6 +412,7 @@ void Session::feed_body() {
   std::function<void(std::string_view, bool)> fn = std::move(b->want);
   b->want = nullptr;
   b->received += piece.size();
+  exchange_->body_received += piece.size();
   worker_.metrics().stream_bytes_in.add(piece.size());
   if (last) {
     // The request is whole: the answer's deadline starts now.
@@ -742,9 +743,10 @@ void Session::log_access(uint16_t status, std::size_t body_bytes) {
   if (!peer_known_) resolve_peer();
   // Formatted per line rather than kept per session: idle sessions stay small.
   char client[base::ip_text_size];
-  snap.access_log->log(log::access_record(
-      log::Peer{peer_, unix_peer_}, snap.config.proxy, exchange_ ? &exchange_->request : nullptr,
-      status, body_bytes, exchange_ ? &exchange_->start : nullptr, client));
+  snap.access_log->log(log::access_record(log::Peer{peer_, unix_peer_}, snap.config.proxy,
+                                          exchange_ ? &exchange_->request : nullptr, status,
+                                          body_bytes, exchange_ ? exchange_->body_received : 0,
+                                          exchange_ ? &exchange_->start : nullptr, client));
 }
 
 void Session::resolve_peer() {

@@ -969,17 +969,17 @@ TEST(OpsAccessLog, CombinedFormat) {
       lines[0],
       std::regex(
           "127\\.0\\.0\\.1 - - " + time +
-          R"re( "GET /v\?q=1 HTTP/1\.1" 200 1 "http://ref\.example/page" "OpsTest/1\.0 \(x\)" \d+)re")))
+          R"re( "GET /v\?q=1 HTTP/1\.1" 200 1 "http://ref\.example/page" "OpsTest/1\.0 \(x\)" \d+ 0)re")))
       << lines[0];
   EXPECT_TRUE(std::regex_match(lines[1], std::regex("127\\.0\\.0\\.1 - - " + time +
-                                                    R"( "HEAD /v HTTP/1\.1" 200 0 "-" "-" \d+)")))
+                                                    R"( "HEAD /v HTTP/1\.1" 200 0 "-" "-" \d+ 0)")))
       << lines[1];
   EXPECT_TRUE(
       std::regex_match(lines[2], std::regex("127\\.0\\.0\\.1 - - " + time +
-                                            R"( "GET /missing HTTP/1\.1" 404 \d+ "-" "-" \d+)")))
+                                            R"( "GET /missing HTTP/1\.1" 404 \d+ "-" "-" \d+ 0)")))
       << lines[2];
   EXPECT_TRUE(std::regex_match(lines[3], std::regex("127\\.0\\.0\\.1 - - " + time +
-                                                    R"( "[^"]*" 400 \d+ "[^"]*" "[^"]*" \d+)")))
+                                                    R"( "[^"]*" 400 \d+ "[^"]*" "[^"]*" \d+ 0)")))
       << lines[3];
   EXPECT_EQ(d.stop(), 0);
 }
@@ -1010,6 +1010,7 @@ TEST(OpsAccessLog, JsonFormatOneObjectALine) {
   EXPECT_EQ(std::string_view(first["protocol"]), "HTTP/1.1");
   EXPECT_EQ(int64_t(first["status"]), 200);
   EXPECT_EQ(int64_t(first["bytes"]), 1);
+  EXPECT_EQ(int64_t(first["bytes_received"]), 0);
   EXPECT_GE(int64_t(first["duration_us"]), 0);
   EXPECT_EQ(std::string_view(first["referer"]), "http://r.example/");
   EXPECT_EQ(std::string_view(first["user_agent"]), "Agent \"quoted\" \\ x");
@@ -1019,6 +1020,7 @@ TEST(OpsAccessLog, JsonFormatOneObjectALine) {
   simdjson::dom::element second = parser.parse(lines[1]);
   EXPECT_EQ(std::string_view(second["method"]), "POST");
   EXPECT_EQ(int64_t(second["bytes"]), 5);
+  EXPECT_EQ(int64_t(second["bytes_received"]), 5);  // the buffered request body
   EXPECT_EQ(std::string_view(second["referer"]), "");
   EXPECT_EQ(d.stop(), 0);
 }

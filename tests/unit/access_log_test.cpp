@@ -45,6 +45,7 @@ AccessRecord sample() {
   r.status = 200;
   r.bytes_sent = 612;
   r.duration_us = 1234;
+  r.bytes_received = 77;
   r.referer = "https://example.com/";
   r.user_agent = "curl/8.0";
   return r;
@@ -95,7 +96,7 @@ TEST(AccessLogCombined, FormatsLikeNginxWithDuration) {
   set_time_zone("UTC0");
   EXPECT_EQ(combined(sample()),
             "192.0.2.7 - - [30/Nov/2026:16:05:49 +0000] \"GET /index.html?q=1 HTTP/1.1\" 200 612 "
-            "\"https://example.com/\" \"curl/8.0\" 1234");
+            "\"https://example.com/\" \"curl/8.0\" 1234 77");
 }
 
 TEST(AccessLogCombined, AbsentFieldsAndHttp10) {
@@ -108,7 +109,7 @@ TEST(AccessLogCombined, AbsentFieldsAndHttp10) {
   r.bytes_sent = 0;
   EXPECT_EQ(combined(r),
             "192.0.2.7 - - [30/Nov/2026:16:05:49 +0000] \"GET /index.html?q=1 HTTP/1.0\" 304 0 "
-            "\"-\" \"-\" 1234");
+            "\"-\" \"-\" 1234 77");
 }
 
 TEST(AccessLogCombined, NoRequestLineShowsDash) {
@@ -119,7 +120,7 @@ TEST(AccessLogCombined, NoRequestLineShowsDash) {
   r.status = 408;
   EXPECT_EQ(combined(r),
             "192.0.2.7 - - [30/Nov/2026:16:05:49 +0000] \"-\" 408 612 \"https://example.com/\" "
-            "\"curl/8.0\" 1234");
+            "\"curl/8.0\" 1234 77");
 }
 
 TEST(AccessLogCombined, EscapesLikeNginxDefault) {
@@ -130,7 +131,7 @@ TEST(AccessLogCombined, EscapesLikeNginxDefault) {
   r.referer = "\"";
   EXPECT_EQ(combined(r),
             "192.0.2.7 - - [30/Nov/2026:16:05:49 +0000] \"GET /a\\x22b\\x5Cc HTTP/1.1\" 200 612 "
-            "\"\\x22\" \"x\\x01\\x09\\x1F\\x7F\\xC3\\xA9\\xFF\" 1234");
+            "\"\\x22\" \"x\\x01\\x09\\x1F\\x7F\\xC3\\xA9\\xFF\" 1234 77");
 }
 
 TEST(AccessLogCombined, LocalTimeWithNumericOffset) {
@@ -150,7 +151,8 @@ TEST(AccessLogJson, FormatsAllFields) {
   EXPECT_EQ(json(sample()),
             R"({"client":"192.0.2.7","time":"2026-11-30T16:05:49+00:00","method":"GET",)"
             R"("target":"/index.html?q=1","protocol":"HTTP/1.1","status":200,"bytes":612,)"
-            R"("duration_us":1234,"referer":"https://example.com/","user_agent":"curl/8.0"})");
+            R"("bytes_received":77,"duration_us":1234,"referer":"https://example.com/",)"
+            R"("user_agent":"curl/8.0"})");
 }
 
 TEST(AccessLogJson, AbsentFieldsAndHttp10) {
