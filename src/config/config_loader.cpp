@@ -583,6 +583,11 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
   };
   const auto* handler_name = table["handler"].as_string();
   const bool static_handler = handler_name && handler_name->get() == "static";
+  // An upload route streams its body into the file and takes PUT, unless it says otherwise.
+  if (handler_name && handler_name->get() == "upload") {
+    route.methods = {"PUT"};
+    route.stream_body = true;
+  }
   for (auto [key, node] : in_file_order(table)) {
     std::string_view name = key->str();
     if (name == "path") {

@@ -46,6 +46,9 @@ class Options {
   std::optional<bool> boolean(std::string_view key);
   // A table of string values (e.g. headers), in file order.
   std::vector<std::pair<std::string, std::string>> string_table(std::string_view key);
+  // A required directory (relative to the config file's), opened O_PATH: the descriptor, or -1
+  // with the error recorded. purpose completes "handler 'files' needs the option 'root' (...)".
+  int directory(std::string_view key, std::string_view purpose);
 
   void error(SourcePos pos, std::string message);
   void error(std::string message) { error(route_.handler_pos, std::move(message)); }
@@ -88,6 +91,7 @@ std::unique_ptr<Handler> make_redirect(BuildContext& ctx);
 std::unique_ptr<Handler> make_echo(BuildContext& ctx);
 std::unique_ptr<Handler> make_files(BuildContext& ctx);
 std::unique_ptr<Handler> make_metrics(BuildContext& ctx);
+std::unique_ptr<Handler> make_upload(BuildContext& ctx);
 
 // Reads the status option (default 200) and checks its range.
 uint16_t read_status(Options& options, uint16_t fallback);

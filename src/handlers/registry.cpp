@@ -1,4 +1,10 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "handlers/handler.hpp"
 
@@ -61,6 +67,33 @@ std::vector<std::pair<std::string, std::string>> Options::string_table(std::stri
   return out;
 }
 
+int Options::directory(std::string_view key, std::string_view purpose) {
+  const Value* v = get(key);
+  const std::string name(key);
+  if (!v) {
+    error("handler '" + route_.handler + "' needs the option '" + name + "' (" +
+          std::string(purpose) + ")");
+    return -1;
+  }
+  if (v->kind != Value::Kind::string || v->string.empty()) {
+    error(v->pos, "route option '" + name + "' must be a non-empty string");
+    return -1;
+  }
+  // Relative to the config file's directory, like every path a config names.
+  std::filesystem::path dir(v->string);
+  if (!dir.is_absolute() && !config_.source.empty() && config_.source.front() != '<')
+    dir = std::filesystem::path(config_.source).parent_path() / dir;
+  const int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  struct stat st {};
+  if (err == ENOTDIR || (::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)))
+    error(v->pos, name + " '" + v->string + "' is not a directory");
+  else
+    error(v->pos, "cannot open " + name + " '" + v->string + "': " + std::strerror(err));
+  return -1;
+}
+
 void Options::error(SourcePos pos, std::string message) {
   errors_.push_back({config_.source, pos, std::move(message)});
 }
@@ -86,8 +119,9 @@ namespace {
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;
@@ -127,6 +161,7 @@ Registry::Registry() {
   add("redirect", make_redirect);
   add("echo", make_echo);
   add("files", make_files);
+  add("upload", make_upload);
   add("metrics", make_metrics);
 }
 

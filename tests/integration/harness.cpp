@@ -184,6 +184,14 @@ void RawClient::shutdown_write() {
   if (::shutdown(fd_, SHUT_WR) != 0) fail_errno("shutdown(SHUT_WR)");
 }
 
+void RawClient::reset() {
+  const linger hard{1, 0};
+  if (::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard)) != 0)
+    fail_errno("setsockopt(SO_LINGER)");
+  ::close(fd_);
+  fd_ = -1;
+}
+
 bool RawClient::fill() {
   char chunk[16384];
   for (;;) {

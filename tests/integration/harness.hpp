@@ -101,6 +101,8 @@ class RawClient {
   void send(std::string_view data);
   // Half-closes the sending direction (the server sees EOF).
   void shutdown_write();
+  // Closes with a reset (SO_LINGER 0): the server sees ECONNRESET, not EOF.
+  void reset();
 
   // Reads exactly one response. no_body: the response has no body whatever its headers say
   // (the answer to a HEAD). 1xx, 204 and 304 never have one. Throws on EOF or timeout.
