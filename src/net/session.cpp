@@ -256,9 +256,7 @@ void Session::handle_request() {
     exchange_->metrics_slot = slot;  // a reload may renumber routes before the answer
     exchange_->heartbeat = r ? r->heartbeat : std::chrono::milliseconds(0);
     exchange_->answer_limit = r ? r->timeout : std::chrono::milliseconds(0);
-    const std::chrono::milliseconds limit = exchange_->answer_limit;
-    exchange_->answer_by = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
-    arm_answer_deadline();
+    start_answer_deadline();
     return;
   }
   phase_ = Phase::reading;
@@ -276,7 +274,14 @@ lithe::Responder Session::make_responder() {
 // While a Responder holds the request, the one deadline is the answer's; a write of earlier
 // responses borrows it (Timeout::write) and gives it back when done (on_write_done). While the
 // handler pulls its body, the body's own timeout runs instead, and the answer's starts after
-// the last piece.
+// the last piece. It starts at the route's timeout from now, if the route has one.
+void Session::start_answer_deadline() {
+  const std::chrono::milliseconds limit = exchange_->answer_limit;
+  exchange_->answer_by = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
+  arm_answer_deadline();
+}
+
+// Arms it at answer_by again (after a borrowing write, or the body's last piece).
 void Session::arm_answer_deadline() {
   if (body()) {
     if (Deadline::kind != Timeout::body) worker_.deadlines().disarm(deadline());
@@ -417,11 +422,7 @@ void Session::feed_body() {
   if (last) {
     // The request is whole: the answer's deadline starts now.
     release_body();
-    if (phase_ == Phase::awaiting) {
-      const std::chrono::milliseconds limit = exchange_->answer_limit;
-      exchange_->answer_by = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
-      arm_answer_deadline();
-    }
+    if (phase_ == Phase::awaiting) start_answer_deadline();
   }
   // The handler may answer, ask again or abort from here: nothing of this call runs after it.
   guarded("body read", [&] { fn(piece, last); });
@@ -478,11 +479,8 @@ lithe::Stream Session::make_stream() {
   const bool has_body = http::status_has_body(s->status);
   s->discard = req.is_head() || !has_body;
   s->chunked = !http10 && !s->discard;
-  const std::size_t limit = worker_.snapshot().config.limits.requests_per_connection;
-  ++requests_;
   // HTTP/1.0 has no chunks: the end of the body is the end of the connection.
-  s->keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
-                  !worker_.draining() && (s->chunked || s->discard);
+  s->keep_alive = count_request() && (s->chunked || s->discard);
   exchange_->stream = s;
   http::render_stream_head(res, render_context(s->keep_alive, http10, req.is_head()),
                            !http10 && has_body, stream_target());
@@ -710,15 +708,21 @@ void Session::finish_response(std::size_t slot) {
                               : static_cast<uint16_t>(res.status());
   worker_.finished(static_cast<uint32_t>(slot), status, exchange_->start);
   if (!out_) out_ = worker_.take_output();
-  const std::size_t limit = snap.config.limits.requests_per_connection;
-  ++requests_;
-  const bool body_left = abandon_body();
-  const bool keep_alive = req.keep_alive() && !res.closes() && (limit == 0 || requests_ < limit) &&
-                          !worker_.draining() && !body_left;
+  const bool body_left = abandon_body();  // unread body bytes would be parsed as a request
+  const bool keep_alive = count_request() && !body_left;
   const std::size_t body =
       http::render(res, render_context(keep_alive, req.version_minor() == 0, req.is_head()), *out_);
   if (snap.access_log) log_access(status, body);
   if (!keep_alive) phase_ = Phase::last;
+}
+
+// Counts the answered request; true while the connection may serve another after it (the
+// client and the handler allow it, the per-connection limit is not reached, no stop is on).
+bool Session::count_request() {
+  const std::size_t limit = worker_.snapshot().config.limits.requests_per_connection;
+  ++requests_;
+  return exchange_->request.keep_alive() && !exchange_->response.closes() &&
+         (limit == 0 || requests_ < limit) && !worker_.draining();
 }
 
 // A rejected request: its status, Connection: close, and nothing after it is parsed.

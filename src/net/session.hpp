@@ -126,6 +126,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   bool read_proxy_header();
   bool on_head();
   void handle_request();
+  void start_answer_deadline();
   void arm_answer_deadline();
   // A pulled request body (in flow order in session.cpp).
   void schedule_body_pump();
@@ -152,6 +153,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   void cancel_stream();
   void release_stream();
   void finish_response(std::size_t slot);
+  bool count_request();
   void fail_request(uint16_t status);
   void log_access(uint16_t status, std::size_t body_bytes);
   void resolve_peer();
