@@ -220,8 +220,7 @@ TEST_F(AsyncHandlers, ClientResetCancelsTheResponder) {
     RawClient c(server.port());
     c.send(get("/parked"));
     r = box.wait_parked();
-    linger hard{1, 0};  // close with RST
-    ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+    c.reset();
   }
   box.wait_cancelled(1);
   on_loop(r, [&] {

@@ -242,8 +242,7 @@ TEST(ConnectionLife, ResetMidResponseFreesTheConnection) {
     RawClient c(server.port());
     c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
     c.is_closed(100ms);  // some of the body arrives
-    linger l{1, 0};      // close with RST
-    ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    c.reset();
   }
   EXPECT_TRUE(wait_for_only_scraper(server.port(), 20s));
   RawClient other(server.port());

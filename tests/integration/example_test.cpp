@@ -81,25 +81,6 @@ path = "/firehose"
 handler = "firehose"
 )";
 
-// The process's resident memory, in bytes.
-std::size_t resident(pid_t pid) {
-  const std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-  const std::size_t at = status.find("VmRSS:");
-  return at == std::string::npos ? 0 : std::stoul(status.substr(at + 6)) * 1024;
-}
-
-// Reads until needle has arrived (or throws on close and timeout).
-std::string read_until(RawClient& c, std::string_view needle) {
-  std::string have = c.buffered();
-  char buf[4096];
-  while (have.find(needle) == std::string::npos) {
-    const ssize_t n = ::recv(c.fd(), buf, sizeof(buf), 0);
-    if (n <= 0)
-      throw std::runtime_error("closed or timed out before '" + std::string(needle) + "'");
-    have.append(buf, static_cast<std::size_t>(n));
-  }
-  return have;
-}
 }  // namespace
 
 TEST(Example, TheClockSendsEventsAndEndsThemOnAGracefulStop) {
@@ -108,7 +89,7 @@ TEST(Example, TheClockSendsEventsAndEndsThemOnAGracefulStop) {
   Daemon example(LITHE_STREAM_EXAMPLE, {config.string()});
   RawClient c(example.port());
   c.send("GET /clock HTTP/1.1\r\nHost: t\r\n\r\n");
-  const std::string first = read_until(c, "\n\n");
+  const std::string first = c.peek_until("\n\n");
   EXPECT_NE(first.find("Content-Type: text/event-stream\r\n"), std::string::npos);
   EXPECT_NE(first.find("event: tick\nid: 1\ndata: "), std::string::npos);
   // SIGTERM: the handler ends its stream at once (its drain callback), so the client gets the
@@ -123,10 +104,10 @@ TEST(Example, AFirehoseToASlowReaderHoldsAboutTheStreamBufferInTheServer) {
   TempDir dir;
   auto config = dir.write("stream.toml", kStreamConfig);
   Daemon example(LITHE_STREAM_EXAMPLE, {config.string()});
-  const std::size_t before = resident(example.pid());
+  const std::size_t before = resident_bytes(example.pid());
   auto c = std::make_unique<RawClient>(example.port());
   c->send("GET /firehose HTTP/1.1\r\nHost: t\r\n\r\n");
-  read_until(*c, "\r\n\r\n");
+  c->peek_until("\r\n\r\n");
   // 1 KiB at a time, slowly: the producer could write gigabytes meanwhile if nothing held it.
   char buf[1024];
   std::size_t got = 0;
@@ -136,7 +117,7 @@ TEST(Example, AFirehoseToASlowReaderHoldsAboutTheStreamBufferInTheServer) {
     got += static_cast<std::size_t>(n);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the slow reader itself
   }
-  const std::size_t after = resident(example.pid());
+  const std::size_t after = resident_bytes(example.pid());
   // stream_buffer (64 KiB) + one 64 KiB piece + the read buffer, rounded up generously for the
   // allocator: far below what an unpaced producer would take. Under ASan freed pieces stay
   // resident in its quarantine, so resident memory says nothing there.

@@ -416,6 +416,29 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('A' + (i * 7 + i / 251) % 61);
+  return s;
+}
+
+std::string chunked(std::string_view body, std::size_t size) {
+  std::string out;
+  char line[32];
+  for (std::size_t at = 0; at < body.size(); at += size) {
+    const std::string_view part = body.substr(at, size);
+    std::snprintf(line, sizeof(line), "%zx\r\n", part.size());
+    out.append(line).append(part).append("\r\n");
+  }
+  return out + "0\r\n\r\n";
+}
+
+std::size_t resident_bytes(pid_t pid) {
+  const std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+  const std::size_t at = status.find("VmRSS:");
+  return at == std::string::npos ? 0 : std::stoul(status.substr(at + 6)) * 1024;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Processes
 

@@ -157,6 +157,23 @@ class TempDir {
 
 std::string read_file(const std::filesystem::path& p);
 
+// n bytes of a pattern that does not repeat at any power-of-two period, so a byte moved, lost
+// or doubled anywhere changes the text.
+std::string pattern(std::size_t n);
+// body in chunks of `size` bytes (the last shorter), with the terminating chunk.
+std::string chunked(std::string_view body, std::size_t size);
+
+// A process's resident memory (VmRSS), in bytes; 0 if it cannot be read.
+std::size_t resident_bytes(pid_t pid);
+
+// FNV-1a (64 bit), continued from h: the checksum the tests and the stream example compute
+// over bodies that arrive in pieces.
+inline constexpr uint64_t fnv1a_start = 14695981039346656037ULL;
+inline uint64_t fnv1a(std::string_view bytes, uint64_t h = fnv1a_start) {
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
 struct ExitResult {
   int exit_code = -1;  // the exit status, or 128 + signal number when killed by a signal
   std::string out;

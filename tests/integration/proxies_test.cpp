@@ -792,12 +792,6 @@ std::string streaming_front(uint16_t upstream_port) {
 )";
 }
 
-std::size_t resident(pid_t pid) {
-  const std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-  const std::size_t at = status.find("VmRSS:");
-  return at == std::string::npos ? 0 : std::stoul(status.substr(at + 6)) * 1024;
-}
-
 // Uploads `size` bytes of a known pattern (Content-Length, or chunked in 1 MiB chunks) and
 // returns lithe's answer next to the checksum of what was sent.
 std::pair<std::string, std::string> upload(uint16_t port, std::size_t size, bool chunked_body) {
@@ -807,11 +801,11 @@ std::pair<std::string, std::string> upload(uint16_t port, std::size_t size, bool
          (chunked_body ? "Transfer-Encoding: chunked\r\n"
                        : "Content-Length: " + std::to_string(size) + "\r\n") +
          "\r\n");
-  uint64_t hash = 14695981039346656037ULL;
+  uint64_t hash = fnv1a_start;
   char line[32];
   for (std::size_t sent = 0; sent < size; sent += block.size()) {
     const std::string_view part = std::string_view(block).substr(0, size - sent);
-    for (unsigned char ch : part) hash = (hash ^ ch) * 1099511628211ULL;
+    hash = fnv1a(part, hash);
     if (chunked_body) {
       std::snprintf(line, sizeof(line), "%zx\r\n", part.size());
       c.send(line);
@@ -830,7 +824,7 @@ TEST(NginxStreaming, UnbufferedUploadsArriveWholeAndLitheHoldsLittleOfThem) {
   TempDir dir;
   Daemon lithe(kStreamExample, {dir.write("stream.toml", std::string(kStreamConfig)).string()});
   Nginx nginx(streaming_front(lithe.port()));
-  const std::size_t before = resident(lithe.pid());
+  const std::size_t before = resident_bytes(lithe.pid());
   constexpr std::size_t size = 96 * 1024 * 1024;
   auto [chunked_got, chunked_want] = upload(nginx.port(), size, true);  // chunked on to lithe
   EXPECT_EQ(chunked_got, chunked_want) << nginx.logs();
@@ -838,7 +832,7 @@ TEST(NginxStreaming, UnbufferedUploadsArriveWholeAndLitheHoldsLittleOfThem) {
   EXPECT_EQ(length_got, length_want) << nginx.logs();
   auto [direct_got, direct_want] = upload(lithe.port(), size + 7, false);
   EXPECT_EQ(direct_got, direct_want);
-  const std::size_t after = resident(lithe.pid());
+  const std::size_t after = resident_bytes(lithe.pid());
 #if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed memory resident
   EXPECT_LT(after, before + 8 * 1024 * 1024) << "before " << before << ", after " << after;
 #else

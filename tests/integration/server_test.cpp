@@ -1,7 +1,7 @@
 // An in-process lithe::Server on loopback, driven by a raw socket: what a client sees on the wire.
 #include <fmt/format.h>
-#include <sched.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -132,10 +132,18 @@ TEST_F(DefaultServer, PipelinedBeyondPipelineDepth) {
   for (int i = 0; i < 40; ++i) {
     HttpResponse r = c.read_response();
     switch (i % 4) {
-      case 0: EXPECT_EQ(r.body, "Hello, World!") << i; break;
-      case 1: EXPECT_EQ(r.body, R"({"message":"Hello, World!"})") << i; break;
-      case 2: EXPECT_EQ(r.body, "ok") << i; break;
-      case 3: EXPECT_EQ(r.status, 404) << i; break;
+      case 0:
+        EXPECT_EQ(r.body, "Hello, World!") << i;
+        break;
+      case 1:
+        EXPECT_EQ(r.body, R"({"message":"Hello, World!"})") << i;
+        break;
+      case 2:
+        EXPECT_EQ(r.body, "ok") << i;
+        break;
+      case 3:
+        EXPECT_EQ(r.status, 404) << i;
+        break;
     }
   }
   EXPECT_TRUE(c.buffered().empty());

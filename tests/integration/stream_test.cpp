@@ -209,20 +209,6 @@ class Streams : public ::testing::Test {
   TestServer server{kConfig, [this](lithe::Server& s) { register_handlers(s, seen); }};
 };
 
-// Reads from the client until `needle` has arrived; returns everything read (after what the
-// client had buffered).
-std::string read_until(RawClient& c, std::string_view needle, std::string have = {}) {
-  have += c.buffered();
-  char buf[4096];
-  while (have.find(needle) == std::string::npos) {
-    const ssize_t n = ::recv(c.fd(), buf, sizeof(buf), 0);
-    if (n <= 0)
-      throw std::runtime_error("closed or timed out before '" + std::string(needle) + "'");
-    have.append(buf, static_cast<std::size_t>(n));
-  }
-  return have;
-}
-
 std::string metric(uint16_t port, std::string_view name) {
   RawClient c(port);
   c.send(get("/metrics"));
@@ -286,9 +272,8 @@ TEST_F(Streams, AClientResetCancelsTheStreamOnce) {
   {
     RawClient c(server.port());
     c.send(get("/endless"));
-    read_until(c, "tick\n");
-    linger l{1, 0};  // close with a reset
-    ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+    c.peek_until("tick\n");
+    c.reset();
   }
   ASSERT_EQ(seen.cancelled.get_future().wait_for(5s), std::future_status::ready);
   EXPECT_EQ(seen.cancels.load(), 1);
@@ -312,7 +297,7 @@ TEST_F(Streams, AProducerMeetsBackpressureAndResumesWhenTheClientReads) {
 TEST_F(Streams, AnEventStreamFramesEventsAndSendsHeartbeatsWhileIdle) {
   RawClient c(server.port());
   c.send(get("/events"));
-  const std::string got = read_until(c, ":\n\n\r\n");  // the first heartbeat
+  const std::string got = c.peek_until(":\n\n\r\n");  // the first heartbeat
   const std::string head = got.substr(0, got.find("\r\n\r\n") + 4);
   EXPECT_NE(head.find("Content-Type: text/event-stream\r\n"), std::string::npos);
   EXPECT_NE(head.find("Cache-Control: no-cache\r\n"), std::string::npos);
@@ -326,7 +311,7 @@ TEST_F(Streams, AnEventStreamFramesEventsAndSendsHeartbeatsWhileIdle) {
 TEST_F(Streams, AGracefulStopDrainsThenEndsAStreamWithRetryAndTheLastChunk) {
   RawClient c(server.port());
   c.send(get("/events"));
-  read_until(c, "data: line three\n\n");
+  c.peek_until("data: line three\n\n");
   server.server().shutdown();
   ASSERT_EQ(seen.drained.get_future().wait_for(5s), std::future_status::ready);
   const std::string rest = c.read_until_close();

@@ -81,23 +81,6 @@ std::string put(std::string_view path, std::string_view body, std::string_view e
          std::string(extra) + "\r\n" + std::string(body);
 }
 
-std::string pattern(std::size_t n) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 13 + i / 509) % 26);
-  return s;
-}
-
-std::string chunked(std::string_view body, std::size_t size) {
-  std::string out;
-  char line[32];
-  for (std::size_t at = 0; at < body.size(); at += size) {
-    const std::string_view part = body.substr(at, size);
-    std::snprintf(line, sizeof(line), "%zx\r\n", part.size());
-    out.append(line).append(part).append("\r\n");
-  }
-  return out + "0\r\n\r\n";
-}
-
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& e : fs::recursive_directory_iterator(dir)) names.push_back(e.path().string());
