@@ -183,9 +183,15 @@ void Ring::start() {
   wait();
 }
 
+// Completions are ready, or the kernel holds some back: work it has to run in this task, or
+// completions that did not fit in the queue (its overflow list, emptied only by a call that
+// asks for events; a wait on the ring's descriptor does not see them).
+bool Ring::held_back() const {
+  return IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+}
+
 bool Ring::ready() const {
-  return io_uring_cq_ready(&ring_) > 0 ||
-         (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN);
+  return io_uring_cq_ready(&ring_) > 0 || held_back();
 }
 
 void Ring::wait() {
@@ -214,7 +220,7 @@ void Ring::on_ready() {
     reap(ready);
     if (io_uring_sq_ready(&ring_) > 0)
       io_uring_submit_and_get_events(&ring_);
-    else if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN)
+    else if (held_back())
       io_uring_get_events(&ring_);
     if (io_uring_cq_ready(&ring_) == 0) break;
     if (round + 1 == max_rounds) {

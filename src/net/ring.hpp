@@ -97,6 +97,7 @@ class Ring {
   explicit Ring(Worker& worker);
   bool setup(std::string* why);
   void wait();
+  bool held_back() const;  // completions the kernel keeps back until asked
   void on_ready();
   void reap(unsigned limit);  // handles up to limit completions
   void flush();               // the submit commit() posted
