@@ -1,6 +1,9 @@
-// Streaming from an embedding program: a server-sent event clock, an endless stream that writes
-// only as fast as the client reads, and a checksum of an upload read piece by piece.
+// Streaming from an embedding program: a server-sent event clock, a live feed that fans each
+// published event out to every subscriber, an endless stream that writes only as fast as the
+// client reads, and a checksum of an upload read piece by piece.
 //   stream [CONFIG]   (default: stream.toml, examples/stream.toml in the source tree)
+#include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -10,7 +13,9 @@
 #include <lithe/server.hpp>
 #include <lithe/stream.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -79,6 +84,51 @@ struct Checksum : std::enable_shared_from_this<Checksum> {
   uint64_t bytes = 0;
 };
 
+// A live feed: every GET /feed is an event stream, and each POST /publish sends its body as one
+// event to all of them. A stream may only be written from its own worker's loop, so a publish
+// posts the event to every loop that has subscribers, and each loop writes to its own.
+class Feed {
+ public:
+  void subscribe(lithe::EventStream events) {
+    boost::asio::io_context& loop = events.stream().io();
+    // Ends this loop's streams as soon as a graceful stop begins.
+    events.stream().on_drain([] {
+      for (auto& e : local()) e.end();
+      local().clear();
+    });
+    std::vector<lithe::EventStream>& streams = local();
+    // Streams whose client went away are dropped here too, before the vector grows.
+    if (streams.size() == streams.capacity())
+      std::erase_if(streams, [](lithe::EventStream& e) { return !e.active(); });
+    streams.push_back(std::move(events));
+    std::lock_guard lock(mutex_);
+    if (std::find(loops_.begin(), loops_.end(), &loop) == loops_.end()) loops_.push_back(&loop);
+  }
+
+  void publish(std::string data) {
+    auto event = std::make_shared<const std::string>(std::move(data));
+    std::lock_guard lock(mutex_);
+    for (boost::asio::io_context* loop : loops_) {
+      boost::asio::post(*loop, [event] {
+        std::vector<lithe::EventStream>& streams = local();
+        // Streams whose client went away are dropped on the way.
+        std::erase_if(streams, [&](lithe::EventStream& e) { return !e.active(); });
+        for (auto& e : streams) e.send(*event);
+      });
+    }
+  }
+
+ private:
+  // The streams of the calling worker's loop.
+  static std::vector<lithe::EventStream>& local() {
+    thread_local std::vector<lithe::EventStream> streams;
+    return streams;
+  }
+
+  std::mutex mutex_;
+  std::vector<boost::asio::io_context*> loops_;  // every loop that has had a subscriber
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,6 +149,15 @@ int main(int argc, char** argv) {
       auto hose = std::make_shared<Firehose>(res.stream());
       hose->stream.on_cancel([hose] {});  // keeps it alive until the stream stops
       hose->pump();
+    });
+
+    auto feed = std::make_shared<Feed>();
+    server.handle("feed", [feed](const lithe::Request&, lithe::Response& res) {
+      feed->subscribe(lithe::EventStream::start(res));
+    });
+    server.handle("publish", [feed](const lithe::Request& req, lithe::Response& res) {
+      feed->publish(std::string(req.body()));
+      res.status(202);
     });
 
     server.handle("checksum", [](const lithe::Request&, lithe::Response& res) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -79,6 +80,15 @@ heartbeat = "15s"
 [[route]]
 path = "/firehose"
 handler = "firehose"
+
+[[route]]
+path = "/feed"
+handler = "feed"
+
+[[route]]
+path = "/publish"
+methods = ["POST"]
+handler = "publish"
 )";
 
 }  // namespace
@@ -98,6 +108,31 @@ TEST(Example, TheClockSendsEventsAndEndsThemOnAGracefulStop) {
   const std::string rest = c.read_until_close();
   EXPECT_EQ(rest.substr(rest.size() - 5), "0\r\n\r\n");
   EXPECT_EQ(example.wait(), 0);  // the SIGTERM above, not a second one
+}
+
+TEST(Example, APublishedEventReachesEveryFeedOnEveryWorker) {
+  TempDir dir;
+  std::string two_workers = kStreamConfig;
+  two_workers.replace(two_workers.find("[server]\n"), 9, "[server]\nworkers = 2\n");
+  auto config = dir.write("stream.toml", two_workers);
+  Daemon example(LITHE_STREAM_EXAMPLE, {config.string()});
+  std::vector<std::unique_ptr<RawClient>> feeds;
+  for (int i = 0; i < 8; ++i) {
+    feeds.push_back(std::make_unique<RawClient>(example.port()));
+    feeds.back()->send("GET /feed HTTP/1.1\r\nHost: t\r\n\r\n");
+    feeds.back()->peek_until("\r\n\r\n");
+  }
+  RawClient publisher(example.port());
+  publisher.send("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello\nworld");
+  EXPECT_EQ(publisher.read_response().status, 202);
+  for (auto& f : feeds) f->peek_until("data: hello\ndata: world\n\n");
+  // A graceful stop ends every feed at once, each with its last chunk.
+  ::kill(example.pid(), SIGTERM);
+  for (auto& f : feeds) {
+    const std::string all = f->read_until_close();
+    EXPECT_EQ(all.substr(all.size() - 5), "0\r\n\r\n");
+  }
+  EXPECT_EQ(example.wait(), 0);
 }
 
 TEST(Example, AFirehoseToASlowReaderHoldsAboutTheStreamBufferInTheServer) {
