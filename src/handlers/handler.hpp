@@ -93,6 +93,9 @@ std::unique_ptr<Handler> make_files(BuildContext& ctx);
 std::unique_ptr<Handler> make_metrics(BuildContext& ctx);
 std::unique_ptr<Handler> make_upload(BuildContext& ctx);
 
+// A short plain-text answer: the status and its reason phrase (the refusals of files, upload).
+void plain_status(lithe::Response& res, int status);
+
 // Reads the status option (default 200) and checks its range.
 uint16_t read_status(Options& options, uint16_t fallback);
 // Header names and values from a `headers` option, checked for bytes that would split a head.

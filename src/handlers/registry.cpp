@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "handlers/handler.hpp"
+#include "http/status.hpp"
 
 namespace lithe::handlers {
 
@@ -92,6 +93,11 @@ int Options::directory(std::string_view key, std::string_view purpose) {
   else
     error(v->pos, "cannot open " + name + " '" + v->string + "': " + std::strerror(err));
   return -1;
+}
+
+void plain_status(lithe::Response& res, int status) {
+  res.status(status);
+  res.body_view(http::reason_phrase(static_cast<uint16_t>(status)), "text/plain; charset=utf-8");
 }
 
 void Options::error(SourcePos pos, std::string message) {

@@ -21,18 +21,11 @@
 #include "handlers/files/beneath.hpp"
 #include "handlers/files/path.hpp"
 #include "handlers/handler.hpp"
-#include "http/status.hpp"
 #include "lithe/body_reader.hpp"
 
 namespace lithe::handlers {
 
 namespace {
-
-// A short plain-text answer for every refusal.
-void plain_status(lithe::Response& res, int status) {
-  res.status(status);
-  res.body_view(http::reason_phrase(static_cast<uint16_t>(status)), "text/plain; charset=utf-8");
-}
 
 // What a failed file operation tells the client: our resources are exhausted (503, 507), or
 // the name cannot be a file there (409: a missing parent, a directory in its place).
@@ -58,6 +51,14 @@ int status_for(int err) {
     default:
       return 500;
   }
+}
+
+// The answer to a finished upload: 201 with Location, 204 when it replaced a file, or the
+// failure's status.
+void answer_upload(lithe::Response& res, int status, std::string_view location) {
+  if (status != 201 && status != 204) return plain_status(res, status);
+  res.status(status);
+  if (status == 201) res.header("Location", location);
 }
 
 struct UploadOptions {
@@ -146,13 +147,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
 
   // Answers, and lets the file go unless commit() linked it (then it stays, named).
   void answer(int status) {
-    lithe::Response& res = responder_.response();
-    if (status == 201 || status == 204) {
-      res.status(status);
-      if (status == 201) res.header("Location", responder_.request().path());
-    } else {
-      plain_status(res, status);
-    }
+    answer_upload(responder_.response(), status, responder_.request().path());
     discard();
     responder_.send();
   }
@@ -209,15 +204,8 @@ class UploadHandler final : public Handler {
     lithe::BodyReader reader = res.body_reader();
     if (reader.active()) return upload->pull(std::move(reader), res.defer());
     // A route with body = "buffer": the body is here already.
-    int status = 0;
-    if (const int err = upload->write(req.body()); err != 0) status = status_for(err);
-    if (status == 0) status = upload->commit();
-    if (status == 201 || status == 204) {
-      res.status(status);
-      if (status == 201) res.header("Location", req.path());
-    } else {
-      plain_status(res, status);
-    }
+    const int err = upload->write(req.body());
+    answer_upload(res, err != 0 ? status_for(err) : upload->commit(), req.path());
   }
 
  private:

@@ -16,17 +16,8 @@
 #include "handlers/files/path.hpp"
 #include "handlers/files/range.hpp"
 #include "handlers/mime.hpp"
-#include "http/status.hpp"
 
 namespace lithe::handlers::files {
-
-namespace {
-// A short plain-text answer: 404 for anything missing or refused, 412, 416, 503.
-void plain_status(lithe::Response& res, int status) {
-  res.status(status);
-  res.body_view(http::reason_phrase(static_cast<uint16_t>(status)), "text/plain; charset=utf-8");
-}
-}  // namespace
 
 void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
   auto params = req.params();
