@@ -133,12 +133,6 @@ class BodyStreams : public ::testing::Test {
   TestServer server{kConfig, [this](lithe::Server& s) { register_handlers(s, stall); }};
 };
 
-std::string post(std::string_view path, std::string_view body, std::string_view extra = "") {
-  return "POST " + std::string(path) +
-         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
-         std::string(extra) + "\r\n" + std::string(body);
-}
-
 std::string expected(std::string_view body) {
   return "bytes=" + std::to_string(body.size()) + " hash=" + std::to_string(fnv1a(body));
 }

@@ -113,12 +113,6 @@ class Handlers : public ::testing::Test {
     c.send(post(target, body, extra));
     return c.read_response();
   }
-  static std::string post(std::string_view target, std::string_view body,
-                          std::string_view extra = "") {
-    return request("POST", target,
-                   std::string(extra) + "Content-Length: " + std::to_string(body.size()) + "\r\n") +
-           std::string(body);
-  }
 
   TestServer server_{kConfig};
 };

@@ -360,6 +360,22 @@ std::string get(std::string_view path, std::string_view extra_headers) {
   return request("GET", path, extra_headers);
 }
 
+std::string with_body(std::string_view method, std::string_view path, std::string_view body,
+                      std::string_view extra_headers) {
+  return request(method, path,
+                 std::string(extra_headers) + "Content-Length: " + std::to_string(body.size()) +
+                     "\r\n") +
+         std::string(body);
+}
+
+std::string post(std::string_view path, std::string_view body, std::string_view extra_headers) {
+  return with_body("POST", path, body, extra_headers);
+}
+
+std::string put(std::string_view path, std::string_view body, std::string_view extra_headers) {
+  return with_body("PUT", path, body, extra_headers);
+}
+
 bool is_imf_fixdate(std::string_view v) {
   // "Sun, 06 Nov 1994 08:49:37 GMT"
   static constexpr std::string_view days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};

@@ -130,6 +130,11 @@ class RawClient {
 
 // "GET /path HTTP/1.1\r\nHost: test\r\n" + extra_headers + "\r\n".
 std::string get(std::string_view path, std::string_view extra_headers = "");
+// A request with a Content-Length body.
+std::string with_body(std::string_view method, std::string_view path, std::string_view body,
+                      std::string_view extra_headers = "");
+std::string post(std::string_view path, std::string_view body, std::string_view extra_headers = "");
+std::string put(std::string_view path, std::string_view body, std::string_view extra_headers = "");
 std::string request(std::string_view method, std::string_view path,
                     std::string_view extra_headers = "");
 

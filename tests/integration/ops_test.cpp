@@ -227,12 +227,6 @@ HttpResponse fetch(const fs::path& unix_path, const std::string& req) {
   return c.read_response();
 }
 
-std::string post(std::string_view path, std::string_view body, std::string_view extra = "") {
-  return request("POST", path,
-                 std::string(extra) + "Content-Length: " + std::to_string(body.size()) + "\r\n") +
-         std::string(body);
-}
-
 // The sum of every sample of a metric: `name` alone or `name{` with labels that contain filter.
 uint64_t metric(const std::string& text, std::string_view name, std::string_view filter = "") {
   uint64_t total = 0;

@@ -75,12 +75,6 @@ body = "plain"
 )";
 }
 
-std::string put(std::string_view path, std::string_view body, std::string_view extra = "") {
-  return "PUT " + std::string(path) +
-         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
-         std::string(extra) + "\r\n" + std::string(body);
-}
-
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& e : fs::recursive_directory_iterator(dir)) names.push_back(e.path().string());
@@ -97,17 +91,6 @@ int descriptors_into(const fs::path& dir) {
     if (!ec && target.string().rfind(dir.string(), 0) == 0) ++n;
   }
   return n;
-}
-
-// Waits (bounded) until pred holds; returns whether it did.
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto until = std::chrono::steady_clock::now() + io_timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 class Uploads : public ::testing::Test {
@@ -127,7 +110,7 @@ TEST_F(Uploads, APutLandsByteIdenticalWith201AndLocation) {
   EXPECT_EQ(r.header("Location"), "/up/data.bin");
   EXPECT_EQ(read_file(dir.path() / "data.bin"), body);
   EXPECT_EQ(c.read_response().body, "plain");  // the connection goes on
-  EXPECT_TRUE(eventually([&] { return descriptors_into(dir.path()) == baseline; }));
+  EXPECT_TRUE(wait_until([&] { return descriptors_into(dir.path()) == baseline; }));
 }
 
 TEST_F(Uploads, AChunkedBodySplitAnywhereLandsTheSameInASubdirectory) {
@@ -145,7 +128,7 @@ TEST_F(Uploads, AChunkedBodySplitAnywhereLandsTheSameInASubdirectory) {
   // The access log counts the body bytes the handler pulled, without the chunk framing.
   const std::string want =
       "\"status\":201,\"bytes\":0,\"bytes_received\":" + std::to_string(body.size()) + ",";
-  EXPECT_TRUE(eventually([&] {
+  EXPECT_TRUE(wait_until([&] {
     return read_file(logs.path() / "access.log").find(want) != std::string::npos;
   })) << read_file(logs.path() / "access.log");
 }
@@ -204,7 +187,7 @@ TEST_F(Uploads, OneByteOverMaxBodyIs413AndLeavesNothing) {
   EXPECT_EQ(c.read_response().status, 413);
   EXPECT_EQ(read_file(dir.path() / "ten"), "0123456789");
   EXPECT_FALSE(fs::exists(dir.path() / "eleven"));
-  EXPECT_TRUE(eventually([&] { return descriptors_into(dir.path()) == baseline; }));
+  EXPECT_TRUE(wait_until([&] { return descriptors_into(dir.path()) == baseline; }));
 }
 
 TEST_F(Uploads, AResetMidUploadLeavesNothingAtAnyMoment) {
@@ -219,10 +202,10 @@ TEST_F(Uploads, AResetMidUploadLeavesNothingAtAnyMoment) {
     c.send("PUT /up/cut.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n");
     c.send(pattern(2 * 1024 * 1024));
     // The upload is under way: its unnamed file and its directory are open.
-    ASSERT_TRUE(eventually([&] { return descriptors_into(dir.path()) >= baseline + 2; }));
+    ASSERT_TRUE(wait_until([&] { return descriptors_into(dir.path()) >= baseline + 2; }));
     c.reset();
   }
-  EXPECT_TRUE(eventually([&] { return descriptors_into(dir.path()) == baseline; }));
+  EXPECT_TRUE(wait_until([&] { return descriptors_into(dir.path()) == baseline; }));
   watching = false;
   watcher.join();
   EXPECT_EQ(seen.load(), 0);
