@@ -99,7 +99,8 @@ EOF
 
 # nginx: the same routes; one worker unless asked; runs as the current user (as root, the
 # "user" directive keeps workers as root, so they can read the scratch files). Its file and
-# connection limits follow ulimit -n.
+# connection limits follow ulimit -n. A script may set NGINX_BODY_TEMP (where request bodies
+# are written) and NGINX_LOCATIONS (more location blocks, appended to the server's).
 write_nginx_conf() {  # PORT WORKERS
   local user_line=""
   [[ $(id -u) != 0 ]] || user_line="user $(id -un) $(id -gn);"
@@ -120,7 +121,7 @@ http {
   sendfile on;
   keepalive_requests 1000000000;
   keepalive_timeout 120s;
-  client_body_temp_path $WORK/nginx-body;
+  client_body_temp_path ${NGINX_BODY_TEMP:-$WORK/nginx-body};
   proxy_temp_path $WORK/nginx-proxy;
   fastcgi_temp_path $WORK/nginx-fastcgi;
   uwsgi_temp_path $WORK/nginx-uwsgi;
@@ -151,6 +152,7 @@ http {
       root $WORK/www;
       charset utf-8;
     }
+${NGINX_LOCATIONS:-}
   }
 }
 EOF

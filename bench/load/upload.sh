@@ -31,19 +31,10 @@ UP=$(mktemp -d "${UPLOAD_ROOT:-/dev/shm}/lithe-upload.XXXXXX")
 trap 'cleanup; rm -rf "$UP"' EXIT
 mkdir -p "$UP/lithe" "$UP/nginx/up" "$UP/nginx-body"
 
-write_lithe_conf() {
-  cat >"$WORK/lithe.toml" <<CONF
-[server]
-listen = ["$HOST:0"]
-workers = 1
-
-[log]
-access = "off"
-
-[[route]]
-path = "/plaintext"
-handler = "static"
-body = "Hello, World!"
+# The common configs, plus the upload route in each: nginx's DAV module writes the body to a
+# temporary file on the same tmpfs and renames it into place when complete.
+write_lithe_conf
+cat >>"$WORK/lithe.toml" <<CONF
 
 [[route]]
 path = "/up/*name"
@@ -51,38 +42,12 @@ handler = "upload"
 dir = "$UP/lithe"
 max_body = "64GiB"
 CONF
-}
-
-# nginx's DAV module: the body goes to a temporary file, renamed into place when complete.
-write_nginx_conf() {  # PORT WORKERS
-  local user_line=""
-  [[ $(id -u) != 0 ]] || user_line="user $(id -un) $(id -gn);"
-  cat >"$WORK/nginx.conf" <<CONF
-$user_line
-worker_processes $2;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $UP/nginx-body;
-  proxy_temp_path $WORK/nginx-proxy;
-  fastcgi_temp_path $WORK/nginx-fastcgi;
-  uwsgi_temp_path $WORK/nginx-uwsgi;
-  scgi_temp_path $WORK/nginx-scgi;
-  server {
-    listen $HOST:$1;
-    location = /plaintext { return 200 "Hello, World!"; }
-    location /up/ {
+NGINX_BODY_TEMP=$UP/nginx-body
+NGINX_LOCATIONS="    location /up/ {
       root $UP/nginx;
       dav_methods PUT;
       client_max_body_size 0;
-    }
-  }
-}
-CONF
-}
-write_lithe_conf
+    }"
 
 cpu_ticks() {  # PID: its CPU ticks plus its children's (nginx's worker)
   local total=0 pid
