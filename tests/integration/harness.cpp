@@ -455,6 +455,30 @@ std::size_t resident_bytes(pid_t pid) {
   return at == std::string::npos ? 0 : std::stoul(status.substr(at + 6)) * 1024;
 }
 
+std::string scrape(uint16_t port, std::string_view preamble) {
+  RawClient c(port);
+  c.send(std::string(preamble) + get("/metrics"));
+  HttpResponse r = c.read_response();
+  if (r.status != 200) throw std::runtime_error("/metrics answered " + std::to_string(r.status));
+  return r.body;
+}
+
+uint64_t metric(std::string_view text, std::string_view name, std::string_view filter) {
+  uint64_t total = 0;
+  for (std::size_t at = 0, eol; at < text.size(); at = eol + 1) {
+    eol = std::min(text.find('\n', at), text.size());
+    const std::string_view line = text.substr(at, eol - at);
+    if (!line.starts_with(name) || line.size() <= name.size()) continue;
+    if (line[name.size()] != ' ' && line[name.size()] != '{') continue;
+    if (!filter.empty() && line.find(filter) == std::string_view::npos) continue;
+    const std::size_t space = line.rfind(' ');
+    uint64_t v = 0;
+    std::from_chars(line.data() + space + 1, line.data() + line.size(), v);
+    total += v;
+  }
+  return total;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Processes
 

@@ -171,6 +171,13 @@ std::string chunked(std::string_view body, std::size_t size);
 // A process's resident memory (VmRSS), in bytes; 0 if it cannot be read.
 std::size_t resident_bytes(pid_t pid);
 
+// The body of GET /metrics on port, sent after preamble (a PROXY protocol header, say); throws
+// unless the answer is 200.
+std::string scrape(uint16_t port, std::string_view preamble = "");
+// The sum of every sample of a metric in a scrape: `name` alone, or `name{...}` whose labels
+// contain filter. 0 when there is none.
+uint64_t metric(std::string_view text, std::string_view name, std::string_view filter = "");
+
 // FNV-1a (64 bit), continued from h: the checksum the tests and the stream example compute
 // over bodies that arrive in pieces.
 inline constexpr uint64_t fnv1a_start = 14695981039346656037ULL;

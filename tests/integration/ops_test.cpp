@@ -227,30 +227,6 @@ HttpResponse fetch(const fs::path& unix_path, const std::string& req) {
   return c.read_response();
 }
 
-// The sum of every sample of a metric: `name` alone or `name{` with labels that contain filter.
-uint64_t metric(const std::string& text, std::string_view name, std::string_view filter = "") {
-  uint64_t total = 0;
-  for (const auto& line : complete_lines(text)) {
-    if (line.empty() || line[0] == '#' || line.rfind(name, 0) != 0) continue;
-    if (line.size() <= name.size() || (line[name.size()] != ' ' && line[name.size()] != '{'))
-      continue;
-    if (!filter.empty() && !contains(line, filter)) continue;
-    auto sp = line.rfind(' ');
-    uint64_t v = 0;
-    std::from_chars(line.data() + sp + 1, line.data() + line.size(), v);
-    total += v;
-  }
-  return total;
-}
-
-std::string scrape(uint16_t port, std::string_view preamble = "") {
-  RawClient c(port);
-  c.send(std::string(preamble) + get("/metrics"));
-  HttpResponse r = c.read_response();
-  if (r.status != 200) throw std::runtime_error("/metrics answered " + std::to_string(r.status));
-  return r.body;
-}
-
 // A connection the server has accepted (it answered a request on it), ready for more.
 std::unique_ptr<RawClient> accepted(uint16_t port) {
   auto c = std::make_unique<RawClient>(port);

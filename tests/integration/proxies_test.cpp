@@ -102,26 +102,6 @@ std::vector<std::string> await_log_lines(const fs::path& log, std::string_view m
   return found;
 }
 
-// The value of an unlabelled Prometheus sample ("name 42"), or -1.
-long long metric(const std::string& text, std::string_view name) {
-  const std::string prefix = "\n" + std::string(name) + " ";
-  auto at = text.find(prefix);
-  if (at == std::string::npos) return -1;
-  return std::stoll(text.substr(at + prefix.size()));
-}
-
-// The sum of every sample of a labelled counter ("name{...} 42").
-long long metric_sum(const std::string& text, std::string_view name) {
-  long long sum = 0;
-  const std::string prefix = "\n" + std::string(name) + "{";
-  for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
-    auto eol = text.find('\n', at + 1);
-    auto space = text.rfind(' ', eol);
-    sum += std::stoll(text.substr(space + 1, eol - space - 1));
-  }
-  return sum;
-}
-
 // Deterministic bytes of every value, 0 to 255.
 std::string binary_body(std::size_t size) {
   std::string out(size, '\0');
@@ -451,12 +431,12 @@ int drive_traffic(uint16_t nginx_port) {
 // nginx reused its upstream connections: far fewer connections than requests.
 void expect_pooled(Lithe& lithe, int requests) {
   const std::string m = lithe.metrics();
-  const long long connections = metric(m, "lithe_connections_total");
-  const long long answered = metric_sum(m, "lithe_requests_total");
-  EXPECT_GE(answered, requests) << m;
-  ASSERT_GT(connections, 0) << m;
+  const uint64_t connections = metric(m, "lithe_connections_total");
+  const uint64_t answered = metric(m, "lithe_requests_total");
+  EXPECT_GE(answered, static_cast<uint64_t>(requests)) << m;
+  ASSERT_GT(connections, 0u) << m;
   // The pool holds at most 16 idle connections, and /metrics itself comes on one more.
-  EXPECT_LE(connections, 17) << m;
+  EXPECT_LE(connections, 17u) << m;
   EXPECT_LT(connections * 10, answered) << "nginx did not reuse its upstream connections\n" << m;
 }
 
