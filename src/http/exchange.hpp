@@ -13,7 +13,6 @@
 
 namespace lithe::detail {
 struct BodyState;
-struct StreamState;
 }  // namespace lithe::detail
 
 namespace lithe::http {
@@ -38,9 +37,8 @@ struct Exchange {
   std::chrono::milliseconds answer_limit{0};          // the route's timeout (0: none)
   std::chrono::milliseconds heartbeat{0};  // the route's event-stream heartbeat (0: none)
   uint64_t body_received = 0;              // body bytes a streaming handler pulled (log)
-  // A streamed response and a pulled request body (http/stream_state.hpp, http/body_state.hpp):
-  // set and cleared by the session, which keeps the exchange while either is there.
-  std::shared_ptr<detail::StreamState> stream;
+  // A pulled request body (http/body_state.hpp): set and cleared by the session, which keeps
+  // the exchange while it is there.
   std::shared_ptr<detail::BodyState> body;
 };
 

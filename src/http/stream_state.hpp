@@ -1,6 +1,10 @@
 // The shared state behind lithe::Stream: the session writing it, the handler's callbacks and
 // the pieces queued while an earlier write is in flight. The session clears `conn` when the
 // stream stops (ended and written, cancelled); the handles then go inert.
+//
+// A stream can stay open for hours, so it carries what its end needs (status, start, route
+// slot, the access log's request fields): the session gives the request itself back to its pool
+// once the handler is done with it.
 #pragma once
 
 #include <chrono>
@@ -8,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "http/output.hpp"
 #include "http/session_port.hpp"
@@ -27,6 +32,7 @@ struct StreamState : std::enable_shared_from_this<StreamState> {
   bool open() const { return conn && !ended && !aborted; }
 
   http::SessionPort* conn;                     // null once the stream is over
+  std::shared_ptr<StreamState> held;           // the session's reference, while conn is set
   boost::asio::io_context* io;                 // the connection's loop
   std::unique_ptr<http::OutputBuffer> staged;  // pieces queued behind the write in flight
   std::function<void()> on_writable;
@@ -35,6 +41,7 @@ struct StreamState : std::enable_shared_from_this<StreamState> {
   std::chrono::steady_clock::time_point start{};  // the request's first byte (metrics, log)
   std::chrono::milliseconds heartbeat{0};         // the route's `heartbeat` (event streams)
   std::size_t body_bytes = 0;                     // payload queued (log, metrics)
+  std::string kept_log;  // the access log's request fields once the request is given back
   uint32_t metrics_slot = 0;
   uint32_t handles = 0;      // lithe::Stream copies alive
   uint32_t retry_ms = 1000;  // an event stream's `retry:` when the server ends it

@@ -1,15 +1,15 @@
 #include "log/access_record.hpp"
 
+#include <cstring>
 #include <ctime>
+#include <iterator>
 
 #include "log/client_address.hpp"
 
 namespace lithe::log {
 
-AccessRecord access_record(const Peer& peer, const ProxyConfig& proxy, const lithe::Request* req,
-                           uint16_t status, std::size_t body_bytes, uint64_t streamed_in,
-                           const std::chrono::steady_clock::time_point* start,
-                           char (&client_text)[base::ip_text_size]) {
+AccessRecord request_record(const Peer& peer, const ProxyConfig& proxy, const lithe::Request* req,
+                            uint64_t streamed_in, char (&client_text)[base::ip_text_size]) {
   AccessRecord rec;
   rec.client = peer.unix_socket ? std::string_view("unix:") : base::format_ip(peer.ip, client_text);
   if (req && !req->method().empty()) {
@@ -27,14 +27,62 @@ AccessRecord access_record(const Peer& peer, const ProxyConfig& proxy, const lit
     rec.referer = req->header("referer");
     rec.user_agent = req->header("user-agent");
   }
+  rec.bytes_received = streamed_in + (req ? req->body().size() : 0);
+  return rec;
+}
+
+void finish_record(AccessRecord& rec, uint16_t status, std::size_t body_bytes,
+                   const std::chrono::steady_clock::time_point* start) {
   rec.time = std::time(nullptr);
   rec.status = status;
   rec.bytes_sent = body_bytes;
-  rec.bytes_received = streamed_in + (req ? req->body().size() : 0);
   if (start)
     rec.duration_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                 std::chrono::steady_clock::now() - *start)
                                                 .count());
+}
+
+namespace {
+
+// What precedes the kept text: the length of each text field, in kept_fields' order, and
+// the numbers.
+struct KeptHead {
+  uint32_t lengths[5];
+  int32_t version_minor;
+  uint64_t bytes_received;
+};
+
+std::string_view AccessRecord::*const kept_fields[] = {
+    &AccessRecord::client, &AccessRecord::method, &AccessRecord::target, &AccessRecord::referer,
+    &AccessRecord::user_agent};
+
+}  // namespace
+
+std::string keep_request_part(const AccessRecord& rec) {
+  KeptHead head{};
+  head.version_minor = rec.version_minor;
+  head.bytes_received = rec.bytes_received;
+  std::string kept(sizeof(head), '\0');
+  for (std::size_t i = 0; i < std::size(kept_fields); ++i) {
+    const std::string_view field = rec.*kept_fields[i];
+    head.lengths[i] = static_cast<uint32_t>(field.size());  // header fields are far shorter
+    kept.append(field);
+  }
+  std::memcpy(kept.data(), &head, sizeof(head));
+  return kept;
+}
+
+AccessRecord kept_request_part(std::string_view kept) {
+  AccessRecord rec;
+  KeptHead head;
+  std::memcpy(&head, kept.data(), sizeof(head));
+  rec.version_minor = head.version_minor;
+  rec.bytes_received = head.bytes_received;
+  std::size_t at = sizeof(head);
+  for (std::size_t i = 0; i < std::size(kept_fields); ++i) {
+    rec.*kept_fields[i] = kept.substr(at, head.lengths[i]);
+    at += head.lengths[i];
+  }
   return rec;
 }
 

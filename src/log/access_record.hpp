@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "base/ip.hpp"
 #include "lithe/config.hpp"
@@ -20,14 +22,22 @@ struct Peer {
   bool unix_socket;
 };
 
-// The client is the peer, or the address a trusted proxy forwarded (client_address.hpp); its
-// text is written into client_text, which the record points into. req: null, or with an empty
-// method, when the request was rejected before its line was read. streamed_in: body bytes a
-// handler pulled (body = "stream"); a buffered body counts as req's body. start: when the
-// request began (null: no duration).
-AccessRecord access_record(const Peer& peer, const ProxyConfig& proxy, const lithe::Request* req,
-                           uint16_t status, std::size_t body_bytes, uint64_t streamed_in,
-                           const std::chrono::steady_clock::time_point* start,
-                           char (&client_text)[base::ip_text_size]);
+// The request's part of a record. The client is the peer, or the address a trusted proxy
+// forwarded (client_address.hpp); its text is written into client_text, which the record
+// points into. req: null, or with an empty method, when the request was rejected before its
+// line was read. streamed_in: body bytes a handler pulled (body = "stream"); a buffered body
+// counts as req's body.
+AccessRecord request_record(const Peer& peer, const ProxyConfig& proxy, const lithe::Request* req,
+                            uint64_t streamed_in, char (&client_text)[base::ip_text_size]);
+// The response's part: its status and body bytes sent, the time now, and the duration since
+// start (null: none).
+void finish_record(AccessRecord& record, uint16_t status, std::size_t body_bytes,
+                   const std::chrono::steady_clock::time_point* start);
+
+// The request's part copied into one string, for a response that outlives its request (an
+// open stream gives the request back to its pool), and a record made from it again, whose views
+// point into kept.
+std::string keep_request_part(const AccessRecord& record);
+AccessRecord kept_request_part(std::string_view kept);
 
 }  // namespace lithe::log

@@ -50,7 +50,10 @@ Session::Session(Worker& worker) : worker_(worker) {}
 
 Session::~Session() {
   if (pending_) pending_->conn = nullptr;  // destroyed with its loop: the responder goes inert
-  if (stream()) stream()->conn = nullptr;
+  if (stream_) {
+    stream_->conn = nullptr;
+    const std::shared_ptr<detail::StreamState> last = std::move(stream_->held);
+  }
   if (body()) body()->conn = nullptr;
 }
 
@@ -481,7 +484,8 @@ lithe::Stream Session::make_stream() {
   s->chunked = !http10 && !s->discard;
   // HTTP/1.0 has no chunks: the end of the body is the end of the connection.
   s->keep_alive = count_request() && (s->chunked || s->discard);
-  exchange_->stream = s;
+  s->held = s;
+  stream_ = s.get();
   http::render_stream_head(res, render_context(s->keep_alive, http10, req.is_head()),
                            !http10 && has_body, stream_target());
   worker_.metrics().streams_opened.add();
@@ -557,7 +561,7 @@ void Session::stream_dropped() {
 void Session::schedule_flush() {
   if (stream()->flush_posted) return;
   stream()->flush_posted = true;
-  boost::asio::post(worker_.io(), [this, s = exchange_->stream] {
+  boost::asio::post(worker_.io(), [this, s = stream_->shared_from_this()] {
     if (s->conn) flush_stream();
   });
 }
@@ -565,7 +569,8 @@ void Session::schedule_flush() {
 // From the loop: the owed writable callback, then the staged pieces go out (one write in
 // flight at a time), or the stream ends, or it idles.
 void Session::flush_stream() {
-  std::shared_ptr<detail::StreamState> s = exchange_->stream;  // a callback may drop every handle
+  // A callback may drop every handle.
+  const std::shared_ptr<detail::StreamState> s = stream_->shared_from_this();
   if (s->aborted) return abort_stream();
   if (out_) {
     s->flush_posted = false;  // on_write_done flushes again
@@ -608,7 +613,24 @@ void Session::idle_stream() {
     if (body()->want) schedule_body_pump();  // an ask that waited for this write
     return;
   }
+  give_request_back();
   if (!transport_->reading()) transport_->wait_readable();
+}
+
+// A stream may stay open for hours, and its handler is done with the request (it returned, or
+// its Responder began the stream). When nothing follows the request in the read buffer, the
+// exchange and the buffer go back to their pools, and the stream keeps what its end needs
+// (the access log's fields are copied): an open stream then costs little more than an idle
+// connection.
+void Session::give_request_back() {
+  if (!exchange_ || !between_requests() || transport_->receiving()) return;
+  if (worker_.snapshot().access_log) {
+    char client[base::ip_text_size];
+    stream_->kept_log = log::keep_request_part(request_record(client));
+  }
+  worker_.give_exchange(std::move(exchange_));
+  if (rbuf_) worker_.give_buffer(std::move(rbuf_));
+  rbegin_ = rpos_ = rend_ = 0;
 }
 
 // The last piece is out: the stream counts as a response, and requests pipelined behind it
@@ -624,7 +646,7 @@ void Session::finish_stream() {
 void Session::end_stream_and_go_on() {
   finish_stream();
   unpin_retired();  // the stream may have kept a reloaded-away snapshot's handler in use
-  exchange_->next();
+  if (exchange_) exchange_->next();  // (or it went back while the stream was open)
   header_armed_ = false;
   if (closing()) return end_after_write();
   if (rpos_ < rend_) return process_input();
@@ -653,7 +675,7 @@ void Session::record_stream() {
 // The client went away (or a write stalled): the handle goes inert and the handler hears of it
 // once, unless it had ended or aborted the stream itself.
 void Session::cancel_stream() {
-  std::shared_ptr<detail::StreamState> s = exchange_->stream;
+  const std::shared_ptr<detail::StreamState> s = stream_->shared_from_this();
   const bool tell = s->open();
   std::function<void()> fn = std::move(s->on_cancel);
   record_stream();
@@ -663,17 +685,19 @@ void Session::cancel_stream() {
 }
 
 void Session::release_stream() {
-  stream()->conn = nullptr;
+  detail::StreamState& s = *stream_;
+  s.conn = nullptr;
   // The callbacks may hold handles on the stream itself: dropped here, or never freed.
-  stream()->on_writable = nullptr;
-  stream()->on_cancel = nullptr;
-  stream()->on_drain = nullptr;
-  if (stream()->staged) {
-    stream()->staged->clear();
-    worker_.give_output(std::move(stream()->staged));
+  s.on_writable = nullptr;
+  s.on_cancel = nullptr;
+  s.on_drain = nullptr;
+  if (s.staged) {
+    s.staged->clear();
+    worker_.give_output(std::move(s.staged));
   }
-  exchange_->stream.reset();
+  stream_ = nullptr;
   worker_.metrics().streams_closed.add();
+  const std::shared_ptr<detail::StreamState> last = std::move(s.held);  // may be the last one
 }
 
 void Session::on_drain() {
@@ -685,7 +709,7 @@ void Session::on_drain() {
 // event stream tells the client when to reconnect first), so a proxy sees a whole response.
 bool Session::end_stream_for_stop() {
   if (phase_ != Phase::streaming || !stream()) return false;
-  std::shared_ptr<detail::StreamState> s = exchange_->stream;
+  const std::shared_ptr<detail::StreamState> s = stream_->shared_from_this();
   if (!s->open()) return true;  // ended already, on its way out
   if (s->event_stream) {
     std::string retry;
@@ -742,15 +766,25 @@ http::RenderContext Session::render_context(bool keep_alive, bool http10, bool h
 
 // One access log line (log/access_record.hpp).
 void Session::log_access(uint16_t status, std::size_t body_bytes) {
-  const app::Snapshot& snap = worker_.snapshot();
-  // Accepted while access logging was off (a reload turned it on): look the peer up now.
-  if (!peer_known_) resolve_peer();
   // Formatted per line rather than kept per session: idle sessions stay small.
   char client[base::ip_text_size];
-  snap.access_log->log(log::access_record(log::Peer{peer_, unix_peer_}, snap.config.proxy,
-                                          exchange_ ? &exchange_->request : nullptr, status,
-                                          body_bytes, exchange_ ? exchange_->body_received : 0,
-                                          exchange_ ? &exchange_->start : nullptr, client));
+  log::AccessRecord record = request_record(client);
+  const Clock::time_point* start = exchange_ ? &exchange_->start
+                                   : stream_ ? &stream_->start
+                                             : nullptr;
+  log::finish_record(record, status, body_bytes, start);
+  worker_.snapshot().access_log->log(record);
+}
+
+// From the request, or as a stream kept it once it gave the request back.
+log::AccessRecord Session::request_record(char (&client)[base::ip_text_size]) {
+  if (!exchange_ && stream_ && !stream_->kept_log.empty())
+    return log::kept_request_part(stream_->kept_log);
+  // Accepted while access logging was off (a reload turned it on): look the peer up now.
+  if (!peer_known_) resolve_peer();
+  return log::request_record(log::Peer{peer_, unix_peer_}, worker_.snapshot().config.proxy,
+                             exchange_ ? &exchange_->request : nullptr,
+                             exchange_ ? exchange_->body_received : 0, client);
 }
 
 void Session::resolve_peer() {
@@ -973,10 +1007,8 @@ void Session::close() {
 // receive can complete after the cancel, with the kernel still using its buffer until then).
 void Session::release() {
   if (exchange_) {
-    // close() ended both already; an exchange goes back to the pool holding neither.
-    if (exchange_->stream) exchange_->stream->conn = nullptr;
+    // close() ended the body already; an exchange goes back to the pool holding none.
     if (exchange_->body) exchange_->body->conn = nullptr;
-    exchange_->stream.reset();
     exchange_->body.reset();
     worker_.give_exchange(std::move(exchange_));
   }

@@ -37,6 +37,10 @@ struct Pending;
 struct StreamState;
 }  // namespace lithe::detail
 
+namespace lithe::log {
+struct AccessRecord;
+}
+
 namespace lithe::net {
 
 class Transport;
@@ -146,6 +150,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   void flush_stream();
   void on_stream_written();
   void idle_stream();
+  void give_request_back();
   void finish_stream();
   void end_stream_and_go_on();
   void abort_stream();
@@ -156,6 +161,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   bool count_request();
   void fail_request(uint16_t status);
   void log_access(uint16_t status, std::size_t body_bytes);
+  log::AccessRecord request_record(char (&client)[base::ip_text_size]);
   void resolve_peer();
   // Waiting for more.
   void wait_for_input();
@@ -177,9 +183,10 @@ class Session : public http::SessionPort,  // what a handler's handles reach
     return rpos_ == rend_ && !(exchange_ && exchange_->parser.in_request());
   }
   bool closing() const { return phase_ == Phase::last || phase_ == Phase::lingering; }
-  // The streamed response being written and the request body the handler pulls, if any. They
-  // belong to the request, so they live in the exchange and an idle session holds neither.
-  detail::StreamState* stream() const { return exchange_ ? exchange_->stream.get() : nullptr; }
+  // The streamed response being written, if any.
+  detail::StreamState* stream() const { return stream_; }
+  // The request body the handler pulls, if any: it belongs to the request, so it lives in the
+  // exchange and an idle session holds none.
   detail::BodyState* body() const { return exchange_ ? exchange_->body.get() : nullptr; }
 
   // Laid out to stay small (README, "Idle connection size").
@@ -189,6 +196,8 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   std::unique_ptr<http::Exchange> exchange_;  // null while idle
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
+  detail::StreamState* stream_ = nullptr;     // the response being streamed, if any (it holds
+                                              // itself alive through its `held`)
   base::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
   uint32_t rbegin_ = 0;                       // first byte of the request being parsed
   uint32_t rpos_ = 0;                         // first byte not yet given to the parser

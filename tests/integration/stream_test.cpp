@@ -320,6 +320,35 @@ TEST_F(Streams, AStreamBegunBeforeTheDeadlineIsNotCutByIt) {
   EXPECT_EQ(c.read_response().body, "plain");
 }
 
+// An open stream gives its request back to the pool once the handler is done with it (between
+// pieces): the access log still names the request, the client behind the trusted proxy and the
+// bytes of the whole stream.
+TEST(StreamAccessLog, AStreamThatGaveItsRequestBackIsLoggedWhole) {
+  TempDir logs;
+  const auto log = logs.path() / "access.log";
+  Observed seen;
+  TestServer server{std::string(kConfig) + R"(
+[log]
+access = ")" + log.string() +
+                        R"("
+access_format = "json"
+
+[proxy]
+trusted = ["127.0.0.1/32"]
+)",
+                    [&seen](lithe::Server& s) { register_handlers(s, seen); }};
+  RawClient c(server.port());
+  c.send(get("/later?q=1", "User-Agent: StreamTest/1.0\r\nX-Forwarded-For: 203.0.113.9\r\n"));
+  EXPECT_EQ(c.read_response().body, "piece0;piece1;piece2;");
+  EXPECT_TRUE(wait_until([&] {
+    const std::string text = read_file(log);
+    return text.find(R"({"client":"203.0.113.9",)") != std::string::npos &&
+           text.find(R"("method":"GET","target":"/later?q=1","protocol":"HTTP/1.1",)"
+                     R"("status":200,"bytes":21,"bytes_received":0,)") != std::string::npos &&
+           text.find(R"("user_agent":"StreamTest/1.0"})") != std::string::npos;
+  })) << read_file(log);
+}
+
 // One event to more streams than the io_uring completion queue holds (8192): the sends complete
 // all at once, the kernel keeps the completions that do not fit in its overflow list, and the
 // worker must fetch them from there. Found by bench/load/sse.py: without that, a few hundred
