@@ -4,29 +4,41 @@
 // PROXY protocol (v1 and v2). nginx and HAProxy run as child processes with generated configs in
 // a temporary directory; a test is skipped when the proxy it needs is not installed
 // (scripts/setup.sh installs both).
+#include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "harness.hpp"
+#include "lithe/body_reader.hpp"
+#include "lithe/responder.hpp"
 
 #ifndef LITHE_BINARY
 #error "LITHE_BINARY must name the built lithe daemon"
@@ -830,6 +842,114 @@ TEST(NginxStreaming, UnbufferedUploadsArriveWholeAndLitheHoldsLittleOfThem) {
   (void)after;
 #endif
   EXPECT_EQ(lithe.terminate(), 0) << lithe.stderr_text();
+}
+
+// A handler that reads its body piece by piece and answers with its size and checksum, but
+// stops asking after the first piece until the test resumes it: a consumer that stalls.
+struct StallingConsumer : std::enable_shared_from_this<StallingConsumer> {
+  lithe::BodyReader body;
+  lithe::Responder out;
+  uint64_t bytes = 0;
+  uint64_t hash = fnv1a_start;
+  bool began = false;
+  std::promise<void>* stalled;  // set once the first piece is in
+
+  void next() {
+    body.read([self = shared_from_this()](std::string_view piece, bool last) {
+      self->bytes += piece.size();
+      self->hash = fnv1a(piece, self->hash);
+      if (last) {
+        self->out.response().text(std::to_string(self->bytes) + " " + std::to_string(self->hash));
+        return self->out.send();
+      }
+      if (!std::exchange(self->began, true)) return self->stalled->set_value();
+      self->next();
+    });
+  }
+};
+
+TEST(NginxStreaming, AStalledConsumerHoldsOneReadBufferWhileTheClientsQueueGrows) {
+  SKIP_WITHOUT(kNginx, "nginx");
+  std::promise<void> stalled;
+  std::shared_ptr<StallingConsumer> consumer;
+  TestServer lithe{R"(
+[[route]]
+path = "/stall"
+methods = ["PUT"]
+handler = "stall"
+body = "stream"
+max_body = "1GiB"
+
+[[route]]
+path = "/metrics"
+handler = "metrics"
+)",
+                   [&](lithe::Server& s) {
+                     s.handle("stall", [&](const lithe::Request&, lithe::Response& res) {
+                       consumer = std::make_shared<StallingConsumer>();
+                       consumer->body = res.body_reader();
+                       consumer->out = res.defer();
+                       consumer->stalled = &stalled;
+                       consumer->next();
+                     });
+                   }};
+  Nginx nginx(streaming_front(lithe.port()));
+  const std::size_t total = 256 * 1024 * 1024;
+  const std::string block = binary_body(64 * 1024);
+  RawClient c(nginx.port());
+  c.send("PUT /stall HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n");
+  // The client sends a repeating block without blocking until nothing drains its socket.
+  std::size_t sent = 0;
+  uint64_t hash = fnv1a_start;
+  auto next_part = [&] {
+    const std::size_t at = sent % block.size();
+    return std::string_view(block).substr(at, std::min(block.size() - at, total - sent));
+  };
+  auto count_sent = [&](std::string_view part) {
+    hash = fnv1a(part, hash);
+    sent += part.size();
+  };
+  const int flags = ::fcntl(c.fd(), F_GETFL);
+  ASSERT_EQ(::fcntl(c.fd(), F_SETFL, flags | O_NONBLOCK), 0);
+  while (sent < total) {
+    const std::string_view part = next_part();
+    const ssize_t n = ::send(c.fd(), part.data(), part.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      count_sent(part.substr(0, static_cast<std::size_t>(n)));
+      continue;
+    }
+    ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK);
+    // Full: proving that nothing drains it means waiting a while for room that never comes.
+    pollfd p{c.fd(), POLLOUT, 0};
+    if (::poll(&p, 1, 200) == 0) break;
+  }
+  ASSERT_EQ(stalled.get_future().wait_for(10s), std::future_status::ready) << nginx.logs();
+  const auto stall_began = std::chrono::steady_clock::now();
+  // The client's queue holds what nobody takes, and only the socket buffers on the way (and
+  // nginx's one body buffer) hold the rest of what it sent.
+  int queued = 0;
+  ASSERT_EQ(::ioctl(c.fd(), SIOCOUTQ, &queued), 0);
+  EXPECT_GT(queued, 0);
+  EXPECT_LT(sent, 64u * 1024 * 1024) << "lithe kept reading a body nobody asked for";
+  // lithe has read at most one read buffer (28 KiB with the default limits) beyond what the
+  // handler took, besides the request heads (nginx's, this scrape's).
+  const std::string m = scrape(lithe.port());
+  const uint64_t read = metric(m, "lithe_received_bytes_total");
+  const uint64_t taken = metric(m, "lithe_stream_bytes_total", "direction=\"in\"");
+  EXPECT_LE(read - taken, 28u * 1024 + 1024) << m;
+  // Stalled 3 s, the consumer goes on: the whole body arrives.
+  std::this_thread::sleep_until(stall_began + 3s);  // the stall itself
+  std::shared_ptr<StallingConsumer> resumed = consumer;
+  boost::asio::post(resumed->out.io(), [resumed] { resumed->next(); });
+  ASSERT_EQ(::fcntl(c.fd(), F_SETFL, flags), 0);
+  while (sent < total) {
+    const std::string_view part = next_part();
+    c.send(part);
+    count_sent(part);
+  }
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 200) << nginx.logs();
+  EXPECT_EQ(r.body, std::to_string(total) + " " + std::to_string(hash));
 }
 
 TEST(NginxStreaming, EventStreamsPassPromptlyAndEndWholeOnAGracefulStop) {
