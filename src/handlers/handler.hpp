@@ -49,6 +49,9 @@ class Options {
   // A required directory (relative to the config file's), opened O_PATH: the descriptor, or -1
   // with the error recorded. purpose completes "handler 'files' needs the option 'root' (...)".
   int directory(std::string_view key, std::string_view purpose);
+  // The route's path must end in a `*name` segment, the file's path below the directory option
+  // dir_key; example is such a route path. Records the error otherwise.
+  void require_file_path(std::string_view dir_key, std::string_view example);
 
   void error(SourcePos pos, std::string message);
   void error(std::string message) { error(route_.handler_pos, std::move(message)); }

@@ -68,6 +68,13 @@ std::vector<std::pair<std::string, std::string>> Options::string_table(std::stri
   return out;
 }
 
+void Options::require_file_path(std::string_view dir_key, std::string_view example) {
+  if (route_.path.find("/*") != std::string::npos) return;
+  error(route_.path_pos, "handler '" + route_.handler +
+                             "' needs a route path ending in '*name' (the file's path below " +
+                             std::string(dir_key) + "), e.g. \"" + std::string(example) + "\"");
+}
+
 int Options::directory(std::string_view key, std::string_view purpose) {
   const Value* v = get(key);
   const std::string name(key);

@@ -217,11 +217,7 @@ class UploadHandler final : public Handler {
 
 std::unique_ptr<Handler> make_upload(BuildContext& ctx) {
   Options& o = ctx.options;
-  const RouteConfig& route = o.route();
-  if (route.path.find("/*") == std::string::npos)
-    o.error(route.path_pos,
-            "handler 'upload' needs a route path ending in '*name' (the file's path below "
-            "dir), e.g. \"/files/*name\"");
+  o.require_file_path("dir", "/files/*name");
   const int dir = o.directory("dir", "the directory uploads go to");
   if (dir >= 0) {
     // Uploads need unnamed files in dir: a file system without them (or a dir lithe may not

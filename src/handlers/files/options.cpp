@@ -9,11 +9,7 @@ namespace lithe::handlers {
 
 std::unique_ptr<Handler> make_files(BuildContext& ctx) {
   Options& o = ctx.options;
-  const RouteConfig& route = o.route();
-  if (route.path.find("/*") == std::string::npos)
-    o.error(route.path_pos,
-            "handler 'files' needs a route path ending in '*name' (the file's "
-            "path below root), e.g. \"/static/*path\"");
+  o.require_file_path("root", "/static/*path");
 
   const int root_fd = o.directory("root", "the directory to serve");
 
