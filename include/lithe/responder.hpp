@@ -21,6 +21,7 @@ struct Pending;
 
 class Responder {
  public:
+  // An inactive Responder, answering nothing: as one whose client went away, except io().
   Responder() = default;
   explicit Responder(std::shared_ptr<detail::Pending> pending) : pending_(std::move(pending)) {}
 
@@ -36,6 +37,7 @@ class Responder {
   // Called at most once, on the loop, if the client goes away before send().
   void on_cancel(std::function<void()> fn);
   // The worker loop that serves this connection: do the handler's own async work here.
+  // Throws std::logic_error on a default-constructed Responder, which has no loop.
   boost::asio::io_context& io() const;
 
   // Every copy refers to the same pending response. When the last copy is destroyed without

@@ -1,6 +1,8 @@
 // lithe::Responder: a handle on a response that a handler sends later from the same loop.
 #include "lithe/responder.hpp"
 
+#include <stdexcept>
+
 #include "http/pending.hpp"
 #include "http/session_port.hpp"
 
@@ -48,6 +50,8 @@ void Responder::on_cancel(std::function<void()> fn) {
 }
 
 boost::asio::io_context& Responder::io() const {
+  if (!pending_)
+    throw std::logic_error("lithe::Responder::io() on a Responder that answers nothing");
   return *pending_->io;
 }
 

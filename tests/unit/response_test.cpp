@@ -8,6 +8,7 @@
 #include "http/exchange.hpp"
 #include "http/response_writer.hpp"
 #include "http/status.hpp"
+#include "lithe/responder.hpp"
 
 namespace lithe::http {
 namespace {
@@ -181,6 +182,18 @@ TEST(StatusTest, LinesAndPhrases) {
   EXPECT_FALSE(status_has_body(304));
   EXPECT_FALSE(status_has_body(100));
   EXPECT_TRUE(status_has_body(404));
+}
+
+// A default-constructed Responder (a member not yet assigned, say) is inert: every call is
+// harmless, and io(), which has no loop to give, says so instead of dereferencing null.
+TEST(ResponderTest, ADefaultResponderIsInactiveAndItsIoThrows) {
+  lithe::Responder r;
+  EXPECT_FALSE(r.active());
+  EXPECT_EQ(r.request().method(), "");
+  r.response().text("nobody");
+  r.on_cancel([] {});
+  r.send();
+  EXPECT_THROW(r.io(), std::logic_error);
 }
 
 }  // namespace
