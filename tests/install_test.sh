@@ -10,19 +10,9 @@
 # build configured with an absolute CMAKE_INSTALL_SYSCONFDIR=/etc writes nothing outside it.
 set -euo pipefail
 
-build=${1:?usage: install_test.sh BUILD_DIR}
-build=$(cd "$build" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=install_common.sh
+source "$(dirname "$0")/install_common.sh"
 dest=$tmp/root
-failures=0
-
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-
-cache() {  # the value of a CMakeCache.txt entry
-  sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt" | head -n 1
-}
 prefix=$(cache CMAKE_INSTALL_PREFIX)
 full() {  # an install() destination as an absolute path, the way install() resolves it
   case $1 in /*) echo "$1" ;; *) echo "$prefix/$1" ;; esac
