@@ -31,12 +31,14 @@ DESTDIR=$dest cmake --install "$build" >"$tmp/install.log" 2>&1 || {
 bin=$bindir/lithe
 conf=$sysconfdir/lithe/lithe.toml
 unit=$unitdir/lithe.service
+socket_unit=$unitdir/lithe.socket
 logrotate_conf=$sysconfdir/logrotate.d/lithe
 
 # --- every file in place ---
 [[ -x $dest$bin ]] && pass "binary $bin" || fail "no executable $bin"
 [[ -f $dest$conf ]] && pass "config $conf" || fail "no $conf"
 [[ -f $dest$unit ]] && pass "unit $unit" || fail "no $unit"
+[[ -f $dest$socket_unit ]] && pass "socket unit $socket_unit" || fail "no $socket_unit"
 [[ -f $dest$logrotate_conf ]] && pass "logrotate $logrotate_conf" || fail "no $logrotate_conf"
 if ((failures)); then
   echo "installed files:" >&2
@@ -66,10 +68,12 @@ expect_line "^ExecStart=$bin -c $conf\$" "ExecStart names the installed binary a
 if command -v systemd-analyze >/dev/null; then
   mkdir -p "$tmp/verify"
   sed -e "s#$bin#$dest$bin#g" -e "s#$conf#$dest$conf#g" "$u" >"$tmp/verify/lithe.service"
+  cp "$dest$socket_unit" "$tmp/verify/lithe.socket"
   # An unknown or misspelt setting is only a warning ("ignoring") to systemd: fail on any
-  # message about this unit too.
+  # message about these units too.
   if SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$tmp/verify/lithe.service" \
-      >"$tmp/verify.log" 2>&1 && ! grep -q 'lithe\.service' "$tmp/verify.log"; then
+      "$tmp/verify/lithe.socket" >"$tmp/verify.log" 2>&1 &&
+      ! grep -q 'lithe\.s' "$tmp/verify.log"; then
     pass "systemd-analyze verify"
   else
     cat "$tmp/verify.log" >&2

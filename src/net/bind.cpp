@@ -33,6 +33,19 @@ void set_v6_only(int fd) {
   ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
 }
 
+// Options of a TCP listening socket that Linux copies to every socket accepted on it.
+void tune_tcp_listener(int fd) {
+  int one = 1;
+  enable_receive_queue_hint(fd);
+  // TCP_NODELAY (SPEC §8).
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // At most this much of a response waits unsent in the kernel, however large the socket
+  // buffer grows: a reader that never reads holds 128 KiB, not megabytes, and costs no copy
+  // or page reference beyond it. In-flight bytes are not limited, so throughput is not.
+  const int unsent = 128 * 1024;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent, sizeof(unsent));
+}
+
 Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protocol::endpoint& ep,
                    int backlog, bool v6) {
   Acceptor a(io);
@@ -41,19 +54,23 @@ Acceptor listen_on(asio::io_context& io, const asio::generic::stream_protocol::e
     a.set_option(asio::socket_base::reuse_address(true));
     int one = 1;
     ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    enable_receive_queue_hint(a.native_handle());
-    // TCP_NODELAY (SPEC §8) here: Linux copies it to every socket accepted on this one.
-    ::setsockopt(a.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    // At most this much of a response waits unsent in the kernel, however large the socket
-    // buffer grows: a reader that never reads holds 128 KiB, not megabytes, and costs no copy
-    // or page reference beyond it. In-flight bytes are not limited, so throughput is not.
-    const int unsent = 128 * 1024;
-    ::setsockopt(a.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent, sizeof(unsent));
+    tune_tcp_listener(a.native_handle());
     if (v6) set_v6_only(a.native_handle());
   }
   a.bind(ep);
   a.listen(backlog);
   return a;
+}
+
+// One listening socket for every worker: the first takes fd, the others a duplicate of it.
+void share(BoundAddress& b, int fd, const asio::generic::stream_protocol& protocol,
+           const std::vector<std::unique_ptr<Worker>>& workers) {
+  b.acceptors.emplace_back(workers[0]->io(), protocol, fd);
+  for (std::size_t i = 1; i < workers.size(); ++i) {
+    const int copy = ::dup(fd);
+    if (copy < 0) throw std::runtime_error(std::string("dup: ") + std::strerror(errno));
+    b.acceptors.emplace_back(workers[i]->io(), protocol, copy);
+  }
 }
 
 // SO_REUSEPORT would let a second server (of the same user) join a port that another one
@@ -87,25 +104,26 @@ void remove_stale_socket(const std::string& path) {
 }  // namespace
 
 BoundAddress bind_address(const ListenAddress& addr,
-                          const std::vector<std::unique_ptr<Worker>>& workers, int backlog) {
+                          const std::vector<std::unique_ptr<Worker>>& workers, int backlog,
+                          InheritedSockets& inherited) {
   BoundAddress b;
   b.key = addr.text;
   if (addr.kind == ListenAddress::Kind::unix_socket) {
+    b.text = "unix:" + addr.path;
+    const asio::local::stream_protocol::endpoint local(addr.path);
+    const asio::generic::stream_protocol protocol(AF_UNIX, 0);
+    if (const int fd = inherited.take(local.data(), static_cast<socklen_t>(local.size()));
+        fd >= 0) {
+      share(b, fd, protocol, workers);
+      b.inherited = true;
+      return b;
+    }
     remove_stale_socket(addr.path);
-    asio::local::stream_protocol::endpoint local(addr.path);
     Acceptor first = listen_on(workers[0]->io(), asio::generic::stream_protocol::endpoint(local),
                                backlog, false);
     if (::chmod(addr.path.c_str(), 0660) != 0)
       spdlog::warn("chmod 0660 {}: {}", addr.path, std::strerror(errno));
-    const int fd = first.native_handle();
-    const auto protocol = first.local_endpoint().protocol();
-    b.acceptors.push_back(std::move(first));
-    for (std::size_t i = 1; i < workers.size(); ++i) {
-      const int copy = ::dup(fd);
-      if (copy < 0) throw std::runtime_error(std::string("dup: ") + std::strerror(errno));
-      b.acceptors.emplace_back(workers[i]->io(), protocol, copy);
-    }
-    b.text = "unix:" + addr.path;
+    share(b, first.release(), protocol, workers);
     b.unix_path = addr.path;
     return b;
   }
@@ -115,6 +133,13 @@ BoundAddress bind_address(const ListenAddress& addr,
                                   tcp::resolver::numeric_service | tcp::resolver::passive);
   if (results.empty()) throw std::runtime_error("address does not resolve");
   tcp::endpoint ep = results.begin()->endpoint();
+  if (const int fd = inherited.take(ep.data(), static_cast<socklen_t>(ep.size())); fd >= 0) {
+    tune_tcp_listener(fd);
+    share(b, fd, asio::generic::stream_protocol(ep.protocol().family(), IPPROTO_TCP), workers);
+    b.text = endpoint_text(ep);
+    b.inherited = true;
+    return b;
+  }
   if (ep.port() != 0) refuse_if_listened_on(ep);
   for (auto& w : workers) {
     Acceptor a = listen_on(w->io(), asio::generic::stream_protocol::endpoint(ep), backlog,

@@ -1,6 +1,7 @@
 // Binding a configured listen address for every worker. TCP: each worker gets its own
 // SO_REUSEPORT socket (the kernel spreads connections), the first fixing an ephemeral port.
-// Unix: one socket, shared by the workers through duplicated descriptors.
+// Unix, and a socket passed by a service manager: one socket, shared by the workers through
+// duplicated descriptors.
 #pragma once
 
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "lithe/config.hpp"
+#include "net/inherited.hpp"
 #include "net/socket.hpp"
 #include "net/worker.hpp"
 
@@ -20,6 +22,7 @@ struct BoundAddress {
   std::string key;                  // the configured address (ListenAddress::text)
   std::string text;                 // "127.0.0.1:41234" or "unix:/path"
   std::string unix_path;            // removed on exit / when the listener goes away
+  bool inherited = false;           // passed by a service manager, not bound here
 
   void remove_socket_file() const {
     if (!unix_path.empty()) ::unlink(unix_path.c_str());
@@ -27,8 +30,11 @@ struct BoundAddress {
 };
 
 // Throws std::exception (with the reason) when the address cannot be bound: in use by another
-// server, a socket file that still answers, a name that does not resolve.
+// server, a socket file that still answers, a name that does not resolve. A socket that a
+// service manager passed for the address (inherited) is used instead of binding one: shared by
+// the workers, and its socket file, if any, is left to the manager.
 BoundAddress bind_address(const ListenAddress& addr,
-                          const std::vector<std::unique_ptr<Worker>>& workers, int backlog);
+                          const std::vector<std::unique_ptr<Worker>>& workers, int backlog,
+                          InheritedSockets& inherited);
 
 }  // namespace lithe::net

@@ -68,7 +68,8 @@ struct Server::Impl {
   handlers::ServerState state;
   std::vector<std::unique_ptr<net::Worker>> workers;
   std::vector<net::BoundAddress> listeners;  // acceptors handed out; key, text and path kept
-  asio::io_context control{1};               // signals and stop requests
+  net::InheritedSockets inherited;  // passed by a service manager, until a listener takes them
+  asio::io_context control{1};      // signals and stop requests
   std::mutex mutex;
   std::mutex reload_mutex;  // one reload at a time
   std::condition_variable bound_cv;
@@ -241,14 +242,17 @@ int Server::run() {
   snapshot.reset();  // the workers' now: the first reload must be able to retire it
 
   std::vector<std::string> bound;
+  s.inherited = net::InheritedSockets::from_environment();
   for (const ListenAddress& addr : s.config.server.listen) {
     try {
-      net::BoundAddress b = net::bind_address(addr, s.workers, s.config.server.backlog);
+      net::BoundAddress b =
+          net::bind_address(addr, s.workers, s.config.server.backlog, s.inherited);
       for (std::size_t i = 0; i < s.workers.size(); ++i)
         s.workers[i]->add_listener(b.key, std::move(b.acceptors[i]));
       b.acceptors.clear();
       bound.push_back(b.text);
-      spdlog::info("listening on {}", b.text);
+      spdlog::info("listening on {}{}", b.text,
+                   b.inherited ? " (passed by the service manager)" : "");
       s.listeners.push_back(std::move(b));
     } catch (const std::exception& e) {
       spdlog::error("cannot listen on {}: {}", addr.text, e.what());
@@ -257,6 +261,16 @@ int Server::run() {
       mark_bound({});
       return 2;
     }
+  }
+  // A socket the service manager listens on for lithe, which no listen address names: its
+  // connections would wait unanswered. The unit's sockets and the config must agree.
+  if (!s.inherited.empty()) {
+    for (const std::string& socket : s.inherited.untaken())
+      spdlog::error("inherited socket {} matches no listen address", socket);
+    s.workers.clear();
+    s.remove_socket_files();
+    mark_bound({});
+    return 2;
   }
   try {
     s.pid_file = server::PidFile(s.config.server.pid_file);
@@ -384,7 +398,7 @@ bool Server::reload() {
   for (const ListenAddress& addr : next.server.listen) {
     if (s.listening_on(addr.text)) continue;
     try {
-      added.push_back(net::bind_address(addr, s.workers, next.server.backlog));
+      added.push_back(net::bind_address(addr, s.workers, next.server.backlog, s.inherited));
     } catch (const std::exception& e) {
       return refuse("cannot listen on " + addr.text, e);
     }

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -309,6 +310,95 @@ TEST(DaemonServe, SecondServerOnTheSamePortExits2) {
   ::close(fd);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(contains(r.err, address + ": address already in use")) << r.err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket activation: a listening socket passed by a service manager (LISTEN_FDS) is served in
+// place of binding one, and it outlives a restart with the connections queued on it.
+
+std::string activation_config(uint16_t port) {
+  return "[server]\nlisten = [\"127.0.0.1:" + std::to_string(port) +
+         "\"]\nworkers = 2\n\n[[route]]\npath = \"/hello\"\nhandler = \"static\"\nbody = \"hi\"\n";
+}
+
+TEST(SocketActivation, SystemdSocketActivateStartsLitheOnTheFirstConnection) {
+  const std::string activate = "/usr/bin/systemd-socket-activate";
+  if (::access(activate.c_str(), X_OK) != 0)
+    GTEST_SKIP() << activate << " is not installed; scripts/setup.sh installs systemd";
+  TempDir dir;
+  const uint16_t port = free_tcp_port();
+  const auto config = dir.write("lithe.toml", activation_config(port));
+  // It listens, and starts lithe with the socket when the first connection comes.
+  ChildProcess manager(activate, {"-l", "127.0.0.1:" + std::to_string(port), "--fdname=http",
+                                  kBinary, "-c", config.string()});
+  ASSERT_TRUE(wait_until([&] { return can_connect(port); })) << manager.stderr_text();
+  RawClient c(port);
+  c.send(get("/hello"));
+  EXPECT_EQ(c.read_response().body, "hi");
+  EXPECT_TRUE(contains(manager.stderr_text(), "listening on 127.0.0.1:" + std::to_string(port) +
+                                                  " (passed by the service manager)"));
+  EXPECT_EQ(manager.stop(SIGTERM), 0) << manager.stderr_text();
+}
+
+TEST(SocketActivation, ARestartLosesNoConnectionAttempt) {
+  // The service manager's part: a listening socket that outlives each lithe process.
+  const int listening = ::socket(AF_INET, SOCK_STREAM, 0);  // inherited: no CLOEXEC
+  ASSERT_GE(listening, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(sa);
+  ASSERT_EQ(::bind(listening, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  ASSERT_EQ(::listen(listening, 64), 0);
+  ASSERT_EQ(::getsockname(listening, reinterpret_cast<sockaddr*>(&sa), &length), 0);
+  const uint16_t port = ntohs(sa.sin_port);
+  TempDir dir;
+  const auto config = dir.write("lithe.toml", activation_config(port));
+  // As systemd starts a service: the socket as descriptor 3, LISTEN_PID naming the process.
+  auto start = [&] {
+    return std::make_unique<ChildProcess>(
+        "/bin/sh", std::vector<std::string>{"-c",
+                                            "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http "
+                                            "exec \"$0\" -c \"$1\" 3<&" +
+                                                std::to_string(listening),
+                                            kBinary, config.string()});
+  };
+  {
+    auto first = start();
+    RawClient c(port);
+    c.send(get("/hello"));
+    EXPECT_EQ(c.read_response().body, "hi");
+    EXPECT_EQ(first->stop(SIGTERM), 0) << first->stderr_text();
+  }
+  // No lithe runs: these connect and send all the same, and wait in the socket's queue.
+  std::vector<std::unique_ptr<RawClient>> waiting;
+  for (int i = 0; i < 8; ++i) {
+    waiting.push_back(std::make_unique<RawClient>(port));
+    waiting.back()->send(get("/hello"));
+  }
+  auto second = start();
+  for (auto& c : waiting) EXPECT_EQ(c->read_response().body, "hi");
+  EXPECT_EQ(second->stop(SIGTERM), 0) << second->stderr_text();
+  ::close(listening);
+}
+
+TEST(SocketActivation, APassedSocketNoListenAddressNamesIsRefused) {
+  const int listening = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listening, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listening, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  ASSERT_EQ(::listen(listening, 8), 0);
+  TempDir dir;
+  const auto config = dir.write("lithe.toml", activation_config(free_tcp_port()));
+  ChildProcess p(
+      "/bin/sh",
+      {"-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" -c \"$1\" 3<&" + std::to_string(listening),
+       kBinary, config.string()});
+  EXPECT_EQ(p.wait_exit(10s), 2);
+  EXPECT_TRUE(contains(p.stderr_text(), "matches no listen address"));
+  ::close(listening);
 }
 
 }  // namespace
