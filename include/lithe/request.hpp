@@ -10,6 +10,11 @@
 
 namespace lithe {
 
+namespace http {
+class Arena;
+class SessionPort;
+}  // namespace http
+
 struct Header {
   std::string_view name;   // as sent (case preserved)
   std::string_view value;  // without surrounding whitespace
@@ -38,6 +43,17 @@ class Request {
   // The route's {name} or *name parameter, percent-decoded; "" when absent.
   std::string_view param(std::string_view name) const;
 
+  // The first query parameter with this name (`?a=1&b=x+y`: "1", "x y"), names and values
+  // decoded as a form encodes them (%XX, '+' for a space); "" when absent or without a value.
+  std::string_view query_param(std::string_view name) const;
+  // The value of the cookie with this name in the Cookie header(s), without the double quotes
+  // that may surround it (not otherwise decoded); "" when absent.
+  std::string_view cookie(std::string_view name) const;
+  // The client's address as the access log writes it: the address a trusted proxy forwarded
+  // ([proxy] trusted, client_header), else the peer's (or the PROXY protocol's source);
+  // "unix:" for a peer on a unix socket, "" without a connection.
+  std::string_view client_address() const;
+
   std::string_view body() const { return body_; }
 
   // The body parsed as JSON with simdjson, in place (the body buffer keeps simdjson's padding).
@@ -62,6 +78,8 @@ class Request {
   Header* headers_ = nullptr;  // storage owned by the pooled implementation
   PathParam* params_ = nullptr;
   std::string_view body_;
+  http::Arena* scratch_ = nullptr;     // where decoded values are written (the request's arena)
+  http::SessionPort* port_ = nullptr;  // the connection serving it, while a handler may ask
 };
 
 }  // namespace lithe

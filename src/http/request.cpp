@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "base/text.hpp"
+#include "http/arena.hpp"
+#include "http/session_port.hpp"
 
 namespace lithe {
 
@@ -33,6 +35,55 @@ std::string_view Request::param(std::string_view name) const {
   return {};
 }
 
+namespace {
+
+// A query name or value as a form encodes it: '+' is a space, %XX a byte. Decoded into the
+// arena only when it holds either.
+std::string_view form_decode(std::string_view raw, http::Arena* arena) {
+  if (raw.find_first_of("%+") == std::string_view::npos || !arena) return raw;
+  char* out = arena->allocate(raw.size());
+  std::replace_copy(raw.begin(), raw.end(), out, '+', ' ');
+  return {out, base::percent_decode({out, raw.size()}, out)};  // in place: it only shrinks
+}
+
+}  // namespace
+
+std::string_view Request::query_param(std::string_view name) const {
+  for (std::string_view rest = query_; !rest.empty();) {
+    const std::size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    if (form_decode(pair.substr(0, eq), scratch_) != name) continue;
+    return eq == std::string_view::npos ? std::string_view()
+                                        : form_decode(pair.substr(eq + 1), scratch_);
+  }
+  return {};
+}
+
+std::string_view Request::client_address() const {
+  return port_ ? port_->client_address() : std::string_view();
+}
+
+// Cookie: a=1; b="two" (RFC 6265 §4.2.1), in one header or several.
+std::string_view Request::cookie(std::string_view name) const {
+  for (uint16_t i = 0; i < header_count_; ++i) {
+    if (!base::iequals(headers_[i].name, "cookie")) continue;
+    for (std::string_view rest = headers_[i].value; !rest.empty();) {
+      const std::size_t semi = rest.find(';');
+      const std::string_view pair = base::trim_ows(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      const std::size_t eq = pair.find('=');
+      if (eq == std::string_view::npos || base::trim_ows(pair.substr(0, eq)) != name) continue;
+      std::string_view value = base::trim_ows(pair.substr(eq + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+        value = value.substr(1, value.size() - 2);
+      return value;
+    }
+  }
+  return {};
+}
+
 }  // namespace lithe
 
 namespace lithe::http {
@@ -41,6 +92,7 @@ RequestImpl::RequestImpl(std::size_t max_headers) {
   header_store_.resize(max_headers);
   headers_ = header_store_.data();
   params_ = param_store_;
+  scratch_ = &arena_;
 }
 
 void RequestImpl::reset() {
@@ -56,6 +108,7 @@ void RequestImpl::reset() {
   body_in_store_ = false;
   body_store_.clear();
   arena_.reset();
+  port_ = nullptr;
 }
 
 namespace {
@@ -110,7 +163,8 @@ void RequestImpl::append_body(const char* at, std::size_t len) {
     body_store_.assign(body_);
     body_in_store_ = true;
   } else if (body_store_.capacity() < body_store_.size() + len + json_padding) {
-    body_store_.reserve(std::max(body_store_.capacity() * 2, body_store_.size() + len + json_padding));
+    body_store_.reserve(
+        std::max(body_store_.capacity() * 2, body_store_.size() + len + json_padding));
   }
   body_store_.append(at, len);
   body_ = body_store_;

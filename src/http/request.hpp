@@ -40,6 +40,8 @@ class RequestImpl : public lithe::Request {
 
   // Writes matched path params, percent-decoding in the arena only values that need it.
   void set_params(const RawParam* params, std::size_t count);
+  // The connection a handler's questions go to (client_address).
+  void set_port(SessionPort* port) { port_ = port; }
 
   Arena& arena() { return arena_; }
   std::size_t max_headers() const { return header_store_.size(); }
@@ -55,7 +57,7 @@ class RequestImpl : public lithe::Request {
   Arena arena_;
   std::vector<Header> header_store_;  // capacity fixed at limits.headers
   PathParam param_store_[max_params];
-  std::string body_store_;  // a body that arrived in pieces (+ json_padding spare bytes)
+  std::string body_store_;        // a body that arrived in pieces (+ json_padding spare bytes)
   uint64_t declared_length_ = 0;  // Content-Length, 0 when absent
   base::Method method_id_ = base::Method::GET;
   bool keep_alive_ = true;

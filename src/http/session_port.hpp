@@ -36,6 +36,10 @@ class SessionPort {
   // Pulled request bodies: the handler's ask, served from the loop.
   virtual void body_read(std::function<void(std::string_view, bool)> fn) = 0;
 
+  // The request's client as the access log names it (Request::client_address), its text in
+  // the request's arena.
+  virtual std::string_view client_address() = 0;
+
  protected:
   ~SessionPort() = default;
 };

@@ -237,6 +237,7 @@ bool Session::on_head() {
 void Session::handle_request() {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
+  req.set_port(this);
   res.set_port(this);
   phase_ = Phase::handling;
   const app::Snapshot& snap = worker_.snapshot();
@@ -785,6 +786,15 @@ log::AccessRecord Session::request_record(char (&client)[base::ip_text_size]) {
   return log::request_record(log::Peer{peer_, unix_peer_}, worker_.snapshot().config.proxy,
                              exchange_ ? &exchange_->request : nullptr,
                              exchange_ ? exchange_->body_received : 0, client);
+}
+
+// A handler asks (Request::client_address): resolved as for the access log, on demand, so a
+// request that never asks costs nothing.
+std::string_view Session::client_address() {
+  if (!exchange_) return {};
+  auto& text = *reinterpret_cast<char(*)[base::ip_text_size]>(
+      exchange_->request.arena().allocate(base::ip_text_size));
+  return request_record(text).client;
 }
 
 void Session::resolve_peer() {

@@ -84,6 +84,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   void stream_abort() override;
   void stream_dropped() override;
   void body_read(std::function<void(std::string_view, bool)> fn) override;
+  std::string_view client_address() override;
 
   // Graceful stop: a stream hears of it at once (its drain callback), and at
   // timeouts.shutdown the server ends it. False when there is no stream to end.

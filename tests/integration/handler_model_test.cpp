@@ -101,5 +101,30 @@ TEST_F(HandlerModel, DeferFromTheResponseAnswersLaterInOrder) {
   EXPECT_EQ(c.read_response().body, "fixed body");
 }
 
+// The request accessors a handler reads (SPEC §10): a decoded query parameter, a cookie, and
+// the client as the access log names it, behind a trusted proxy or not.
+TEST(RequestAccessors, QueryParamCookieAndClientAddressReachTheHandler) {
+  TestServer server{R"(
+[proxy]
+trusted = ["127.0.0.1/32"]
+
+[[route]]
+path = "/who"
+handler = "who"
+)",
+                    [](lithe::Server& s) {
+                      s.handle("who", [](const lithe::Request& req, lithe::Response& res) {
+                        res.text(std::string(req.query_param("name")) + "|" +
+                                 std::string(req.cookie("session")) + "|" +
+                                 std::string(req.client_address()));
+                      });
+                    }};
+  RawClient c(server.port());
+  c.send(get("/who?name=J%C3%BCrgen+K", "Cookie: theme=dark; session=\"s3cr3t\"\r\n"));
+  EXPECT_EQ(c.read_response().body, "J\xC3\xBCrgen K|s3cr3t|127.0.0.1");
+  c.send(get("/who", "X-Forwarded-For: 198.51.100.7\r\n"));  // from a trusted peer
+  EXPECT_EQ(c.read_response().body, "||198.51.100.7");
+}
+
 }  // namespace
 }  // namespace lithe::test

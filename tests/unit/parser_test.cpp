@@ -195,6 +195,38 @@ TEST(ParserTest, HeaderLookupIsCaseInsensitive) {
   EXPECT_FALSE(ex.request.has_header("x-missing"));
 }
 
+TEST(ParserTest, QueryParamsAreFormDecoded) {
+  Exchange ex(100);
+  ex.parser.start(ex.request);
+  const std::string req =
+      "GET /s?q=a+b%26c&empty=&flag&n%61me=%E2%9C%93&q=second&bad=%zz HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(ex.parser.feed(req.data(), req.size()).status, RequestParser::Status::complete);
+  const lithe::Request& r = ex.request;
+  EXPECT_EQ(r.query_param("q"), "a b&c");  // the first of two
+  EXPECT_EQ(r.query_param("empty"), "");
+  EXPECT_EQ(r.query_param("flag"), "");
+  EXPECT_EQ(r.query_param("name"), "\xE2\x9C\x93");  // the name is decoded too
+  EXPECT_EQ(r.query_param("bad"), "%zz");            // a malformed escape stays as sent
+  EXPECT_EQ(r.query_param("missing"), "");
+  EXPECT_EQ(r.query(), "q=a+b%26c&empty=&flag&n%61me=%E2%9C%93&q=second&bad=%zz");  // untouched
+}
+
+TEST(ParserTest, CookiesByName) {
+  Exchange ex(100);
+  ex.parser.start(ex.request);
+  const std::string req =
+      "GET / HTTP/1.1\r\nHost: x\r\nCookie: session=abc123; theme=\"dark\";lang=en\r\n"
+      "cookie: extra=1\r\n\r\n";
+  ASSERT_EQ(ex.parser.feed(req.data(), req.size()).status, RequestParser::Status::complete);
+  const lithe::Request& r = ex.request;
+  EXPECT_EQ(r.cookie("session"), "abc123");
+  EXPECT_EQ(r.cookie("theme"), "dark");
+  EXPECT_EQ(r.cookie("lang"), "en");
+  EXPECT_EQ(r.cookie("extra"), "1");  // a second Cookie header
+  EXPECT_EQ(r.cookie("sess"), "");
+  EXPECT_EQ(r.cookie("missing"), "");
+}
+
 TEST(ParserTest, MalformedRequestLineIs400) {
   uint16_t status = 0;
   EXPECT_TRUE(parse_pieces({"GARBAGE\r\n\r\n"}, &status).empty());
