@@ -60,6 +60,12 @@ class Server {
   // The asynchronous form. A throw before send() yields a 500, as for handle().
   void handle_async(std::string name, AsyncHandlerFn fn);
 
+  // Adds a route from code beside the config file's: methods (e.g. {"GET", "POST"}; GET
+  // implies HEAD; {"*"} for any) on path (the file's pattern syntax) go to the handler
+  // registered as name. It follows the same precedence as the file's routes and is kept across
+  // reloads; a clash with another route is a config error at check() or run(), named
+  // `server.route(...)`. Throws std::invalid_argument for an unknown method.
+  void route(std::vector<std::string> methods, std::string path, std::string name);
   // Validates routes, handler names and options against the registered handlers.
   // Throws ConfigErrors (FILE:LINE:COL: message).
   void check();

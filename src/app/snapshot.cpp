@@ -33,30 +33,31 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
   const Config& cfg = snap->config;
   std::vector<ConfigError> errors;
   for (const RouteConfig& route : cfg.routes) {
+    const std::string& source = route.source.empty() ? cfg.source : route.source;
     const handlers::Factory* factory = registry.find(route.handler);
     std::unique_ptr<handlers::Handler> handler;
     if (!factory) {
-      errors.push_back({cfg.source, route.handler_pos, "unknown handler '" + route.handler + "'"});
+      errors.push_back({source, route.handler_pos, "unknown handler '" + route.handler + "'"});
     } else {
       handlers::Options options(cfg, route, errors);
       handlers::BuildContext ctx{options, state};
       try {
         handler = (*factory)(ctx);
       } catch (const std::exception& e) {
-        errors.push_back({cfg.source, route.handler_pos,
+        errors.push_back({source, route.handler_pos,
                           "handler '" + route.handler + "' refused its options: " + e.what()});
       }
     }
     auto id = static_cast<uint32_t>(snap->routes.size());
     std::string refused = snap->router.add(route.path, methods_mask(route), id);
-    if (!refused.empty()) errors.push_back({cfg.source, route.path_pos, refused});
+    if (!refused.empty()) errors.push_back({source, route.path_pos, refused});
     snap->routes.push_back({route.path, route.handler, std::move(handler),
                             route.timeout.value_or(snap->config.timeouts.handler), route.heartbeat,
                             route.max_body.value_or(cfg.limits.body), route.stream_body});
     try {
       snap->route_slot.push_back(state.metrics.slot_for(route.path));
     } catch (const std::length_error& e) {  // a config error, never an escape from a reload
-      errors.push_back({cfg.source, route.path_pos, e.what()});
+      errors.push_back({source, route.path_pos, e.what()});
       snap->route_slot.push_back(0);
     }
   }

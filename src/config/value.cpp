@@ -12,7 +12,6 @@ Value::Value(Value&&) noexcept = default;
 Value& Value::operator=(const Value&) = default;
 Value& Value::operator=(Value&&) noexcept = default;
 
-
 const Value* Value::find(std::string_view key) const {
   if (kind != Kind::table) return nullptr;
   for (const auto& [name, value] : table)
@@ -21,6 +20,7 @@ const Value* Value::find(std::string_view key) const {
 }
 
 std::string ConfigError::to_string() const {
+  if (pos.line == 0) return file + ": " + message;  // not from a file (a Server::route call)
   return file + ':' + std::to_string(pos.line) + ':' + std::to_string(pos.column) + ": " + message;
 }
 

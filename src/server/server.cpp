@@ -16,9 +16,11 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "app/snapshot.hpp"
+#include "base/method.hpp"
 #include "handlers/handler.hpp"
 #include "log/access_log.hpp"
 #include "log/log.hpp"
@@ -64,6 +66,7 @@ struct Server::Impl {
   Config config;  // the config in force (after overrides)
   std::optional<std::vector<ListenAddress>> listen_override;  // -l: kept across reloads
   std::optional<unsigned> workers_override;                   // -w: kept across reloads
+  std::vector<RouteConfig> code_routes;                       // route(): kept across reloads
   handlers::Registry registry;
   handlers::ServerState state;
   std::vector<std::unique_ptr<net::Worker>> workers;
@@ -96,6 +99,7 @@ struct Server::Impl {
   void apply_overrides(Config& c) const {
     if (listen_override) c.server.listen = *listen_override;
     if (workers_override) c.server.workers = *workers_override;
+    c.routes.insert(c.routes.end(), code_routes.begin(), code_routes.end());
   }
   void remove_socket_files() {
     for (const net::BoundAddress& b : listeners) b.remove_socket_file();
@@ -160,6 +164,21 @@ const Config& RouteOptions::config() const {
 
 void RouteOptions::error(std::string message) {
   options_.error(std::move(message));
+}
+
+void Server::route(std::vector<std::string> methods, std::string path, std::string name) {
+  RouteConfig r;
+  std::string list;
+  for (const std::string& m : methods) list += (list.empty() ? "" : " ") + m;
+  r.source = "server.route(" + list + " " + path + ", " + name + ")";
+  for (const std::string& m : methods)
+    if (!(m == "*" && methods.size() == 1) && !base::method_from_name(m))
+      throw std::invalid_argument(r.source + ": unknown method \"" + m + "\"");
+  if (!methods.empty()) r.methods = std::move(methods);
+  r.path = std::move(path);
+  r.handler = std::move(name);
+  impl_->code_routes.push_back(r);
+  impl_->config.routes.push_back(std::move(r));
 }
 
 void Server::check() {

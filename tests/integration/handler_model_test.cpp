@@ -6,7 +6,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "harness.hpp"
 #include "lithe/prepared.hpp"
@@ -124,6 +127,70 @@ handler = "who"
   EXPECT_EQ(c.read_response().body, "J\xC3\xBCrgen K|s3cr3t|127.0.0.1");
   c.send(get("/who", "X-Forwarded-For: 198.51.100.7\r\n"));  // from a trusted peer
   EXPECT_EQ(c.read_response().body, "||198.51.100.7");
+}
+
+// Routes from code (SPEC §10): beside the file's, with the same precedence, the same duplicate
+// check (a config error naming the call), and kept by a reload of the file.
+constexpr const char* kFileRoutes = R"(
+[[route]]
+path = "/items/{id}"
+handler = "static"
+body = "from the file"
+)";
+
+void register_code_routes(lithe::Server& s) {
+  s.handle("newest", [](const lithe::Request&, lithe::Response& res) { res.text("from code"); });
+  s.route({"GET", "POST"}, "/items/new", "newest");
+}
+
+TEST(CodeRoutes, ServeBesideTheFilesWithTheSamePrecedence) {
+  TestServer server{kFileRoutes, register_code_routes};
+  RawClient c(server.port());
+  c.send(get("/items/new"));  // an exact segment beats the file's {id}, wherever it was declared
+  EXPECT_EQ(c.read_response().body, "from code");
+  c.send(post("/items/new", "x"));
+  EXPECT_EQ(c.read_response().body, "from code");
+  c.send(get("/items/7"));
+  EXPECT_EQ(c.read_response().body, "from the file");
+}
+
+TEST(CodeRoutes, AClashIsAConfigErrorNamingTheCall) {
+  lithe::Server server(lithe::parse_config(kFileRoutes, "app.toml"));
+  server.handle("other", [](const lithe::Request&, lithe::Response&) {});
+  server.route({"GET"}, "/items/{id}", "other");
+  try {
+    server.check();
+    FAIL() << "a duplicate route passed check()";
+  } catch (const lithe::ConfigErrors& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "server.route(GET /items/{id}, other): duplicate route: GET /items/{id}"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(server.route({"FETCH"}, "/x", "other"), std::invalid_argument);
+}
+
+TEST(CodeRoutes, AReloadOfTheFileKeepsThem) {
+  TempDir dir;
+  const std::string listen = "[server]\nlisten = [\"127.0.0.1:0\"]\n";
+  const auto file = dir.write("app.toml", listen + kFileRoutes);
+  lithe::Server server(lithe::load_config(file.string()));
+  register_code_routes(server);
+  std::thread serving([&] { server.run(); });
+  const std::vector<std::string> bound = server.wait_bound();
+  ASSERT_FALSE(bound.empty());
+  const auto port = static_cast<uint16_t>(std::stoi(bound[0].substr(bound[0].rfind(':') + 1)));
+  dir.write("app.toml",
+            listen + kFileRoutes +
+                "\n[[route]]\npath = \"/added\"\nhandler = \"static\"\nbody = \"added\"\n");
+  EXPECT_TRUE(server.reload());
+  RawClient c(port);
+  c.send(get("/added"));
+  EXPECT_EQ(c.read_response().body, "added");
+  c.send(get("/items/new"));
+  EXPECT_EQ(c.read_response().body, "from code");
+  server.stop();
+  serving.join();
 }
 
 }  // namespace
