@@ -129,8 +129,8 @@ struct RouteConfig {
   bool stream_body = false;
   // `max_body`: replaces limits.body for this route.
   std::optional<std::size_t> max_body;
-  // Where the route was declared when not in the config file: a Server::route call, named in
-  // its errors in place of FILE:LINE:COL. Empty for the file's routes.
+  // The source file of a Server::route call (its line and column are in the positions above),
+  // named in the route's errors in place of the config file. Empty for the file's routes.
   std::string source;
 };
 

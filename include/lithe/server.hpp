@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -63,9 +64,10 @@ class Server {
   // Adds a route from code beside the config file's: methods (e.g. {"GET", "POST"}; GET
   // implies HEAD; {"*"} for any) on path (the file's pattern syntax) go to the handler
   // registered as name. It follows the same precedence as the file's routes and is kept across
-  // reloads; a clash with another route is a config error at check() or run(), named
-  // `server.route(...)`. Throws std::invalid_argument for an unknown method.
-  void route(std::vector<std::string> methods, std::string path, std::string name);
+  // reloads; a clash with another route is a config error at check() or run(), at the call's
+  // FILE:LINE:COL. Throws std::invalid_argument for an unknown method.
+  void route(std::vector<std::string> methods, std::string path, std::string name,
+             std::source_location where = std::source_location::current());
   // Validates routes, handler names and options against the registered handlers.
   // Throws ConfigErrors (FILE:LINE:COL: message).
   void check();

@@ -20,7 +20,6 @@ const Value* Value::find(std::string_view key) const {
 }
 
 std::string ConfigError::to_string() const {
-  if (pos.line == 0) return file + ": " + message;  // not from a file (a Server::route call)
   return file + ':' + std::to_string(pos.line) + ':' + std::to_string(pos.column) + ": " + message;
 }
 

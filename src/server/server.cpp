@@ -166,14 +166,14 @@ void RouteOptions::error(std::string message) {
   options_.error(std::move(message));
 }
 
-void Server::route(std::vector<std::string> methods, std::string path, std::string name) {
+void Server::route(std::vector<std::string> methods, std::string path, std::string name,
+                   std::source_location where) {
   RouteConfig r;
-  std::string list;
-  for (const std::string& m : methods) list += (list.empty() ? "" : " ") + m;
-  r.source = "server.route(" + list + " " + path + ", " + name + ")";
+  r.source = where.file_name();
+  r.pos = r.path_pos = r.methods_pos = r.handler_pos = {where.line(), where.column()};
   for (const std::string& m : methods)
     if (!(m == "*" && methods.size() == 1) && !base::method_from_name(m))
-      throw std::invalid_argument(r.source + ": unknown method \"" + m + "\"");
+      throw std::invalid_argument("server.route: unknown method \"" + m + "\"");
   if (!methods.empty()) r.methods = std::move(methods);
   r.path = std::move(path);
   r.handler = std::move(name);
