@@ -91,8 +91,13 @@ void BM_ParseRouteRenderWrk(benchmark::State& state) {
       break;
     }
     ex.response.prepared(prepared);
-    const http::RenderContext ctx{date.line(), "Server: lithe\r\n", ex.request.keep_alive(),
-                                  ex.request.version_minor() == 0, ex.request.is_head()};
+    const http::RenderContext ctx{date.line(),
+                                  "Server: lithe\r\n",
+                                  ex.request.keep_alive(),
+                                  ex.request.version_minor() == 0,
+                                  ex.request.is_head(),
+                                  {},
+                                  {}};
     http::render(ex.response, ctx, out);
     benchmark::DoNotOptimize(out);
     ex.next();

@@ -21,7 +21,7 @@ void BM_RenderPrepared(benchmark::State& state) {
   http::Exchange ex(100);
   ex.response.prepared(prepared);
   http::DateCache date;
-  const http::RenderContext ctx{date.line(), server_line, true, false, false};
+  const http::RenderContext ctx{date.line(), server_line, true, false, false, {}, {}};
   http::OutputBuffer out;
   for (auto _ : state) {
     out.clear();
@@ -42,7 +42,7 @@ void BM_RenderGeneric(benchmark::State& state) {
   ex.response.header("Cache-Control", "no-store");
   ex.response.text("Hello, World!");
   http::DateCache date;
-  const http::RenderContext ctx{date.line(), server_line, true, false, false};
+  const http::RenderContext ctx{date.line(), server_line, true, false, false, {}, {}};
   http::OutputBuffer out;
   for (auto _ : state) {
     out.clear();
@@ -59,7 +59,7 @@ BENCHMARK(BM_RenderGeneric);
 void BM_BuildAndRenderGeneric(benchmark::State& state) {
   http::Exchange ex(100);
   http::DateCache date;
-  const http::RenderContext ctx{date.line(), server_line, true, false, false};
+  const http::RenderContext ctx{date.line(), server_line, true, false, false, {}, {}};
   http::OutputBuffer out;
   for (auto _ : state) {
     ex.next();

@@ -74,6 +74,9 @@ struct ServerConfig {
   // Event interface for connections: "auto" (io_uring when the kernel allows it, else epoll),
   // "epoll" or "io_uring" (falls back to epoll, with a warning, when refused). Read at start.
   std::string io = "auto";
+  // The header that carries request IDs (e.g. "X-Request-Id"): taken from a trusted peer when
+  // valid, else made; sent in the response and logged. "" = none.
+  std::string request_id_header;
 };
 
 struct LimitsConfig {

@@ -53,6 +53,9 @@ class Request {
   // ([proxy] trusted, client_header), else the peer's (or the PROXY protocol's source);
   // "unix:" for a peer on a unix socket, "" without a connection.
   std::string_view client_address() const;
+  // The request's ID (server.request_id_header): the one a trusted proxy sent, or one lithe
+  // made; the response carries it and the access log writes it. "" when the key is unset.
+  std::string_view request_id() const { return request_id_; }
 
   std::string_view body() const { return body_; }
 
@@ -78,6 +81,7 @@ class Request {
   Header* headers_ = nullptr;  // storage owned by the pooled implementation
   PathParam* params_ = nullptr;
   std::string_view body_;
+  std::string_view request_id_;
   http::Arena* scratch_ = nullptr;     // where decoded values are written (the request's arena)
   http::SessionPort* port_ = nullptr;  // the connection serving it, while a handler may ask
 };

@@ -15,6 +15,7 @@
 
 #include "base/ip.hpp"
 #include "base/method.hpp"
+#include "base/text.hpp"
 #include "config/units.hpp"
 #include "lithe/config.hpp"
 
@@ -103,7 +104,8 @@ std::string_view suggest(std::string_view name, std::initializer_list<std::strin
 // The keys each section accepts, for unknown-key errors and hints.
 constexpr std::string_view section_names[] = {"server", "limits", "timeouts", "log", "proxy"};
 const std::initializer_list<std::string_view> server_keys = {
-    "listen", "workers", "backlog", "max_connections", "server_header", "pid_file", "io"};
+    "listen",        "workers",  "backlog", "max_connections",
+    "server_header", "pid_file", "io",      "request_id_header"};
 const std::initializer_list<std::string_view> limits_keys = {
     "request_line",   "header_section",          "headers",      "body",
     "pipeline_depth", "requests_per_connection", "stream_buffer"};
@@ -321,7 +323,19 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
                     s.server_header = text->get();
                   }},
                  {"pid_file", string("server.pid_file", s.pid_file)},
-                 {"io", one_of("server.io", {"auto", "epoll", "io_uring"}, false, s.io)}});
+                 {"io", one_of("server.io", {"auto", "epoll", "io_uring"}, false, s.io)},
+                 {"request_id_header", [this, &s](const toml::node& value) {
+                    const auto* text = value.as_string();
+                    const bool ok =
+                        text && std::all_of(text->get().begin(), text->get().end(), [](char c) {
+                          return base::is_tchar(static_cast<unsigned char>(c));
+                        });
+                    if (!ok) {
+                      error(value, "server.request_id_header must be a header name or \"\"");
+                      return;
+                    }
+                    s.request_id_header = text->get();
+                  }}});
   } else if (name == "limits") {
     LimitsConfig& l = config.limits;
     read_fields(

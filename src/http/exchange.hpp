@@ -9,6 +9,7 @@
 
 #include "http/parser.hpp"
 #include "http/request.hpp"
+#include "http/request_id.hpp"
 #include "http/response.hpp"
 
 namespace lithe::detail {
@@ -37,6 +38,7 @@ struct Exchange {
   std::chrono::milliseconds answer_limit{0};          // the route's timeout (0: none)
   std::chrono::milliseconds heartbeat{0};  // the route's event-stream heartbeat (0: none)
   uint64_t body_received = 0;              // body bytes a streaming handler pulled (log)
+  char request_id[max_request_id];         // the request's ID, received or made
   // A pulled request body (http/body_state.hpp): set and cleared by the session, which keeps
   // the exchange while it is there.
   std::shared_ptr<detail::BodyState> body;

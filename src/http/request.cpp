@@ -96,7 +96,7 @@ RequestImpl::RequestImpl(std::size_t max_headers) {
 }
 
 void RequestImpl::reset() {
-  method_ = target_ = path_ = query_ = body_ = {};
+  method_ = target_ = path_ = query_ = body_ = request_id_ = {};
   version_major_ = version_minor_ = 1;
   header_count_ = 0;
   param_count_ = 0;

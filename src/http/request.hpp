@@ -42,6 +42,8 @@ class RequestImpl : public lithe::Request {
   void set_params(const RawParam* params, std::size_t count);
   // The connection a handler's questions go to (client_address).
   void set_port(SessionPort* port) { port_ = port; }
+  // Its ID (server.request_id_header), in storage that lives as long as the request.
+  void set_request_id(std::string_view id) { request_id_ = id; }
 
   Arena& arena() { return arena_; }
   std::size_t max_headers() const { return header_store_.size(); }

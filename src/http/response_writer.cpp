@@ -8,6 +8,15 @@ namespace lithe::http {
 
 namespace {
 
+// The request's ID, after Date, whatever the handler answered with.
+void request_id_line(const RenderContext& ctx, OutputBuffer& out) {
+  if (ctx.request_id.empty()) return;
+  out.append(ctx.request_id_header);
+  out.append(": ");
+  out.append(ctx.request_id);
+  out.append("\r\n");
+}
+
 void connection_line(const RenderContext& ctx, OutputBuffer& out) {
   if (!ctx.keep_alive)
     out.append("Connection: close\r\n");
@@ -31,6 +40,7 @@ void head_fields(const ResponseImpl& res, bool has_body, const RenderContext& ct
   out.append(status_line(static_cast<uint16_t>(res.status())));
   out.append(ctx.server_line);
   out.append(ctx.date_line);
+  request_id_line(ctx, out);
   if (has_body && !res.content_type().empty()) {
     out.append("Content-Type: ");
     out.append(res.content_type());
@@ -50,6 +60,7 @@ std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& ou
   if (const PreparedResponse* p = res.prepared_response()) {
     out.append(p->head());
     out.append(ctx.date_line);
+    request_id_line(ctx, out);
     connection_line(ctx, out);
     out.append("\r\n");
     if (ctx.head) return 0;
@@ -95,6 +106,7 @@ std::size_t render_error(uint16_t status, const RenderContext& ctx, OutputBuffer
   out.append(status_line(status));
   out.append(ctx.server_line);
   out.append(ctx.date_line);
+  request_id_line(ctx, out);
   out.append("Content-Type: text/plain; charset=utf-8\r\n");
   content_length(reason.size() + 1, out);
   connection_line(ctx, out);

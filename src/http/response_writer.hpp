@@ -12,11 +12,13 @@
 namespace lithe::http {
 
 struct RenderContext {
-  std::string_view date_line;    // "Date: ...\r\n" from the loop's DateCache
-  std::string_view server_line;  // "Server: lithe\r\n", or "" when server_header is ""
-  bool keep_alive = true;        // false: add Connection: close
-  bool http10 = false;           // HTTP/1.0 keep-alive must be announced
-  bool head = false;             // HEAD: headers only
+  std::string_view date_line;          // "Date: ...\r\n" from the loop's DateCache
+  std::string_view server_line;        // "Server: lithe\r\n", or "" when server_header is ""
+  bool keep_alive = true;              // false: add Connection: close
+  bool http10 = false;                 // HTTP/1.0 keep-alive must be announced
+  bool head = false;                   // HEAD: headers only
+  std::string_view request_id_header;  // server.request_id_header ("": none)
+  std::string_view request_id;         // the request's ID, sent under that name
 };
 
 // Appends one response to out (a file body is handed over to out). Returns the body bytes it

@@ -144,6 +144,10 @@ void format_combined(const AccessRecord& record, fmt::memory_buffer& out) {
   append_number(out, record.duration_us);
   out.push_back(' ');
   append_number(out, record.bytes_received);
+  if (!record.request_id.empty()) {
+    out.push_back(' ');
+    append_clf_escaped(out, record.request_id);
+  }
 }
 
 void format_json(const AccessRecord& record, fmt::memory_buffer& out) {
@@ -173,6 +177,10 @@ void format_json(const AccessRecord& record, fmt::memory_buffer& out) {
   append_json_string(out, record.referer);
   append(out, ",\"user_agent\":");
   append_json_string(out, record.user_agent);
+  if (!record.request_id.empty()) {
+    append(out, ",\"request_id\":");
+    append_json_string(out, record.request_id);
+  }
   out.push_back('}');
 }
 

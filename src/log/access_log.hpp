@@ -35,16 +35,18 @@ struct AccessRecord {
   std::uint64_t bytes_received = 0;  // request body bytes read, without chunk framing
   std::string_view referer;          // empty = absent
   std::string_view user_agent;
+  std::string_view request_id;  // empty = none (server.request_id_header unset)
 };
 
-// nginx's combined format, the duration in µs and the request body bytes, without the newline:
-// 127.0.0.1 - - [30/Nov/2026:16:05:49 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.0" 250 0
+// nginx's combined format, the duration in µs, the request body bytes and the request ID when
+// there is one, without the newline:
+// 127.0.0.1 - - [30/Nov/2026:16:05:49 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.0" 250 0 4f2a...
 // Fields are escaped as nginx's escape=default does: ", \, bytes < 0x20 and >= 0x7f as \xHH.
 void format_combined(const AccessRecord& record, fmt::memory_buffer& out);
 
 // One JSON object without the newline; bytes that are not valid UTF-8 become \u00XX, so the
 // line is always valid JSON. Absent referer and user agent are ""; without a request line,
-// method, target and protocol are "".
+// method, target and protocol are "". "request_id" comes last, when there is one.
 void format_json(const AccessRecord& record, fmt::memory_buffer& out);
 
 enum class AccessFormat { combined, json };

@@ -27,6 +27,7 @@ AccessRecord request_record(const Peer& peer, const ProxyConfig& proxy, const li
     rec.referer = req->header("referer");
     rec.user_agent = req->header("user-agent");
   }
+  if (req) rec.request_id = req->request_id();
   rec.bytes_received = streamed_in + (req ? req->body().size() : 0);
   return rec;
 }
@@ -47,14 +48,14 @@ namespace {
 // What precedes the kept text: the length of each text field, in kept_fields' order, and
 // the numbers.
 struct KeptHead {
-  uint32_t lengths[5];
+  uint32_t lengths[6];
   int32_t version_minor;
   uint64_t bytes_received;
 };
 
 std::string_view AccessRecord::*const kept_fields[] = {
-    &AccessRecord::client, &AccessRecord::method, &AccessRecord::target, &AccessRecord::referer,
-    &AccessRecord::user_agent};
+    &AccessRecord::client,  &AccessRecord::method,     &AccessRecord::target,
+    &AccessRecord::referer, &AccessRecord::user_agent, &AccessRecord::request_id};
 
 }  // namespace
 

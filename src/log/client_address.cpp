@@ -4,13 +4,13 @@
 
 namespace lithe::log {
 
-namespace {
-
-bool is_trusted(const ProxyConfig& proxy, const IpAddress& address) {
+bool is_trusted(const ProxyConfig& proxy, const IpAddress& address) noexcept {
   for (const Cidr& cidr : proxy.trusted)
     if (cidr.contains(address)) return true;
   return false;
 }
+
+namespace {
 
 // The walk from the right, computed in one pass from the left so that the list needs no storage
 // and Forwarded's quoted commas need no backward scan: the answer depends only on the last hop

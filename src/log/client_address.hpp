@@ -19,6 +19,9 @@ namespace lithe::log {
 using base::ip_text_size;
 using base::IpAddress;
 
+// Whether a peer at this address is one of proxy.trusted.
+bool is_trusted(const ProxyConfig& proxy, const IpAddress& address) noexcept;
+
 // The client's address. An untrusted peer is the client whatever its headers say. A trusted
 // peer's proxy.client_header (name matched case-insensitively; every field of it counts) is
 // read as follows:

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "app/dispatch.hpp"
+#include "base/text.hpp"
 #include "http/body_state.hpp"
 #include "http/event_format.hpp"
 #include "http/pending.hpp"
@@ -17,6 +18,7 @@
 #include "http/stream_state.hpp"
 #include "log/access_log.hpp"
 #include "log/access_record.hpp"
+#include "log/client_address.hpp"
 #include "net/transport.hpp"
 #include "net/worker.hpp"
 
@@ -226,6 +228,7 @@ bool Session::on_head() {
     return true;
   }
   http::ResponseImpl& res = exchange_->response;
+  assign_request_id();
   app::dispatch(snap, req, res);
   if (!out_) out_ = worker_.take_output();
   http::render(res, render_context(false, false, req.is_head()), *out_);
@@ -240,6 +243,7 @@ void Session::handle_request() {
   req.set_port(this);
   res.set_port(this);
   phase_ = Phase::handling;
+  assign_request_id();
   const app::Snapshot& snap = worker_.snapshot();
   const std::size_t route = app::dispatch(snap, req, res);
   const std::size_t slot = snap.route_slot[route];
@@ -266,6 +270,33 @@ void Session::handle_request() {
   phase_ = Phase::reading;
   if (pending_) pending_->conn = nullptr, pending_ = nullptr;  // it threw after deferring
   finish_response(slot);
+}
+
+// server.request_id_header: the ID a trusted peer sent, when it is one field and valid, or a
+// new one. Copied beside the request, so it outlives the read buffer's bytes.
+void Session::assign_request_id() {
+  const std::string& name = worker_.snapshot().config.server.request_id_header;
+  if (name.empty()) return;
+  http::RequestImpl& req = exchange_->request;
+  std::string_view given;
+  int fields = 0;
+  for (const Header& h : req.headers())
+    if (base::iequals(h.name, name)) given = h.value, ++fields;
+  if (fields == 1 && http::valid_request_id(given) && trusted_peer()) {
+    std::memcpy(exchange_->request_id, given.data(), given.size());
+    req.set_request_id({exchange_->request_id, given.size()});
+  } else {
+    req.set_request_id(worker_.request_ids().next(exchange_->request_id));
+  }
+}
+
+// The peer is one of [proxy] trusted (a unix-socket peer is, when any is listed, as for the
+// client's address).
+bool Session::trusted_peer() {
+  const ProxyConfig& proxy = worker_.snapshot().config.proxy;
+  if (proxy.trusted.empty()) return false;
+  if (!peer_known_) resolve_peer();
+  return unix_peer_ || log::is_trusted(proxy, peer_);
 }
 
 lithe::Responder Session::make_responder() {
@@ -755,21 +786,39 @@ void Session::fail_request(uint16_t status) {
   if (!out_) out_ = worker_.take_output();
   // A rejected HEAD still gets no body, when the method was parsed.
   const bool head = exchange_ && exchange_->parser.in_request() && exchange_->request.is_head();
-  const std::size_t body = http::render_error(status, render_context(false, false, head), *out_);
-  if (worker_.snapshot().access_log) log_access(status, body);
+  http::RenderContext ctx = render_context(false, false, head);
+  char made[http::made_request_id];
+  if (!ctx.request_id_header.empty()) {
+    if (exchange_) {
+      assign_request_id();
+      ctx.request_id = exchange_->request.request_id();
+    } else {  // nothing of a request was read (a silent connection's 408)
+      ctx.request_id = worker_.request_ids().next(made);
+    }
+  }
+  const std::size_t body = http::render_error(status, ctx, *out_);
+  if (worker_.snapshot().access_log) log_access(status, body, ctx.request_id);
   phase_ = Phase::last;
   rejected_ = true;
 }
 
 http::RenderContext Session::render_context(bool keep_alive, bool http10, bool head) const {
-  return {worker_.date().line(), worker_.snapshot().server_line, keep_alive, http10, head};
+  const std::string& id_header = worker_.snapshot().config.server.request_id_header;
+  return {worker_.date().line(),
+          worker_.snapshot().server_line,
+          keep_alive,
+          http10,
+          head,
+          id_header,
+          exchange_ && !id_header.empty() ? exchange_->request.request_id() : std::string_view{}};
 }
 
 // One access log line (log/access_record.hpp).
-void Session::log_access(uint16_t status, std::size_t body_bytes) {
+void Session::log_access(uint16_t status, std::size_t body_bytes, std::string_view request_id) {
   // Formatted per line rather than kept per session: idle sessions stay small.
   char client[base::ip_text_size];
   log::AccessRecord record = request_record(client);
+  if (!request_id.empty()) record.request_id = request_id;
   const Clock::time_point* start = exchange_ ? &exchange_->start
                                    : stream_ ? &stream_->start
                                              : nullptr;

@@ -131,6 +131,8 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   bool read_proxy_header();
   bool on_head();
   void handle_request();
+  void assign_request_id();
+  bool trusted_peer();
   void start_answer_deadline();
   void arm_answer_deadline();
   // A pulled request body (in flow order in session.cpp).
@@ -161,7 +163,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   void finish_response(std::size_t slot);
   bool count_request();
   void fail_request(uint16_t status);
-  void log_access(uint16_t status, std::size_t body_bytes);
+  void log_access(uint16_t status, std::size_t body_bytes, std::string_view request_id = {});
   log::AccessRecord request_record(char (&client)[base::ip_text_size]);
   void resolve_peer();
   // Waiting for more.

@@ -64,7 +64,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
       clock_(io_),
       deadlines_(io_, &Worker::on_deadline),
       metrics_(std::make_shared<metrics::WorkerMetrics>()),
-      scratch_(std::make_unique_for_overwrite<char[]>(scratch_size)) {
+      scratch_(std::make_unique_for_overwrite<char[]>(scratch_size)),
+      request_ids_(index) {
   finished_.reserve(64);  // grows to the deepest pipelined batch once, then stays
   apply_limits();
   open_ring();

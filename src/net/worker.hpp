@@ -16,6 +16,7 @@
 #include "http/exchange.hpp"
 #include "http/output.hpp"
 #include "http/parser.hpp"
+#include "http/request_id.hpp"
 #include "metrics/metrics.hpp"
 #include "net/deadlines.hpp"
 #include "net/listener.hpp"
@@ -127,6 +128,9 @@ class Worker {
   // A graceful stop is under way: responses carry Connection: close.
   bool draining() const { return draining_; }
 
+  // This loop's request IDs (server.request_id_header).
+  http::RequestIds& request_ids() { return request_ids_; }
+
   // A per-loop buffer for bytes that are read only to be dropped (lingering close).
   static constexpr std::size_t scratch_size = 16 * 1024;
   char* scratch() { return scratch_.get(); }
@@ -182,6 +186,7 @@ class Worker {
   http::ParserLimits parser_limits_;
   std::shared_ptr<metrics::WorkerMetrics> metrics_;
   std::unique_ptr<char[]> scratch_;
+  http::RequestIds request_ids_;
   std::unique_ptr<Ring> ring_;  // after io_ and the pools it uses, so destroyed before them
   struct Finished {
     uint32_t slot;

@@ -180,6 +180,7 @@ std::string config() {
   return std::string(R"(
 [server]
 workers = 1
+request_id_header = "X-Request-Id"   # made for each request, without allocating
 
 [[route]]
 path = "/plaintext"

@@ -376,6 +376,18 @@ std::string put(std::string_view path, std::string_view body, std::string_view e
   return with_body("PUT", path, body, extra_headers);
 }
 
+HttpResponse fetch(uint16_t port, const std::string& req) {
+  RawClient c(port);
+  c.send(req);
+  return c.read_response();
+}
+
+HttpResponse fetch(const std::filesystem::path& unix_path, const std::string& req) {
+  RawClient c(unix_path);
+  c.send(req);
+  return c.read_response();
+}
+
 bool is_imf_fixdate(std::string_view v) {
   // "Sun, 06 Nov 1994 08:49:37 GMT"
   static constexpr std::string_view days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};

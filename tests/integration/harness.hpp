@@ -138,6 +138,10 @@ std::string put(std::string_view path, std::string_view body, std::string_view e
 std::string request(std::string_view method, std::string_view path,
                     std::string_view extra_headers = "");
 
+// One request on a connection of its own, and its response.
+HttpResponse fetch(uint16_t port, const std::string& req);
+HttpResponse fetch(const std::filesystem::path& unix_path, const std::string& req);
+
 // True when v is an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7).
 bool is_imf_fixdate(std::string_view v);
 

@@ -215,18 +215,6 @@ class Lithe {
 // ---------------------------------------------------------------------------------------------
 // Clients
 
-HttpResponse fetch(uint16_t port, const std::string& req) {
-  RawClient c(port);
-  c.send(req);
-  return c.read_response();
-}
-
-HttpResponse fetch(const fs::path& unix_path, const std::string& req) {
-  RawClient c(unix_path);
-  c.send(req);
-  return c.read_response();
-}
-
 // A connection the server has accepted (it answered a request on it), ready for more.
 std::unique_ptr<RawClient> accepted(uint16_t port) {
   auto c = std::make_unique<RawClient>(port);
@@ -1222,6 +1210,26 @@ TEST_F(OpsProxyProtocol, PreambleSplitAcrossReads) {
     EXPECT_EQ(c.read_response().status, 200) << k.target;
     EXPECT_EQ(client_of(k.target), k.client);
   }
+}
+
+// A restarted daemon makes IDs of its own: its random bits are drawn anew, so its IDs cannot
+// repeat the last run's, although both count from zero.
+TEST(OpsRequestId, ARestartedDaemonMakesOtherIds) {
+  TempDir dir;
+  auto cfg = write_config(dir, "app.toml",
+                          "[server]\nlisten = [\"127.0.0.1:0\"]\nrequest_id_header = "
+                          "\"X-Request-Id\"\n\n" +
+                              routes("A"));
+  std::vector<std::string> first_ids;
+  for (int run = 0; run < 2; ++run) {
+    Lithe d({"-c", cfg.string()});
+    first_ids.push_back(fetch(d.port(), get("/v")).header("X-Request-Id").value_or(""));
+    EXPECT_EQ(d.stop(), 0) << d.log();
+  }
+  ASSERT_EQ(first_ids[0].size(), 32u);
+  ASSERT_EQ(first_ids[1].size(), 32u);
+  EXPECT_EQ(first_ids[0].substr(16), first_ids[1].substr(16));  // both the first of a worker
+  EXPECT_NE(first_ids[0], first_ids[1]);
 }
 
 // ---------------------------------------------------------------------------------------------

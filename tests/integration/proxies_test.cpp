@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -495,6 +496,36 @@ TEST(NginxFront, KeepalivePoolOverUnixSocket) {
 
   EXPECT_EQ(lithe.daemon().terminate(), 0) << lithe.daemon().stderr_text();
   EXPECT_FALSE(fs::exists(lithe.socket())) << "the socket file outlived the daemon";
+}
+
+// nginx makes the request ID ($request_id) and passes it on; lithe trusts it, answers with it
+// and logs it, so one ID names the request in both logs and in the client's response.
+TEST(NginxFront, OneRequestIdInBothLogsAndTheResponse) {
+  SKIP_WITHOUT(kNginx, "nginx");
+  Lithe lithe("[server]\nrequest_id_header = \"X-Request-Id\"\n" + std::string(kAppRoutes), false);
+  TempDir logs;
+  const fs::path nginx_log = logs.path() / "nginx-ids.log";
+  std::string front = nginx_front("127.0.0.1:" + std::to_string(lithe.port()));
+  front = replace_all(front, "proxy_set_header Host $host;",
+                      "proxy_set_header Host $host;\n    proxy_set_header X-Request-Id "
+                      "$request_id;\n    access_log " +
+                          nginx_log.string() + " ids;");
+  Nginx nginx("  log_format ids '$request_id $request_uri';\n" + front);
+
+  RawClient c(nginx.port());
+  c.send(get("/plaintext?tag=id", "X-Request-Id: chosen-by-the-client\r\n"));
+  const HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  const std::string id = r.header("X-Request-Id").value_or("");
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{32}")))
+      << r.raw;  // nginx's, not the client's
+  const auto lithe_lines = await_log_lines(lithe.access_log(), "tag=id");
+  ASSERT_EQ(lithe_lines.size(), 1u);
+  EXPECT_TRUE(lithe_lines[0].ends_with(" " + id)) << lithe_lines[0];
+  const auto nginx_lines = await_log_lines(nginx_log, "tag=id");
+  ASSERT_EQ(nginx_lines.size(), 1u);
+  EXPECT_EQ(nginx_lines[0], id + " /plaintext?tag=id");
+  EXPECT_EQ(lithe.daemon().terminate(), 0) << lithe.daemon().stderr_text();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "log/access_record.hpp"
 #include "log/log.hpp"
 
 namespace lithe::log {
@@ -153,6 +154,26 @@ TEST(AccessLogJson, FormatsAllFields) {
             R"("target":"/index.html?q=1","protocol":"HTTP/1.1","status":200,"bytes":612,)"
             R"("bytes_received":77,"duration_us":1234,"referer":"https://example.com/",)"
             R"("user_agent":"curl/8.0"})");
+}
+
+TEST(AccessLogRequestId, AppendedInCombinedAndLastInJson) {
+  set_time_zone("UTC0");
+  AccessRecord r = sample();
+  r.request_id = "4f2a";
+  EXPECT_EQ(combined(r),
+            "192.0.2.7 - - [30/Nov/2026:16:05:49 +0000] \"GET /index.html?q=1 HTTP/1.1\" 200 612 "
+            "\"https://example.com/\" \"curl/8.0\" 1234 77 4f2a");
+  EXPECT_TRUE(json(r).ends_with(R"("user_agent":"curl/8.0","request_id":"4f2a"})")) << json(r);
+}
+
+TEST(AccessLogRequestId, KeptWithTheRequestPart) {
+  AccessRecord r = sample();
+  r.request_id = "edge-7";
+  const std::string kept = keep_request_part(r);
+  const AccessRecord back = kept_request_part(kept);
+  EXPECT_EQ(back.request_id, "edge-7");
+  EXPECT_EQ(back.user_agent, "curl/8.0");
+  EXPECT_EQ(back.target, "/index.html?q=1");
 }
 
 TEST(AccessLogJson, AbsentFieldsAndHttp10) {

@@ -655,6 +655,10 @@ TEST(ConfigTextErrors, TypesAndRanges) {
   EXPECT_EQ(only_error("[server]\npid_file = 1"), "2:12: server.pid_file must be a string");
   EXPECT_EQ(only_error("[server]\nserver_header = \"a\\r\\nX-Evil: 1\""),
             "2:17: server.server_header must be a string without control characters");
+  EXPECT_EQ(only_error("[server]\nrequest_id_header = \"X Request\""),
+            "2:21: server.request_id_header must be a header name or \"\"");
+  EXPECT_EQ(only_error("[server]\nrequest_id_header = 1"),
+            "2:21: server.request_id_header must be a header name or \"\"");
   EXPECT_EQ(only_error("[limits]\nheaders = 0"), "2:11: limits.headers must be an integer >= 1");
   EXPECT_EQ(only_error("[limits]\npipeline_depth = 0"),
             "2:18: limits.pipeline_depth must be an integer >= 1");

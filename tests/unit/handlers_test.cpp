@@ -155,7 +155,7 @@ struct Built {
     http::ResponseImpl res(arena);
     handler->handle(req, res);
     http::OutputBuffer out;
-    http::render(res, {"Date: x\r\n", "Server: lithe\r\n", true, false, false}, out);
+    http::render(res, {"Date: x\r\n", "Server: lithe\r\n", true, false, false, {}, {}}, out);
     out.seal();
     std::string wire;
     for (int i = 0; i < out.iov_count(); ++i)

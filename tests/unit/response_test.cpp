@@ -29,7 +29,8 @@ TEST(ResponseTest, PreparedResponseAddsDateAndBlankLine) {
   Exchange ex(10);
   ex.response.prepared(p);
   OutputBuffer out;
-  EXPECT_EQ(render(ex.response, {date, server, true, false, false}, out), 13u);  // body bytes
+  EXPECT_EQ(render(ex.response, {date, server, true, false, false, {}, {}}, out),
+            13u);  // body bytes
   EXPECT_EQ(flatten(out),
             "HTTP/1.1 200 OK\r\nServer: lithe\r\nContent-Type: text/plain; charset=utf-8\r\n"
             "Content-Length: 13\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n\r\nHello, World!");
@@ -40,7 +41,7 @@ TEST(ResponseTest, HeadKeepsContentLengthAndDropsBody) {
   Exchange ex(10);
   ex.response.prepared(p);
   OutputBuffer out;
-  EXPECT_EQ(render(ex.response, {date, "", true, false, true}, out), 0u);
+  EXPECT_EQ(render(ex.response, {date, "", true, false, true, {}, {}}, out), 0u);
   EXPECT_EQ(flatten(out),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
             "Date: Wed, 25 Nov 2026 04:25:19 GMT\r\n\r\n");
@@ -50,9 +51,9 @@ TEST(ResponseTest, ConnectionHeaderForCloseAndHttp10KeepAlive) {
   Exchange ex(10);
   ex.response.text("x");
   OutputBuffer close_out, ka10_out, ka11_out;
-  render(ex.response, {date, server, false, false, false}, close_out);
-  render(ex.response, {date, server, true, true, false}, ka10_out);
-  render(ex.response, {date, server, true, false, false}, ka11_out);
+  render(ex.response, {date, server, false, false, false, {}, {}}, close_out);
+  render(ex.response, {date, server, true, true, false, {}, {}}, ka10_out);
+  render(ex.response, {date, server, true, false, false, {}, {}}, ka11_out);
   EXPECT_NE(flatten(close_out).find("\r\nConnection: close\r\n"), std::string::npos);
   EXPECT_NE(flatten(ka10_out).find("\r\nConnection: keep-alive\r\n"), std::string::npos);
   EXPECT_EQ(flatten(ka11_out).find("Connection:"), std::string::npos);
@@ -63,7 +64,7 @@ TEST(ResponseTest, BuiltResponseWithHeadersAndOwnedBody) {
   ex.response.status(201).header("X-One", "1").header("Location", "/items/7");
   ex.response.text("{\"id\":7}", "application/json");
   OutputBuffer out;
-  render(ex.response, {date, server, true, false, false}, out);
+  render(ex.response, {date, server, true, false, false, {}, {}}, out);
   EXPECT_EQ(flatten(out),
             "HTTP/1.1 201 Created\r\nServer: lithe\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n"
             "Content-Type: application/json\r\nX-One: 1\r\nLocation: /items/7\r\n"
@@ -76,7 +77,7 @@ TEST(ResponseTest, NoBodyStatusesCarryNoContentLength) {
     ex.response.status(status);
     ex.response.text("ignored");
     OutputBuffer out;
-    render(ex.response, {date, server, true, false, false}, out);
+    render(ex.response, {date, server, true, false, false, {}, {}}, out);
     std::string s = flatten(out);
     EXPECT_EQ(s.find("Content-Length"), std::string::npos) << status;
     EXPECT_EQ(s.substr(s.size() - 4), "\r\n\r\n") << status;
@@ -95,7 +96,7 @@ TEST(ResponseTest, LargeBodiesAreReferencedNotCopied) {
   Exchange ex(10);
   ex.response.body_view(big, "application/octet-stream");
   OutputBuffer out;
-  render(ex.response, {date, server, true, false, false}, out);
+  render(ex.response, {date, server, true, false, false, {}, {}}, out);
   out.seal();
   ASSERT_EQ(out.iov_count(), 2);
   EXPECT_EQ(out.iov()[1].iov_base, big.data());
@@ -121,7 +122,7 @@ TEST(ResponseTest, LargePreparedBodiesAreSentFromASealedFile) {
   Exchange ex(10);
   ex.response.prepared(p);
   OutputBuffer out;
-  EXPECT_EQ(render(ex.response, {date, "", true, false, false}, out), body.size());
+  EXPECT_EQ(render(ex.response, {date, "", true, false, false, {}, {}}, out), body.size());
   out.seal();
   ASSERT_EQ(out.iov_count(), 2);
   EXPECT_EQ(out.memory_run(), 1);             // the head
@@ -131,6 +132,27 @@ TEST(ResponseTest, LargePreparedBodiesAreSentFromASealedFile) {
   PreparedResponse small(200, "text/plain", body.substr(1), {}, "");
   EXPECT_LT(small.body_fd(), 0);  // below the threshold a copy is cheaper than sendfile
   EXPECT_EQ(small.body().size(), body.size() - 1);
+}
+
+// server.request_id_header: after Date in every kind of response.
+TEST(ResponseTest, TheRequestIdFollowsDateInEveryResponse) {
+  const RenderContext ctx{date, "", true, false, false, "X-Request-Id", "4f2a"};
+  PreparedResponse p(200, "text/plain", "abc", {}, "");
+  Exchange ex(10);
+  ex.response.prepared(p);
+  OutputBuffer prepared, plain, error;
+  render(ex.response, ctx, prepared);
+  EXPECT_EQ(flatten(prepared),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+            "Date: Wed, 25 Nov 2026 04:25:19 GMT\r\nX-Request-Id: 4f2a\r\n\r\nabc");
+  ex.next();
+  ex.response.text("x");
+  render(ex.response, ctx, plain);
+  EXPECT_NE(flatten(plain).find("GMT\r\nX-Request-Id: 4f2a\r\nContent-Type"), std::string::npos)
+      << flatten(plain);
+  render_error(400, ctx, error);
+  EXPECT_NE(flatten(error).find("GMT\r\nX-Request-Id: 4f2a\r\nContent-Type"), std::string::npos)
+      << flatten(error);
 }
 
 // A prepared response is public API: what would split a head is refused when it is built.
@@ -151,9 +173,9 @@ TEST(ResponseTest, PipelinedBatchKeepsOrderAndPartialWritesAdvance) {
   Exchange ex(10);
   OutputBuffer out;
   ex.response.prepared(a);
-  render(ex.response, {date, "", true, false, false}, out);
+  render(ex.response, {date, "", true, false, false, {}, {}}, out);
   ex.response.prepared(b);
-  render(ex.response, {date, "", true, false, false}, out);
+  render(ex.response, {date, "", true, false, false, {}, {}}, out);
   std::string s = flatten(out);
   auto first = s.find("HTTP/1.1 200 OK"), second = s.find("HTTP/1.1 404 Not Found");
   ASSERT_NE(second, std::string::npos);
@@ -167,7 +189,7 @@ TEST(ResponseTest, PipelinedBatchKeepsOrderAndPartialWritesAdvance) {
 
 TEST(ResponseTest, ErrorResponsesClose) {
   OutputBuffer out;
-  EXPECT_EQ(render_error(400, {date, server, false, false, false}, out), 12u);
+  EXPECT_EQ(render_error(400, {date, server, false, false, false, {}, {}}, out), 12u);
   EXPECT_EQ(flatten(out),
             "HTTP/1.1 400 Bad Request\r\nServer: lithe\r\nDate: Wed, 25 Nov 2026 04:25:19 GMT\r\n"
             "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n"
