@@ -1,6 +1,7 @@
 // The embeddable server: the same daemon `lithe` runs, with handlers a program registers.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
 #include <source_location>
@@ -46,6 +47,9 @@ class Server {
   // Answers later: fill responder.response() and call responder.send() from the same loop
   // (responder.io()), after a timer or other I/O.
   using AsyncHandlerFn = std::function<void(const Request&, Responder)>;
+  // A coroutine: it co_awaits timers and I/O on the worker's loop, and its answer goes out
+  // when it returns.
+  using CoHandlerFn = std::function<boost::asio::awaitable<void>(const Request&, Response&)>;
   // Builds a route's handler from its options table, once per route at load.
   using HandlerFactory = std::function<HandlerFn(RouteOptions&)>;
 
@@ -60,6 +64,11 @@ class Server {
   void handle_factory(std::string name, HandlerFactory factory);
   // The asynchronous form. A throw before send() yields a 500, as for handle().
   void handle_async(std::string name, AsyncHandlerFn fn);
+  // The coroutine form (lithe/coro.hpp for streaming). req and res stay valid until it returns
+  // or is cancelled: Asio's cancellation slot is emitted when the client goes away, the
+  // handler deadline passes or the server stops, and the co_await in progress then throws.
+  // A throw out of it yields a 500, as for handle().
+  void handle_co(std::string name, CoHandlerFn fn);
 
   // Adds a route from code beside the config file's: methods (e.g. {"GET", "POST"}; GET
   // implies HEAD; {"*"} for any) on path (the file's pattern syntax) go to the handler

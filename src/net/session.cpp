@@ -522,8 +522,10 @@ lithe::Stream Session::make_stream() {
                            !http10 && has_body, stream_target());
   worker_.metrics().streams_opened.add();
   if (pending_) {
+    // The stream answers the Responder's request: the Responder's cancel callback (a
+    // coroutine's cancellation) now hears of the stream stopping, until the stream gets its own.
     pending_->conn = nullptr;
-    pending_->on_cancel = nullptr;
+    s->on_cancel = std::move(pending_->on_cancel);
     pending_ = nullptr;
   }
   if (phase_ == Phase::awaiting) {

@@ -27,6 +27,7 @@
 #include "net/bind.hpp"
 #include "net/systemd.hpp"
 #include "net/worker.hpp"
+#include "server/coroutine_handler.hpp"
 #include "server/pid_file.hpp"
 #include "server/route_changes.hpp"
 
@@ -140,6 +141,10 @@ void Server::handle_async(std::string name, AsyncHandlerFn fn) {
     ctx.options.finish();
     return std::make_unique<AsyncFunctionHandler>(shared);
   });
+}
+
+void Server::handle_co(std::string name, CoHandlerFn fn) {
+  handle_async(name, server::coroutine_handler(name, std::move(fn)));
 }
 
 const Value* RouteOptions::get(std::string_view key) {

@@ -1,8 +1,15 @@
 // The application features of SPEC §10 as a client and the access log see them: request IDs,
-// middleware and CORS.
+// coroutine handlers, middleware and CORS.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+#include <future>
+#include <lithe/coro.hpp>
 #include <regex>
 #include <set>
 #include <string>
@@ -141,6 +148,267 @@ TEST(RequestId, WrittenInTheAccessLog) {
       EXPECT_EQ(std::string_view(e["request_id"]), id) << line;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coroutine handlers
+
+using boost::asio::awaitable;
+using boost::asio::use_awaitable;
+
+constexpr const char* kCoConfig = R"(
+[limits]
+stream_buffer = "64KiB"
+
+[[route]]
+path = "/now"
+handler = "now"
+
+[[route]]
+path = "/later/{name}"
+handler = "later"
+
+[[route]]
+path = "/wait"
+handler = "wait"
+
+[[route]]
+path = "/deadline"
+handler = "wait"
+timeout = "50ms"
+
+[[route]]
+path = "/throws"
+handler = "throws"
+
+[[route]]
+path = "/bulk"
+handler = "bulk"
+
+[[route]]
+path = "/events"
+handler = "events"
+
+[[route]]
+path = "/ticker"
+handler = "ticker"
+
+[[route]]
+path = "/sum"
+methods = ["POST"]
+handler = "sum"
+body = "stream"
+max_body = "64MiB"
+)";
+
+// What the coroutines report to the test thread.
+struct CoObserved {
+  std::promise<void> waiting;            // /wait began its long wait
+  std::promise<std::string> wait_ended;  // how: "cancelled" or "timer"
+  std::atomic<int> frames_alive{0};      // /wait coroutines not yet destroyed
+  std::promise<void> blocked;            // /bulk met backpressure
+  std::atomic<bool> blocked_once{false};
+  std::atomic<std::size_t> max_buffered{0};
+  std::promise<std::string> ticker_ended;  // how /ticker's endless stream ended
+};
+
+// Counts a coroutine's frame while it exists.
+struct Alive {
+  std::atomic<int>& n;
+  explicit Alive(std::atomic<int>& count) : n(count) { ++n; }
+  ~Alive() { --n; }
+};
+
+awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, d);
+  co_await timer.async_wait(use_awaitable);
+}
+
+constexpr std::size_t kPiece = 16 * 1024;
+constexpr std::size_t kBulk = 8 * 1024 * 1024;
+
+std::string bulk_piece(std::size_t sent) {
+  return std::string(kPiece, static_cast<char>('a' + (sent / kPiece) % 26));
+}
+
+void register_coroutines(lithe::Server& s, CoObserved& seen) {
+  s.handle_co("now", [](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    res.text("now");
+    co_return;
+  });
+  s.handle_co("later", [](const lithe::Request& req, lithe::Response& res) -> awaitable<void> {
+    co_await sleep_for(5ms);
+    res.text("later " + std::string(req.param("name")));
+  });
+  s.handle_co("wait", [&seen](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    Alive alive(seen.frames_alive);
+    seen.waiting.set_value();
+    try {
+      co_await sleep_for(30s);
+    } catch (const boost::system::system_error& e) {
+      seen.wait_ended.set_value(e.code() == boost::asio::error::operation_aborted ? "cancelled"
+                                                                                  : "other");
+      throw;
+    }
+    seen.wait_ended.set_value("timer");
+    res.text("waited");
+  });
+  s.handle_co("throws", [](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    res.header("X-Partial", "1");
+    co_await sleep_for(1ms);
+    throw std::runtime_error("the coroutine failed");
+  });
+  s.handle_co("bulk", [&seen](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    lithe::Stream stream = res.stream();
+    for (std::size_t sent = 0; sent < kBulk; sent += kPiece) {
+      // This write goes over limits.stream_buffer, so it has to wait for the client.
+      if (stream.buffered() + kPiece > 64 * 1024 && !seen.blocked_once.exchange(true))
+        seen.blocked.set_value();
+      co_await lithe::write(stream, bulk_piece(sent));
+      const std::size_t b = stream.buffered();
+      if (b > seen.max_buffered) seen.max_buffered = b;
+    }
+    stream.end();
+  });
+  s.handle_co("events", [](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    lithe::EventStream events = lithe::EventStream::start(res);
+    for (int i = 0; i < 3; ++i) {
+      co_await lithe::send(events, "tick " + std::to_string(i), "tick", std::to_string(i));
+      co_await sleep_for(2ms);
+    }
+    events.end();
+  });
+  // Ticks until it is cancelled: the stream it began carries the cancellation on.
+  s.handle_co("ticker", [&seen](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    lithe::EventStream events = lithe::EventStream::start(res);
+    try {
+      for (;;) {
+        co_await lithe::send(events, "tick");
+        co_await sleep_for(2ms);
+      }
+    } catch (const boost::system::system_error& e) {
+      seen.ticker_ended.set_value(e.code() == boost::asio::error::operation_aborted ? "cancelled"
+                                                                                    : "other");
+    }
+  });
+  s.handle_co("sum", [](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    lithe::BodyReader body = res.body_reader();
+    uint64_t bytes = 0, hash = fnv1a_start;
+    for (;;) {
+      const lithe::BodyPiece piece = co_await lithe::read(body);
+      bytes += piece.bytes.size();
+      hash = fnv1a(piece.bytes, hash);
+      if (piece.last) break;
+    }
+    res.text(std::to_string(bytes) + " " + std::to_string(hash));
+  });
+}
+
+struct CoServer {
+  CoObserved seen;
+  TestServer server{kCoConfig, [this](lithe::Server& s) { register_coroutines(s, seen); }};
+};
+
+TEST(CoroutineHandler, AnswersWithAndWithoutSuspendingInRequestOrder) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/later/a") + get("/now") + get("/later/b"));  // pipelined in one write
+  EXPECT_EQ(c.read_response().body, "later a");
+  EXPECT_EQ(c.read_response().body, "now");
+  EXPECT_EQ(c.read_response().body, "later b");
+}
+
+TEST(CoroutineHandler, AThrowIsA500AndTheConnectionLivesOn) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/throws"));
+  const HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 500);
+  EXPECT_FALSE(r.has_header("X-Partial"));  // what the coroutine set before it failed
+  c.send(get("/now"));
+  EXPECT_EQ(c.read_response().body, "now");
+}
+
+TEST(CoroutineHandler, TheClientGoingAwayCancelsTheAwait) {
+  CoServer s;
+  {
+    RawClient c(s.server.port());
+    c.send(get("/wait"));
+    ASSERT_EQ(s.seen.waiting.get_future().wait_for(io_timeout), std::future_status::ready);
+    c.reset();
+  }
+  auto ended = s.seen.wait_ended.get_future();
+  ASSERT_EQ(ended.wait_for(io_timeout), std::future_status::ready);
+  EXPECT_EQ(ended.get(), "cancelled");
+  EXPECT_EQ(fetch(s.server.port(), get("/now")).body, "now");
+}
+
+TEST(CoroutineHandler, TheHandlerDeadlineCancelsItAndAnswers504) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/deadline") + get("/now"));
+  EXPECT_EQ(c.read_response().status, 504);
+  EXPECT_EQ(c.read_response().body, "now");
+  auto ended = s.seen.wait_ended.get_future();
+  ASSERT_EQ(ended.wait_for(io_timeout), std::future_status::ready);
+  EXPECT_EQ(ended.get(), "cancelled");
+}
+
+TEST(CoroutineHandler, AServerStopEndsAWaitingCoroutine) {
+  CoObserved seen;
+  {
+    TestServer s(kCoConfig, [&seen](lithe::Server& server) { register_coroutines(server, seen); });
+    RawClient c(s.port());
+    c.send(get("/wait"));
+    ASSERT_EQ(seen.waiting.get_future().wait_for(io_timeout), std::future_status::ready);
+    EXPECT_EQ(seen.frames_alive.load(), 1);
+    s.server().stop();
+    EXPECT_TRUE(c.is_closed());
+  }                                        // run() has returned: the loop is gone
+  EXPECT_EQ(seen.frames_alive.load(), 0);  // and the coroutine with it, not leaked
+}
+
+TEST(CoroutineStreaming, WritesWaitForRoomAndEveryByteArrives) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/bulk"));
+  // The client reads nothing until the coroutine has met backpressure.
+  ASSERT_EQ(s.seen.blocked.get_future().wait_for(io_timeout), std::future_status::ready);
+  const HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(r.body.size(), kBulk);
+  std::string expected;
+  for (std::size_t sent = 0; sent < kBulk; sent += kPiece) expected += bulk_piece(sent);
+  EXPECT_TRUE(r.body == expected);
+  EXPECT_LE(s.seen.max_buffered.load(), 64 * 1024 + kPiece + 512);  // the limit + one piece
+}
+
+TEST(CoroutineStreaming, TheClientGoingAwayCancelsAStreamingCoroutine) {
+  CoServer s;
+  {
+    RawClient c(s.server.port());
+    c.send(get("/ticker"));
+    c.peek_until("data: tick\n\n");
+    c.reset();
+  }
+  auto ended = s.seen.ticker_ended.get_future();
+  ASSERT_EQ(ended.wait_for(io_timeout), std::future_status::ready);
+  EXPECT_EQ(ended.get(), "cancelled");
+}
+
+TEST(CoroutineStreaming, EventsAndPulledBodies) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/events"));
+  const HttpResponse events = c.read_response();
+  EXPECT_EQ(events.header("Content-Type"), "text/event-stream");
+  EXPECT_EQ(events.body,
+            "event: tick\nid: 0\ndata: tick 0\n\nevent: tick\nid: 1\ndata: tick 1\n\n"
+            "event: tick\nid: 2\ndata: tick 2\n\n");
+  const std::string body = pattern(3 * 1024 * 1024 + 17);
+  c.send(request("POST", "/sum", "Transfer-Encoding: chunked\r\n") + chunked(body, 100000));
+  EXPECT_EQ(c.read_response().body,
+            std::to_string(body.size()) + " " + std::to_string(fnv1a(body)));
 }
 
 }  // namespace

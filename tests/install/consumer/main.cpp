@@ -5,7 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <cstdio>
+#include <lithe/coro.hpp>
 #include <lithe/server.hpp>
 #include <lithe/version.hpp>
 #include <string>
@@ -48,11 +52,23 @@ handler = "hello"
     res.text("hello " + std::string(req.param("name")) + " from lithe " + lithe::library_version() +
              "\n");
   });
+  // A coroutine on a route declared in code: the installed headers carry the whole API.
+  server.handle_co("later", [](const lithe::Request&, lithe::Response& res)
+                                -> boost::asio::awaitable<void> {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
+                                    std::chrono::milliseconds(1));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    res.text("later\n");
+  });
+  server.route({"GET"}, "/later", "later");
   std::thread serving([&] { server.run(); });
   const std::vector<std::string> bound = server.wait_bound();
   const std::string answer = bound.empty() ? "" : get(bound.front(), "/hello/consumer");
+  const std::string later = bound.empty() ? "" : get(bound.front(), "/later");
   server.stop();
   serving.join();
   std::fputs(answer.c_str(), stdout);
-  return answer.find("\r\n\r\nhello consumer from lithe ") == std::string::npos;
+  std::fputs(later.c_str(), stdout);
+  return answer.find("\r\n\r\nhello consumer from lithe ") == std::string::npos ||
+         later.find("\r\n\r\nlater\n") == std::string::npos;
 }
