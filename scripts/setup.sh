@@ -11,6 +11,7 @@ packages=(
   wrk nginx-light haproxy curl
   python3 gnuplot-nox strace linux-perf   # bench/load: idle-connection helper, chart, profile
   slowhttptest                            # tests/stress and bench/load/slow_clients.sh
+  librestinio-dev python3-starlette python3-uvicorn python3-httptools python3-uvloop  # bench/load/app.sh peers
 )
 
 missing=()
