@@ -114,6 +114,17 @@ struct ProxyConfig {
   bool proxy_protocol = false;
 };
 
+// A route's `cors` table: the built-in CORS middleware (README, "CORS").
+struct CorsConfig {
+  // "*", or origins as browsers send them ("https://app.example.com", with a port when not the
+  // scheme's); "https://*.example.com" allows every subdomain.
+  std::vector<std::string> origins;
+  std::vector<std::string> methods;  // for preflights; empty = the route's methods
+  std::vector<std::string> headers;  // request headers allowed; empty = those a preflight asks
+  std::chrono::seconds max_age{600};
+  bool credentials = false;  // Access-Control-Allow-Credentials: true (needs listed origins)
+};
+
 struct RouteConfig {
   std::string path;
   std::vector<std::string> methods{"GET"};  // validated method tokens, or the single "*"
@@ -132,6 +143,13 @@ struct RouteConfig {
   bool stream_body = false;
   // `max_body`: replaces limits.body for this route.
   std::optional<std::size_t> max_body;
+  // `middleware = ["auth", ...]`: hooks registered with Server::use under these names, run in
+  // this order after the hooks for every request; with the position of each name.
+  std::vector<std::string> middleware;
+  std::vector<SourcePos> middleware_pos;
+  // `cors = { ... }`: browsers' cross-origin requests, answered by the built-in middleware.
+  std::optional<CorsConfig> cors;
+  SourcePos cors_pos;
   // The source file of a Server::route call (its line and column are in the positions above),
   // named in the route's errors in place of the config file. Empty for the file's routes.
   std::string source;

@@ -30,7 +30,8 @@ class Response {
   // from now on and closes it once sent (or dropped).
   void file(int fd, uint64_t offset, uint64_t length, std::string_view content_type);
   // Answers with a response rendered ahead (lithe/prepared.hpp), which must outlive the write
-  // (a handler keeps its own). Replaces whatever else was set.
+  // (a handler keeps its own). It replaces the status, body and Content-Type set here; headers
+  // added with header() (by middleware, say) follow its own.
   void prepared(const PreparedResponse& response);
   // The connection closes after this response (it says Connection: close).
   void close_connection();

@@ -10,6 +10,7 @@
 
 #include "lithe/body_reader.hpp"
 #include "lithe/config.hpp"
+#include "lithe/middleware.hpp"
 #include "lithe/prepared.hpp"
 #include "lithe/request.hpp"
 #include "lithe/responder.hpp"
@@ -69,6 +70,13 @@ class Server {
   // handler deadline passes or the server stops, and the co_await in progress then throws.
   // A throw out of it yields a 500, as for handle().
   void handle_co(std::string name, CoHandlerFn fn);
+
+  // Middleware (lithe/middleware.hpp) around every request, routed or not (404, 405...), in
+  // the order of these calls.
+  void use(Middleware hooks);
+  // Middleware for the routes that list name (`middleware = ["name"]`), after the hooks for
+  // every request. A route naming an unknown one is a config error.
+  void use(std::string name, Middleware hooks);
 
   // Adds a route from code beside the config file's: methods (e.g. {"GET", "POST"}; GET
   // implies HEAD; {"*"} for any) on path (the file's pattern syntax) go to the handler

@@ -1,14 +1,21 @@
-// From a parsed request to a filled response: route, run the handler, or answer 404/405/OPTIONS.
+// From a parsed request to a filled response: route, run the middleware and the handler, or
+// answer 404/405/OPTIONS; and, once the answer is decided, what runs just before its head is
+// written.
 #pragma once
 
 #include "app/snapshot.hpp"
-#include "http/request.hpp"
-#include "http/response.hpp"
+#include "http/exchange.hpp"
 
 namespace lithe::app {
 
-// Never throws: a handler's exception becomes a 500 (logged) and the connection lives on.
-// Returns the route id that answered, or snap.routes.size() when no route did (404, 405, ...).
-std::size_t dispatch(const Snapshot& snap, http::RequestImpl& req, http::ResponseImpl& res);
+// Never throws: a handler's or before hook's exception becomes a 500 (logged) and the
+// connection lives on. Returns the route that answered (also kept in ex.route, for a stream
+// the handler begins), or null when none did (404, 405, OPTIONS).
+const Route* dispatch(const Snapshot& snap, http::Exchange& ex);
+
+// Just before the head of ex's response is written (a handler returned, a Responder sent, a
+// stream began): the route's CORS headers, then the after hooks, last registered first. snap
+// gives the hooks for every request when no route answered.
+void finish(const Snapshot& snap, http::Exchange& ex);
 
 }  // namespace lithe::app

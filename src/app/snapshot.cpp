@@ -53,7 +53,18 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
     if (!refused.empty()) errors.push_back({source, route.path_pos, refused});
     snap->routes.push_back({route.path, route.handler, std::move(handler),
                             route.timeout.value_or(snap->config.timeouts.handler), route.heartbeat,
-                            route.max_body.value_or(cfg.limits.body), route.stream_body});
+                            route.max_body.value_or(cfg.limits.body), route.stream_body,
+                            registry.global_middleware(), nullptr});
+    Route& added = snap->routes.back();
+    for (std::size_t i = 0; i < route.middleware.size(); ++i) {
+      if (const auto* hooks = registry.find_middleware(route.middleware[i]))
+        added.middleware.push_back(*hooks);
+      else
+        errors.push_back(
+            {source, route.middleware_pos[i],
+             "unknown middleware '" + route.middleware[i] + "' (register it with Server::use)"});
+    }
+    if (route.cors) added.cors = std::make_unique<const Cors>(*route.cors, methods_mask(route));
     try {
       snap->route_slot.push_back(state.metrics.slot_for(route.path));
     } catch (const std::length_error& e) {  // a config error, never an escape from a reload
@@ -62,6 +73,7 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
     }
   }
   snap->route_slot.push_back(0);
+  snap->middleware = registry.global_middleware();
   if (!errors.empty()) {
     std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
       return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.column < b.pos.column;

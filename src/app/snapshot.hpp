@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "app/cors.hpp"
 #include "base/method.hpp"
 #include "handlers/handler.hpp"
 #include "lithe/config.hpp"
@@ -26,6 +27,9 @@ struct Route {
   std::chrono::milliseconds heartbeat{0};  // an idle event stream's comment interval; 0 = none
   uint64_t max_body = 0;                   // the route's max_body, or limits.body
   bool stream_body = false;                // body = "stream": the handler pulls the body
+  // The hooks around the handler: those for every request, then the route's `middleware`.
+  std::vector<std::shared_ptr<const Middleware>> middleware;
+  std::unique_ptr<const Cors> cors;  // the route's `cors`, if any
 };
 
 struct Snapshot {
@@ -36,6 +40,8 @@ struct Snapshot {
   std::string server_line;           // "Server: lithe\r\n" or ""
   std::string allow_all;             // Allow value for OPTIONS *
   std::shared_ptr<log::AccessLog> access_log;  // null when log.access = "off"
+  // The hooks for every request, which also run around the answers no route gives (404...).
+  std::vector<std::shared_ptr<const Middleware>> middleware;
 };
 
 // Builds every route's handler and the router. Throws ConfigErrors (unknown handler, bad

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -115,12 +117,15 @@ const std::initializer_list<std::string_view> log_keys = {"level", "error", "acc
                                                           "access_format"};
 const std::initializer_list<std::string_view> proxy_keys = {"trusted", "client_header",
                                                             "proxy_protocol"};
+const std::initializer_list<std::string_view> cors_keys = {"origins", "methods", "headers",
+                                                           "max_age", "credentials"};
 
 std::initializer_list<std::string_view> keys_of(std::string_view section) {
   if (section == "server") return server_keys;
   if (section == "limits") return limits_keys;
   if (section == "timeouts") return timeouts_keys;
   if (section == "log") return log_keys;
+  if (section == "route.cors") return cors_keys;
   return proxy_keys;
 }
 
@@ -226,6 +231,11 @@ class Loader {
   void read_routes(const toml::node& node, std::vector<RouteConfig>& out);
   void read_route(const toml::table& table, RouteConfig& route);
   void read_methods(const toml::node& node, RouteConfig& route);
+  void read_middleware(const toml::node& node, RouteConfig& route);
+  void read_cors(const toml::node& node, RouteConfig& route);
+  // An array of strings, each checked by valid (which names what it wants in errors).
+  Reader strings(std::string name, std::string_view wanted, bool (*valid)(std::string_view),
+                 std::vector<std::string>& out);
 
   std::string source_;
   std::vector<ConfigError> errors_;
@@ -632,6 +642,10 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
       duration("route.heartbeat", route.heartbeat, true)(*node);
     } else if (name == "body" && !static_handler && is_body_mode(*node)) {
       route.stream_body = node->as_string()->get() == "stream";
+    } else if (name == "middleware") {
+      read_middleware(*node, route);
+    } else if (name == "cors") {
+      read_cors(*node, route);
     } else if (name == "max_body") {
       std::size_t limit = 0;
       size("route.max_body", 1, limit)(*node);
@@ -643,6 +657,101 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
   }
   if (!has_path) error(route.pos, "route has no path");
   if (!has_handler) error(route.pos, "route has no handler");
+}
+
+void Loader::read_middleware(const toml::node& node, RouteConfig& route) {
+  const auto* array = node.as_array();
+  if (!array) {
+    error(node, "route.middleware must be an array of names registered with Server::use");
+    return;
+  }
+  for (const toml::node& entry : *array) {
+    const auto* text = entry.as_string();
+    if (!text || text->get().empty()) {
+      error(entry, "route.middleware entries must be non-empty strings");
+      continue;
+    }
+    route.middleware.push_back(text->get());
+    route.middleware_pos.push_back(pos_of(entry.source()));
+  }
+}
+
+namespace {
+
+// "*", or scheme://host[:port] as a browser's Origin header has it (no path, no slash at the
+// end); the host may start with "*." for every subdomain.
+bool valid_origin(std::string_view origin) {
+  if (origin == "*") return true;
+  const std::size_t sep = origin.find("://");
+  if (sep == std::string_view::npos || sep == 0 || sep + 3 == origin.size()) return false;
+  for (char c : origin.substr(0, sep))
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.')
+      return false;
+  for (char c : origin.substr(sep + 3))
+    if (c <= ' ' || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == ',') return false;
+  return true;
+}
+
+bool valid_method(std::string_view name) {
+  return base::method_from_name(name).has_value();
+}
+
+bool valid_header_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return base::is_tchar(static_cast<unsigned char>(c));
+  });
+}
+
+}  // namespace
+
+Loader::Reader Loader::strings(std::string name, std::string_view wanted,
+                               bool (*valid)(std::string_view), std::vector<std::string>& out) {
+  return [this, name = std::move(name), wanted, valid, &out](const toml::node& node) {
+    const auto* array = node.as_array();
+    if (!array) {
+      error(node, name + " must be an array of " + std::string(wanted));
+      return;
+    }
+    for (const toml::node& entry : *array) {
+      const auto* text = entry.as_string();
+      if (!text || !valid(text->get())) {
+        error(entry, name + " entries must be " + std::string(wanted));
+        continue;
+      }
+      out.push_back(text->get());
+    }
+  };
+}
+
+void Loader::read_cors(const toml::node& node, RouteConfig& route) {
+  route.cors_pos = pos_of(node.source());
+  const auto* table = node.as_table();
+  if (!table) {
+    error(node, "route.cors must be a table, such as cors = { origins = [\"https://a.example\"] }");
+    return;
+  }
+  CorsConfig cors;
+  std::chrono::milliseconds max_age = cors.max_age;
+  const bool has_origins = table->contains("origins");
+  read_fields(
+      *table, "route.cors",
+      {{"origins",
+        strings("route.cors.origins", "\"*\" or origins like \"https://app.example.com\"",
+                valid_origin, cors.origins)},
+       {"methods",
+        strings("route.cors.methods", "method names like \"GET\"", valid_method, cors.methods)},
+       {"headers", strings("route.cors.headers", "header names", valid_header_name, cors.headers)},
+       {"max_age", duration("route.cors.max_age", max_age, true)},
+       {"credentials", boolean("route.cors.credentials", cors.credentials)}});
+  cors.max_age = std::chrono::duration_cast<std::chrono::seconds>(max_age);
+  const bool any = std::find(cors.origins.begin(), cors.origins.end(), "*") != cors.origins.end();
+  if (!has_origins)
+    error(node, "route.cors needs origins: \"*\" or the origins allowed");
+  else if (any && cors.credentials)
+    error(node,
+          "route.cors.credentials = true needs its origins listed: browsers refuse \"*\" "
+          "with credentials");
+  route.cors = std::move(cors);
 }
 
 void Loader::read_methods(const toml::node& node, RouteConfig& route) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lithe/config.hpp"
+#include "lithe/middleware.hpp"
 #include "lithe/prepared.hpp"
 #include "lithe/request.hpp"
 #include "lithe/responder.hpp"
@@ -75,15 +76,25 @@ struct BuildContext {
 
 using Factory = std::function<std::unique_ptr<Handler>(BuildContext&)>;
 
-// Handler names → factories: the built-ins plus whatever an embedding program registers.
+// What routes name: handler names → factories (the built-ins plus whatever an embedding
+// program registers), and the middleware registered with Server::use.
 class Registry {
  public:
   Registry();  // with the built-in handlers
   void add(std::string name, Factory factory);
   const Factory* find(std::string_view name) const;
 
+  // Middleware for every request (name ""), or for the routes that list name.
+  void add_middleware(std::string name, Middleware hooks);
+  const std::vector<std::shared_ptr<const Middleware>>& global_middleware() const {
+    return global_;
+  }
+  const std::shared_ptr<const Middleware>* find_middleware(std::string_view name) const;
+
  private:
   std::vector<std::pair<std::string, Factory>> factories_;
+  std::vector<std::shared_ptr<const Middleware>> global_;
+  std::vector<std::pair<std::string, std::shared_ptr<const Middleware>>> named_;
 };
 
 // Built-in factories (one file each).

@@ -194,4 +194,25 @@ const Factory* Registry::find(std::string_view name) const {
   return nullptr;
 }
 
+void Registry::add_middleware(std::string name, Middleware hooks) {
+  auto shared = std::make_shared<const Middleware>(std::move(hooks));
+  if (name.empty()) {
+    global_.push_back(std::move(shared));
+    return;
+  }
+  for (auto& entry : named_) {
+    if (entry.first == name) {
+      entry.second = std::move(shared);
+      return;
+    }
+  }
+  named_.emplace_back(std::move(name), std::move(shared));
+}
+
+const std::shared_ptr<const Middleware>* Registry::find_middleware(std::string_view name) const {
+  for (const auto& entry : named_)
+    if (entry.first == name) return &entry.second;
+  return nullptr;
+}
+
 }  // namespace lithe::handlers

@@ -26,6 +26,7 @@ struct Exchange {
     request.reset();
     response.reset();
     body_received = 0;
+    route = nullptr;
   }
 
   RequestImpl request;
@@ -39,6 +40,9 @@ struct Exchange {
   std::chrono::milliseconds heartbeat{0};  // the route's event-stream heartbeat (0: none)
   uint64_t body_received = 0;              // body bytes a streaming handler pulled (log)
   char request_id[max_request_id];         // the request's ID, received or made
+  // The route answering (an app::Route, opaque down here in http/), for what runs when the
+  // answer is written; null when no route matched.
+  const void* route = nullptr;
   // A pulled request body (http/body_state.hpp): set and cleared by the session, which keeps
   // the exchange while it is there.
   std::shared_ptr<detail::BodyState> body;

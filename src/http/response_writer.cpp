@@ -17,6 +17,16 @@ void request_id_line(const RenderContext& ctx, OutputBuffer& out) {
   out.append("\r\n");
 }
 
+// Headers the handler or middleware added (res.header), in order.
+void extra_headers(const ResponseImpl& res, OutputBuffer& out) {
+  for (const Header& h : res.extra_headers()) {
+    out.append(h.name);
+    out.append(": ");
+    out.append(h.value);
+    out.append("\r\n");
+  }
+}
+
 void connection_line(const RenderContext& ctx, OutputBuffer& out) {
   if (!ctx.keep_alive)
     out.append("Connection: close\r\n");
@@ -46,12 +56,7 @@ void head_fields(const ResponseImpl& res, bool has_body, const RenderContext& ct
     out.append(res.content_type());
     out.append("\r\n");
   }
-  for (const Header& h : res.extra_headers()) {
-    out.append(h.name);
-    out.append(": ");
-    out.append(h.value);
-    out.append("\r\n");
-  }
+  extra_headers(res, out);
 }
 
 }  // namespace
@@ -61,6 +66,7 @@ std::size_t render(ResponseImpl& res, const RenderContext& ctx, OutputBuffer& ou
     out.append(p->head());
     out.append(ctx.date_line);
     request_id_line(ctx, out);
+    extra_headers(res, out);
     connection_line(ctx, out);
     out.append("\r\n");
     if (ctx.head) return 0;

@@ -229,7 +229,8 @@ bool Session::on_head() {
   }
   http::ResponseImpl& res = exchange_->response;
   assign_request_id();
-  app::dispatch(snap, req, res);
+  app::dispatch(snap, *exchange_);
+  app::finish(snap, *exchange_);
   if (!out_) out_ = worker_.take_output();
   http::render(res, render_context(false, false, req.is_head()), *out_);
   phase_ = Phase::last;
@@ -245,9 +246,9 @@ void Session::handle_request() {
   phase_ = Phase::handling;
   assign_request_id();
   const app::Snapshot& snap = worker_.snapshot();
-  const std::size_t route = app::dispatch(snap, req, res);
-  const std::size_t slot = snap.route_slot[route];
-  const app::Route* r = route < snap.routes.size() ? &snap.routes[route] : nullptr;
+  const app::Route* r = app::dispatch(snap, *exchange_);
+  const std::size_t slot =
+      snap.route_slot[r ? static_cast<std::size_t>(r - snap.routes.data()) : snap.routes.size()];
   if (stream()) {
     // The handler began a streamed body: what it wrote so far follows the head in this batch.
     stream()->metrics_slot = static_cast<uint32_t>(slot);
@@ -518,6 +519,7 @@ lithe::Stream Session::make_stream() {
   s->keep_alive = count_request() && (s->chunked || s->discard);
   s->held = s;
   stream_ = s.get();
+  app::finish(worker_.snapshot(), *exchange_);
   http::render_stream_head(res, render_context(s->keep_alive, http10, req.is_head()),
                            !http10 && has_body, stream_target());
   worker_.metrics().streams_opened.add();
@@ -761,6 +763,7 @@ void Session::finish_response(std::size_t slot) {
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
   const app::Snapshot& snap = worker_.snapshot();
+  app::finish(snap, *exchange_);  // the after hooks may still change it
   const uint16_t status = res.prepared_response()
                               ? static_cast<uint16_t>(res.prepared_response()->status())
                               : static_cast<uint16_t>(res.status());

@@ -143,6 +143,15 @@ void Server::handle_async(std::string name, AsyncHandlerFn fn) {
   });
 }
 
+void Server::use(Middleware hooks) {
+  impl_->registry.add_middleware("", std::move(hooks));
+}
+
+void Server::use(std::string name, Middleware hooks) {
+  if (name.empty()) throw std::invalid_argument("server.use: a middleware name must not be empty");
+  impl_->registry.add_middleware(std::move(name), std::move(hooks));
+}
+
 void Server::handle_co(std::string name, CoHandlerFn fn) {
   handle_async(name, server::coroutine_handler(name, std::move(fn)));
 }

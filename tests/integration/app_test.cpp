@@ -2,6 +2,7 @@
 // coroutine handlers, middleware and CORS.
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <strings.h>
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
@@ -409,6 +410,292 @@ TEST(CoroutineStreaming, EventsAndPulledBodies) {
   c.send(request("POST", "/sum", "Transfer-Encoding: chunked\r\n") + chunked(body, 100000));
   EXPECT_EQ(c.read_response().body,
             std::to_string(body.size()) + " " + std::to_string(fnv1a(body)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middleware
+
+constexpr const char* kMiddlewareConfig = R"(
+[[route]]
+path = "/open"
+handler = "hello"
+
+[[route]]
+path = "/static"
+handler = "static"
+body = "fixed"
+
+[[route]]
+path = "/private"
+handler = "hello"
+middleware = ["auth", "tag"]
+
+[[route]]
+path = "/private/later"
+handler = "later"
+middleware = ["auth", "tag"]
+
+[[route]]
+path = "/private/stream"
+handler = "stream"
+middleware = ["tag"]
+
+[[route]]
+path = "/broken"
+handler = "hello"
+middleware = ["broken"]
+)";
+
+struct MiddlewareServer {
+  std::atomic<int> handled{0};  // handler calls
+  TestServer server{
+      kMiddlewareConfig, [this](lithe::Server& s) {
+        s.handle("hello", [this](const lithe::Request&, lithe::Response& res) {
+          ++handled;
+          res.text("hello");
+        });
+        s.handle_co("later", [](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+          co_await sleep_for(2ms);
+          res.text("later");
+        });
+        s.handle("stream", [](const lithe::Request&, lithe::Response& res) {
+          lithe::Stream st = res.stream();
+          st.write("streamed");
+          st.end();
+        });
+        // For every request: the order of the hooks shows in X-Order.
+        s.use({[](const lithe::Request&, lithe::Response& res) {
+                 res.header("X-Order", "before:global");
+                 return false;
+               },
+               [](const lithe::Request&, lithe::Response& res) {
+                 res.header("X-Order", "after:global");
+               }});
+        s.use("auth", {[](const lithe::Request& req, lithe::Response& res) {
+                         if (req.header("authorization") == "Bearer ok") return false;
+                         res.status(401).text("who are you?");
+                         return true;
+                       },
+                       {}});
+        s.use("tag", {[](const lithe::Request&, lithe::Response& res) {
+                        res.header("X-Order", "before:tag");
+                        return false;
+                      },
+                      [](const lithe::Request&, lithe::Response& res) {
+                        res.header("X-Order", "after:tag");
+                      }});
+        s.use("broken", {[](const lithe::Request&, lithe::Response&) -> bool {
+                           throw std::runtime_error("the hook failed");
+                         },
+                         {}});
+      }};
+};
+
+// Every value of the header name, in the order received.
+std::vector<std::string> values(const HttpResponse& r, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& [n, v] : r.headers)
+    if (strncasecmp(n.c_str(), std::string(name).c_str(), n.size() + 1) == 0) out.push_back(v);
+  return out;
+}
+
+using Order = std::vector<std::string>;
+
+TEST(Middleware, HooksForEveryRequestRunAroundRoutedAndUnroutedAnswers) {
+  MiddlewareServer s;
+  RawClient c(s.server.port());
+  for (const char* path : {"/open", "/static", "/missing"}) {
+    c.send(get(path));
+    const HttpResponse r = c.read_response();
+    EXPECT_EQ(values(r, "X-Order"), (Order{"before:global", "after:global"})) << path << r.raw;
+  }
+  c.send(request("DELETE", "/open"));  // 405
+  const HttpResponse refused = c.read_response();
+  EXPECT_EQ(refused.status, 405);
+  EXPECT_EQ(values(refused, "X-Order"), (Order{"before:global", "after:global"}));
+}
+
+TEST(Middleware, ARouteAddsItsOwnInOrderAndAfterHooksRunInReverse) {
+  MiddlewareServer s;
+  const HttpResponse r = fetch(s.server.port(), get("/private", "Authorization: Bearer ok\r\n"));
+  EXPECT_EQ(r.body, "hello");
+  EXPECT_EQ(values(r, "X-Order"),
+            (Order{"before:global", "before:tag", "after:tag", "after:global"}));
+}
+
+TEST(Middleware, ABeforeHookThatAnswersSkipsTheHandlerButNotTheAfterHooks) {
+  MiddlewareServer s;
+  const HttpResponse r = fetch(s.server.port(), get("/private"));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.body, "who are you?");
+  EXPECT_EQ(s.handled.load(), 0);
+  // "tag" never ran its before hook; the after hooks of the whole chain run on the answer.
+  EXPECT_EQ(values(r, "X-Order"), (Order{"before:global", "after:tag", "after:global"}));
+}
+
+TEST(Middleware, AfterHooksReachCoroutineAndStreamedAnswers) {
+  MiddlewareServer s;
+  RawClient c(s.server.port());
+  c.send(get("/private/later", "Authorization: Bearer ok\r\n") + get("/private/stream"));
+  const HttpResponse later = c.read_response();
+  EXPECT_EQ(later.body, "later");
+  EXPECT_EQ(values(later, "X-Order"),
+            (Order{"before:global", "before:tag", "after:tag", "after:global"}));
+  const HttpResponse streamed = c.read_response();
+  EXPECT_EQ(streamed.body, "streamed");
+  EXPECT_EQ(values(streamed, "X-Order"),
+            (Order{"before:global", "before:tag", "after:tag", "after:global"}));
+}
+
+TEST(Middleware, AThrowingBeforeHookIsA500AndTheConnectionLivesOn) {
+  MiddlewareServer s;
+  RawClient c(s.server.port());
+  c.send(get("/broken"));
+  EXPECT_EQ(c.read_response().status, 500);
+  EXPECT_EQ(s.handled.load(), 0);
+  c.send(get("/open"));
+  EXPECT_EQ(c.read_response().body, "hello");
+}
+
+TEST(Middleware, AnUnknownNameIsAConfigErrorAtItsPosition) {
+  lithe::Server server(lithe::parse_config(
+      "[[route]]\npath = \"/a\"\nhandler = \"health\"\nmiddleware = [\"auth\", \"nope\"]\n",
+      "app.toml"));
+  server.use("auth", {});
+  try {
+    server.check();
+    FAIL() << "an unknown middleware passed check()";
+  } catch (const lithe::ConfigErrors& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "app.toml:4:23: unknown middleware 'nope' (register it with Server::use)");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CORS
+
+constexpr const char* kCorsConfig = R"(
+[[route]]
+path = "/api/items"
+methods = ["GET", "POST"]
+handler = "items"
+middleware = ["auth"]
+cors = { origins = ["https://app.example", "https://*.tenants.example"], headers = ["Content-Type", "Authorization"], max_age = "5m", credentials = true }
+
+[[route]]
+path = "/public"
+handler = "static"
+body = "public"
+cors = { origins = ["*"] }
+
+[[route]]
+path = "/reflect"
+methods = ["PUT"]
+handler = "items"
+cors = { origins = ["https://app.example"] }
+
+[[route]]
+path = "/plain"
+handler = "items"
+)";
+
+struct CorsServer {
+  TestServer server{kCorsConfig, [](lithe::Server& s) {
+                      s.handle("items",
+                               [](const lithe::Request&, lithe::Response& res) { res.json("[]"); });
+                      s.use("auth", {[](const lithe::Request& req, lithe::Response& res) {
+                                       if (!req.header("authorization").empty()) return false;
+                                       res.status(401);
+                                       return true;
+                                     },
+                                     {}});
+                    }};
+};
+
+std::string preflight(std::string_view path, std::string_view origin, std::string_view method,
+                      std::string_view extra = "") {
+  return request("OPTIONS", path,
+                 "Origin: " + std::string(origin) + "\r\nAccess-Control-Request-Method: " +
+                     std::string(method) + "\r\n" + std::string(extra));
+}
+
+TEST(Cors, APreflightFromAnAllowedOriginIsAnsweredBeforeAnyHook) {
+  CorsServer s;
+  const HttpResponse r =
+      fetch(s.server.port(), preflight("/api/items", "https://app.example", "POST",
+                                       "Access-Control-Request-Headers: content-type\r\n"));
+  EXPECT_EQ(r.status, 204);  // the auth hook never saw it: browsers send no credentials here
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(r.header("Access-Control-Allow-Methods"), "GET, POST");
+  EXPECT_EQ(r.header("Access-Control-Allow-Headers"), "Content-Type, Authorization");
+  EXPECT_EQ(r.header("Access-Control-Max-Age"), "300");
+  EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "true");
+  EXPECT_EQ(r.header("Vary"), "Origin");
+}
+
+TEST(Cors, ResponsesToAnAllowedOriginCarryItAndOthersDoNot) {
+  CorsServer s;
+  RawClient c(s.server.port());
+  c.send(get("/api/items", "Origin: https://app.example\r\nAuthorization: x\r\n"));
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.body, "[]");
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "true");
+  EXPECT_EQ(r.header("Vary"), "Origin");
+  // A rejection by a hook still tells the page's origin, so the page can read the 401.
+  c.send(get("/api/items", "Origin: https://app.example\r\n"));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "https://app.example");
+  // Subdomains under a "*." entry, not the bare domain nor a look-alike.
+  c.send(get("/api/items", "Origin: https://acme.tenants.example\r\nAuthorization: x\r\n"));
+  EXPECT_EQ(c.read_response().header("Access-Control-Allow-Origin"),
+            "https://acme.tenants.example");
+  for (const char* other : {"https://evil.example", "https://tenants.example",
+                            "https://x.eviltenants.example", "http://app.example"}) {
+    c.send(get("/api/items", "Origin: " + std::string(other) + "\r\nAuthorization: x\r\n"));
+    r = c.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_FALSE(r.has_header("Access-Control-Allow-Origin")) << other;
+    EXPECT_EQ(r.header("Vary"), "Origin");
+  }
+}
+
+TEST(Cors, APreflightFromAnotherOriginGetsThePlainOptionsAnswer) {
+  CorsServer s;
+  const HttpResponse r =
+      fetch(s.server.port(), preflight("/api/items", "https://evil.example", "POST"));
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, POST, OPTIONS");
+  EXPECT_FALSE(r.has_header("Access-Control-Allow-Origin"));
+  EXPECT_FALSE(r.has_header("Access-Control-Allow-Methods"));
+}
+
+TEST(Cors, AnyOriginOnAPreparedBodyAndAskedHeadersReflected) {
+  CorsServer s;
+  RawClient c(s.server.port());
+  c.send(get("/public", "Origin: https://anyone.example\r\n"));
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.body, "public");
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+  EXPECT_FALSE(r.has_header("Vary"));
+  EXPECT_FALSE(r.has_header("Access-Control-Allow-Credentials"));
+  c.send(preflight("/reflect", "https://app.example", "PUT",
+                   "Access-Control-Request-Headers: x-trace, content-type\r\n"));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("Access-Control-Allow-Methods"), "PUT");
+  EXPECT_EQ(r.header("Access-Control-Allow-Headers"), "x-trace, content-type");
+  EXPECT_EQ(r.header("Access-Control-Max-Age"), "600");
+  EXPECT_EQ(values(r, "Vary"), (Order{"Access-Control-Request-Headers", "Origin"}));
+}
+
+TEST(Cors, ARouteWithoutItAnswersAsBefore) {
+  CorsServer s;
+  const HttpResponse r = fetch(s.server.port(), preflight("/plain", "https://app.example", "GET"));
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_FALSE(r.has_header("Access-Control-Allow-Origin"));
 }
 
 }  // namespace

@@ -803,5 +803,54 @@ TEST(ConfigStreaming, BadValuesNameTheirPosition) {
   EXPECT_EQ(text_errors("[limits]\nstream_buffer = 0\n").at(0).pos.line, 2u);
 }
 
+// A route's middleware list and cors table (README, "Middleware" and "CORS").
+TEST(ConfigApplication, MiddlewareAndCorsAreReadIntoTheRoute) {
+  const Config c = parse_config(
+      "[[route]]\npath = \"/a\"\nhandler = \"echo\"\nmiddleware = [\"auth\", \"audit\"]\n"
+      "cors = { origins = [\"https://app.example\", \"https://*.t.example:8443\"], "
+      "methods = [\"GET\", \"PUT\"], headers = [\"Content-Type\"], max_age = \"2m\", "
+      "credentials = true }\n",
+      "t.toml");
+  const RouteConfig& r = c.routes.at(0);
+  EXPECT_EQ(r.middleware, (std::vector<std::string>{"auth", "audit"}));
+  EXPECT_EQ(r.middleware_pos.at(1).column, 23u);
+  ASSERT_TRUE(r.cors.has_value());
+  EXPECT_EQ(r.cors->origins.size(), 2u);
+  EXPECT_EQ(r.cors->methods, (std::vector<std::string>{"GET", "PUT"}));
+  EXPECT_EQ(r.cors->headers, (std::vector<std::string>{"Content-Type"}));
+  EXPECT_EQ(r.cors->max_age, std::chrono::seconds(120));
+  EXPECT_TRUE(r.cors->credentials);
+  EXPECT_EQ(r.options.find("cors"), nullptr);  // not left to the handler
+  EXPECT_EQ(r.options.find("middleware"), nullptr);
+}
+
+TEST(ConfigApplication, BadMiddlewareAndCorsNameTheirPosition) {
+  const std::string route = "[[route]]\npath = \"/a\"\nhandler = \"echo\"\n";
+  auto error = [&](const std::string& line) {  // every error, in the order reported
+    std::string all;
+    for (const ConfigError& e : text_errors(route + line + "\n"))
+      all += (all.empty() ? "" : " | ") + e.to_string();
+    return all.empty() ? std::string("<none>") : all;
+  };
+  EXPECT_EQ(error("middleware = \"auth\""),
+            "t.toml:4:14: route.middleware must be an array of names registered with Server::use");
+  EXPECT_EQ(error("cors = true"),
+            "t.toml:4:8: route.cors must be a table, such as cors = { origins = "
+            "[\"https://a.example\"] }");
+  EXPECT_EQ(error("cors = { methods = [\"GET\"] }"),
+            "t.toml:4:8: route.cors needs origins: \"*\" or the origins allowed");
+  EXPECT_EQ(error("cors = { origins = [\"*\"], credentials = true }"),
+            "t.toml:4:8: route.cors.credentials = true needs its origins listed: browsers refuse "
+            "\"*\" with credentials");
+  EXPECT_EQ(error("cors = { origins = [\"https://a.example/\"] }"),
+            "t.toml:4:21: route.cors.origins entries must be \"*\" or origins like "
+            "\"https://app.example.com\"");
+  EXPECT_EQ(error("cors = { origins = [\"*\"], methods = [\"get\"] }"),
+            "t.toml:4:38: route.cors.methods entries must be method names like \"GET\"");
+  EXPECT_EQ(error("cors = { origin = [\"*\"] }"),
+            "t.toml:4:8: route.cors needs origins: \"*\" or the origins allowed | t.toml:4:10: "
+            "unknown key \"origin\" in [route.cors] (did you mean \"origins\"?)");
+}
+
 }  // namespace
 }  // namespace lithe
