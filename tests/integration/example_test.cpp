@@ -172,3 +172,56 @@ TEST(Example, AFirehoseToAReaderAtOneKibASecondHoldsTheStreamBufferAndOnePiece) 
   c.reset();  // unread bytes: a reset, and the stream is cancelled
   EXPECT_EQ(example.terminate(), 0);
 }
+
+// examples/app.cpp with examples/app.toml, as the README's application guide runs it.
+TEST(Example, TheApplicationGuidesApi) {
+  TempDir dir;
+  std::string toml = read_file(LITHE_APP_TOML);
+  const std::string fixed = "127.0.0.1:8082";
+  ASSERT_NE(toml.find(fixed), std::string::npos);
+  toml.replace(toml.find(fixed), fixed.size(), "127.0.0.1:0");
+  auto config = dir.write("app.toml", toml);
+  Daemon app(LITHE_APP_EXAMPLE, {config.string()});
+  RawClient c(app.port());
+  const std::string order =
+      R"({"items":[{"sku":"a","qty":2,"price":3.5},{"sku":"b","qty":1,"price":1}]})";
+
+  // No token: the auth middleware answers, and the front end's origin may read it.
+  c.send(post("/api/orders", order, "Origin: http://localhost:3000\r\n"));
+  HttpResponse r = c.read_response();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "http://localhost:3000");
+  EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "true");
+  EXPECT_EQ(r.header("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(r.header("X-Request-Id").value_or("").size(), 32u);
+
+  // The browser's preflight, answered without the token.
+  c.send(request("OPTIONS", "/api/orders",
+                 "Origin: http://localhost:3000\r\nAccess-Control-Request-Method: POST\r\n"
+                 "Access-Control-Request-Headers: content-type, authorization\r\n"));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("Access-Control-Allow-Methods"), "POST");
+  EXPECT_EQ(r.header("Access-Control-Allow-Headers"), "Content-Type, Authorization");
+
+  // With the token: the coroutine waits on the "stock service", then answers.
+  c.send(post("/api/orders", order,
+              "Authorization: Bearer secret\r\nContent-Type: application/json\r\n"));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 201) << r.raw;
+  const std::string id = r.header("X-Request-Id").value_or("");
+  EXPECT_EQ(r.body, R"({"order":")" + id + R"(","items":2,"total":8})");
+
+  c.send(post("/api/orders", "{not json", "Authorization: Bearer secret\r\n"));
+  EXPECT_EQ(c.read_response().status, 400);
+
+  // From the trusted proxy (127.0.0.1), its request ID is kept.
+  c.send(get("/api/orders/42", "Authorization: Bearer secret\r\nX-Request-Id: edge-1\r\n"));
+  r = c.read_response();
+  EXPECT_EQ(r.body, R"({"order":"42","state":"packed"})");
+  EXPECT_EQ(r.header("X-Request-Id"), "edge-1");
+
+  c.send(get("/healthz"));  // the route declared in code
+  EXPECT_EQ(c.read_response().status, 200);
+  EXPECT_EQ(app.terminate(), 0);
+}
