@@ -93,6 +93,18 @@ class Server {
   // status: 0 after a clean stop, 1 for a bad config, 2 when an address cannot be bound.
   int run();
 
+  // For a program that owns what run() otherwise takes over in the process. Call before run().
+  //  - handle_signals(false): no handler for SIGINT, SIGTERM, SIGHUP or SIGUSR1, and SIGPIPE's
+  //    disposition left alone (ignore it yourself: a peer that resets during a sendfile raises
+  //    it); the program calls shutdown(), reload() and reopen_logs() itself.
+  //  - configure_logging(false): spdlog's default logger stays the program's, and [log] level
+  //    and error are not applied (the access log, lithe's own, is still written).
+  // The daemon keeps both on.
+  void handle_signals(bool on);
+  void configure_logging(bool on);
+  // Reopens the log files by name, as SIGUSR1 does (logrotate). Thread-safe.
+  void reopen_logs();
+
   // Thread-safe immediate stop: connections close, run() returns soon after.
   void stop();
   // Thread-safe graceful stop, as SIGTERM: listeners close, `health` answers 503, requests in

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -68,6 +69,8 @@ struct Server::Impl {
   std::optional<std::vector<ListenAddress>> listen_override;  // -l: kept across reloads
   std::optional<unsigned> workers_override;                   // -w: kept across reloads
   std::vector<RouteConfig> code_routes;                       // route(): kept across reloads
+  bool own_signals = true;  // handle_signals(): the daemon's signal handling
+  bool own_logging = true;  // configure_logging(): spdlog's default logger from [log]
   handlers::Registry registry;
   handlers::ServerState state;
   std::vector<std::unique_ptr<net::Worker>> workers;
@@ -211,9 +214,9 @@ void Server::override_workers(unsigned workers) {
 
 int Server::run() {
   Impl& s = *impl_;
-  std::signal(SIGPIPE, SIG_IGN);
+  if (s.own_signals) std::signal(SIGPIPE, SIG_IGN);
   try {
-    log::init(s.config.log);  // embedders get the daemon's logging too
+    if (s.own_logging) log::init(s.config.log);
   } catch (const std::exception& e) {
     spdlog::error("cannot open log: {}", e.what());
     return 1;
@@ -243,8 +246,11 @@ int Server::run() {
   // The handlers are in place before anything announces the server (the "listening on" lines,
   // the pid file, READY=1): a supervisor that signals at once must not meet SIGHUP's or
   // SIGTERM's default action. A signal that comes before run() below is handled once it runs.
-  asio::signal_set signals(s.control, SIGINT, SIGTERM, SIGHUP);
-  signals.add(SIGUSR1);
+  std::optional<asio::signal_set> signals;
+  if (s.own_signals) {
+    signals.emplace(s.control, SIGINT, SIGTERM, SIGHUP);
+    signals->add(SIGUSR1);
+  }
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [this, &signals, &on_signal](const boost::system::error_code& ec, int sig) {
         if (ec) return;
@@ -252,7 +258,7 @@ int Server::run() {
           spdlog::info("SIGHUP: reloading {}", impl_->config.source);
           reload();
         } else if (sig == SIGUSR1) {
-          log::reopen();
+          reopen_logs();
           spdlog::info("SIGUSR1: log files reopened");
         } else if (impl_->graceful) {
           spdlog::info("signal {} again: stopping now", sig);
@@ -262,9 +268,9 @@ int Server::run() {
                        impl_->config.timeouts.shutdown.count());
           begin_graceful_stop();
         }
-        signals.async_wait(on_signal);
+        signals->async_wait(on_signal);
       };
-  signals.async_wait(on_signal);
+  if (signals) signals->async_wait(on_signal);
 
   unsigned count = s.config.server.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
@@ -325,6 +331,8 @@ int Server::run() {
     stop_now = s.stop_requested;
   }
   if (stop_now) stop();  // outside the lock: stop() takes it
+  // Serving until stop(), with or without a signal wait pending on the control loop.
+  auto serving = asio::make_work_guard(s.control);
   s.control.run();
   for (auto& w : s.workers) w->stop();
   for (auto& t : threads) t.join();
@@ -339,6 +347,18 @@ int Server::run() {
   log::flush();
   spdlog::info("stopped");
   return 0;
+}
+
+void Server::handle_signals(bool on) {
+  impl_->own_signals = on;
+}
+
+void Server::configure_logging(bool on) {
+  impl_->own_logging = on;
+}
+
+void Server::reopen_logs() {
+  log::reopen();
 }
 
 void Server::stop() {
@@ -449,7 +469,7 @@ bool Server::reload() {
   try {
     // The access log first: when it cannot be opened, the error log has not moved either.
     snapshot->access_log = s.access_log_for(next.log);
-    log::reconfigure(next.log);
+    if (s.own_logging) log::reconfigure(next.log);
   } catch (const std::exception& e) {
     return refuse("cannot open log", e);
   }

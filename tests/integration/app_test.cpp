@@ -2,6 +2,8 @@
 // coroutine handlers, middleware and CORS.
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <strings.h>
 
 #include <atomic>
@@ -9,10 +11,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
+#include <csignal>
 #include <future>
 #include <lithe/coro.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -696,6 +700,51 @@ TEST(Cors, ARouteWithoutItAnswersAsBefore) {
   EXPECT_EQ(r.status, 204);
   EXPECT_EQ(r.header("Allow"), "GET, HEAD, OPTIONS");
   EXPECT_FALSE(r.has_header("Access-Control-Allow-Origin"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedding without taking over the process
+
+std::atomic<int> hangups{0};
+void count_hangup(int) {
+  ++hangups;
+}
+
+TEST(Embedding, WithoutSignalHandlingOrLoggingTheProgramKeepsBoth) {
+  // The program's own SIGHUP handler, SIGPIPE disposition and default logger.
+  struct sigaction mine {
+  }, before_hup{}, before_pipe{};
+  mine.sa_handler = count_hangup;
+  sigemptyset(&mine.sa_mask);
+  ASSERT_EQ(::sigaction(SIGHUP, &mine, &before_hup), 0);
+  struct sigaction pipe_default {};
+  pipe_default.sa_handler = SIG_DFL;
+  ASSERT_EQ(::sigaction(SIGPIPE, &pipe_default, &before_pipe), 0);
+  auto previous_logger = spdlog::default_logger();
+  std::ostringstream lines;
+  auto logger = std::make_shared<spdlog::logger>(
+      "program", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
+  spdlog::set_default_logger(logger);
+  {
+    TestServer s("[log]\nlevel = \"off\"\n[[route]]\npath = \"/\"\nhandler = \"health\"\n",
+                 [](lithe::Server& server) {
+                   server.handle_signals(false);
+                   server.configure_logging(false);
+                 });
+    EXPECT_EQ(fetch(s.port(), get("/")).status, 200);
+    ::raise(SIGHUP);  // the program's handler runs; lithe neither reloads nor dies
+    EXPECT_EQ(hangups.load(), 1);
+    EXPECT_EQ(fetch(s.port(), get("/")).status, 200);
+    struct sigaction now {};
+    ::sigaction(SIGPIPE, nullptr, &now);
+    EXPECT_EQ(now.sa_handler, SIG_DFL);  // left as the program set it
+  }
+  EXPECT_EQ(spdlog::default_logger(), logger);  // [log] level = "off" was not applied to it
+  EXPECT_NE(lines.str().find("listening on 127.0.0.1:"), std::string::npos) << lines.str();
+  EXPECT_EQ(lines.str().find("reload"), std::string::npos) << lines.str();
+  spdlog::set_default_logger(previous_logger);
+  ::sigaction(SIGHUP, &before_hup, nullptr);
+  ::sigaction(SIGPIPE, &before_pipe, nullptr);
 }
 
 }  // namespace
