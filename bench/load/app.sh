@@ -219,33 +219,13 @@ measure() {  # SERVER ROUTE ROUND
   kill -0 "$SRV_PID" 2>/dev/null || { cat "$WORK/$server.log" >&2; die "$server died during $route"; }
   after=$(cpu_ticks "$SRV_PID")
   client_after=$(client_jiffies)
-  M_CLIENT=$(awk -v b="$client_before" -v a="$client_after" 'BEGIN {
-    split(b, x, " "); split(a, y, " ")
-    if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }')
+  M_CLIENT=$(busy_percent "$client_before" "$client_after")
   {
     echo "### round $3, $route, $server: wrk -t1 -c$CONNS --latency -d${DURATION}s ${args[*]}"
     echo "### server CPU ticks $before -> $after (CLK_TCK $HZ); wrk's CPU ${M_CLIENT:-?} %"
     cat "$WORK/wrk.txt"; echo
   } >>"$WRK_LOG"
-  read -r M_REQ M_RPS M_P99 M_ERR M_CPU < <(
-    awk -v before="$before" -v after="$after" -v hz="$HZ" '
-      function us(v,   n, u) {  # "245.00us", "1.02ms", "1.10s" -> µs
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "ms") return n * 1000
-        if (u == "s") return n * 1000000
-        if (u == "m") return n * 60000000
-        return n
-      }
-      /requests in/ { total = $1 }
-      /^Requests\/sec:/ { rps = $2 }
-      $1 == "99%" { p99 = us($2) }
-      /Non-2xx or 3xx responses:/ { non2xx = $NF }
-      /Socket errors:/ { gsub(/,/, ""); sock = $4 + $6 + $8 + $10 }
-      END {
-        if (total == 0) { print 0, 0, 0, 0, 0; exit }
-        printf "%d %.0f %.0f %d %.3f\n", total, rps, p99, non2xx + sock,
-               (after - before) * 1000000 / hz / total
-      }' "$WORK/wrk.txt")
+  read -r M_REQ M_RPS M_P99 M_ERR M_CPU < <(wrk_figures "$WORK/wrk.txt" "$before" "$after" "$HZ")
   if (( M_REQ == 0 )); then
     log "round $3, $route, $server: wrk completed no request:"; cat "$WORK/wrk.txt" >&2
   fi

@@ -204,3 +204,34 @@ wait_ready() {  # URL PID LOGFILE
 
 stop_lithe() { [[ -z $LITHE_PID ]] || stop_pid "$LITHE_PID"; LITHE_PID=; }
 stop_nginx() { [[ -z $NGINX_PID ]] || stop_pid "$NGINX_PID"; NGINX_PID=; }
+
+# From wrk's --latency output in FILE and the server's CPU ticks BEFORE and AFTER the run (HZ a
+# second): "requests req/s p99_us errors cpu_us_per_request", errors being non-2xx answers and
+# socket errors; "0 0 0 0 0" when wrk completed nothing.
+wrk_figures() {  # FILE BEFORE AFTER HZ
+  awk -v before="$2" -v after="$3" -v hz="$4" '
+    function us(v,   n, u) {  # "245.00us", "1.02ms", "1.10s" -> µs
+      n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+      if (u == "ms") return n * 1000
+      if (u == "s") return n * 1000000
+      if (u == "m") return n * 60000000
+      return n
+    }
+    /requests in/ { total = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "99%" { p99 = us($2) }
+    /Non-2xx or 3xx responses:/ { non2xx = $NF }
+    /Socket errors:/ { gsub(/,/, ""); sock = $4 + $6 + $8 + $10 }
+    END {
+      if (total == 0) { print 0, 0, 0, 0, 0; exit }
+      printf "%d %.0f %.0f %d %.3f\n", total, rps, p99, non2xx + sock,
+             (after - before) * 1000000 / hz / total
+    }' "$1"
+}
+
+# How busy a CPU was between two "busy total" jiffy readings, in percent ("" when no time passed).
+busy_percent() {  # BEFORE AFTER
+  awk -v b="$1" -v a="$2" 'BEGIN {
+    split(b, x, " "); split(a, y, " ")
+    if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }'
+}
