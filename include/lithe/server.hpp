@@ -4,7 +4,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <version>
+#if defined(__cpp_lib_source_location)
 #include <source_location>
+#endif
 #include <string>
 #include <vector>
 
@@ -40,6 +43,31 @@ class RouteOptions {
 
  private:
   handlers::Options& options_;
+};
+
+// Where a call was written, for errors that point at the caller's code: std::source_location
+// where the library has it, else the compiler's builtins (clang 14 with libstdc++ 12 lacks it;
+// the column is then clang's, or 0).
+struct CallSite {
+#if defined(__cpp_lib_source_location)
+  static constexpr CallSite here(std::source_location at = std::source_location::current()) {
+    return {at.file_name(), at.line(), at.column()};
+  }
+#elif defined(__has_builtin) && __has_builtin(__builtin_COLUMN)
+  static constexpr CallSite here(const char* file = __builtin_FILE(),
+                                 unsigned line = __builtin_LINE(),
+                                 unsigned column = __builtin_COLUMN()) {
+    return {file, line, column};
+  }
+#else
+  static constexpr CallSite here(const char* file = __builtin_FILE(),
+                                 unsigned line = __builtin_LINE()) {
+    return {file, line, 0};
+  }
+#endif
+  const char* file;
+  unsigned line;
+  unsigned column;
 };
 
 class Server {
@@ -84,7 +112,7 @@ class Server {
   // reloads; a clash with another route is a config error at check() or run(), at the call's
   // FILE:LINE:COL. Throws std::invalid_argument for an unknown method.
   void route(std::vector<std::string> methods, std::string path, std::string name,
-             std::source_location where = std::source_location::current());
+             CallSite where = CallSite::here());
   // Validates routes, handler names and options against the registered handlers.
   // Throws ConfigErrors (FILE:LINE:COL: message).
   void check();

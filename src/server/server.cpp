@@ -184,10 +184,10 @@ void RouteOptions::error(std::string message) {
 }
 
 void Server::route(std::vector<std::string> methods, std::string path, std::string name,
-                   std::source_location where) {
+                   CallSite where) {
   RouteConfig r;
-  r.source = where.file_name();
-  r.pos = r.path_pos = r.methods_pos = r.handler_pos = {where.line(), where.column()};
+  r.source = where.file;
+  r.pos = r.path_pos = r.methods_pos = r.handler_pos = {where.line, where.column};
   for (const std::string& m : methods)
     if (!(m == "*" && methods.size() == 1) && !base::method_from_name(m))
       throw std::invalid_argument("server.route: unknown method \"" + m + "\"");
