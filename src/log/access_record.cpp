@@ -8,14 +8,17 @@
 
 namespace lithe::log {
 
+bool trusted_peer(const Peer& peer, const ProxyConfig& proxy) noexcept {
+  return !proxy.trusted.empty() && (peer.unix_socket || is_trusted(proxy, peer.ip));
+}
+
 AccessRecord request_record(const Peer& peer, const ProxyConfig& proxy, const lithe::Request* req,
                             uint64_t streamed_in, char (&client_text)[base::ip_text_size]) {
   AccessRecord rec;
   rec.client = peer.unix_socket ? std::string_view("unix:") : base::format_ip(peer.ip, client_text);
   if (req && !req->method().empty()) {
-    if (peer.unix_socket && !proxy.trusted.empty()) {
-      // A unix-socket peer is a local process the socket's mode allows: as trusted as the
-      // proxies listed. It stays "unix:" when its header names nobody.
+    if (peer.unix_socket && trusted_peer(peer, proxy)) {
+      // It stays "unix:" when its header names nobody.
       if (auto found = forwarded_client(proxy, req->headers()))
         rec.client = base::format_ip(*found, client_text);
     } else if (!proxy.trusted.empty()) {

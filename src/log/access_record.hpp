@@ -22,6 +22,11 @@ struct Peer {
   bool unix_socket;
 };
 
+// Whether the peer's forwarding headers (and request IDs) may be believed: a TCP peer listed in
+// proxy.trusted, or a unix-socket peer, a local process the socket's mode allows, once any
+// proxy is trusted.
+bool trusted_peer(const Peer& peer, const ProxyConfig& proxy) noexcept;
+
 // The request's part of a record. The client is the peer, or the address a trusted proxy
 // forwarded (client_address.hpp); its text is written into client_text, which the record
 // points into. req: null, or with an empty method, when the request was rejected before its

@@ -18,7 +18,6 @@
 #include "http/stream_state.hpp"
 #include "log/access_log.hpp"
 #include "log/access_record.hpp"
-#include "log/client_address.hpp"
 #include "net/transport.hpp"
 #include "net/worker.hpp"
 
@@ -291,13 +290,13 @@ void Session::assign_request_id() {
   }
 }
 
-// The peer is one of [proxy] trusted (a unix-socket peer is, when any is listed, as for the
-// client's address).
+// As the access log decides it (log::trusted_peer); the peer is looked up only when some
+// proxy is trusted at all.
 bool Session::trusted_peer() {
   const ProxyConfig& proxy = worker_.snapshot().config.proxy;
   if (proxy.trusted.empty()) return false;
   if (!peer_known_) resolve_peer();
-  return unix_peer_ || log::is_trusted(proxy, peer_);
+  return log::trusted_peer(log::Peer{peer_, unix_peer_}, proxy);
 }
 
 lithe::Responder Session::make_responder() {
@@ -809,12 +808,9 @@ void Session::fail_request(uint16_t status) {
 
 http::RenderContext Session::render_context(bool keep_alive, bool http10, bool head) const {
   const std::string& id_header = worker_.snapshot().config.server.request_id_header;
-  return {worker_.date().line(),
-          worker_.snapshot().server_line,
-          keep_alive,
-          http10,
-          head,
+  return {worker_.date().line(), worker_.snapshot().server_line, keep_alive, http10, head,
           id_header,
+          // (a reload may have turned the header off after the ID was given)
           exchange_ && !id_header.empty() ? exchange_->request.request_id() : std::string_view{}};
 }
 
