@@ -75,8 +75,10 @@ const Route* dispatch(const Snapshot& snap, http::Exchange& ex) {
       return nullptr;
     }
     if (Cors::is_preflight(req)) {
-      if (const Route* route = preflight(snap, req, res))
-        return static_cast<const Route*>(ex.route = route);
+      if (const Route* route = preflight(snap, req, res)) {
+        ex.route = route;
+        return route;
+      }
     }
   }
   router::Param params[router::max_params];

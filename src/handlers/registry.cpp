@@ -178,41 +178,47 @@ Registry::Registry() {
   add("metrics", make_metrics);
 }
 
-void Registry::add(std::string name, Factory factory) {
-  for (auto& entry : factories_) {
+namespace {
+
+// A name's entry replaced, or added at the end.
+template <class T>
+void put(std::vector<std::pair<std::string, T>>& entries, std::string name, T value) {
+  for (auto& entry : entries) {
     if (entry.first == name) {
-      entry.second = std::move(factory);
+      entry.second = std::move(value);
       return;
     }
   }
-  factories_.emplace_back(std::move(name), std::move(factory));
+  entries.emplace_back(std::move(name), std::move(value));
+}
+
+template <class T>
+const T* lookup(const std::vector<std::pair<std::string, T>>& entries, std::string_view name) {
+  for (const auto& entry : entries)
+    if (entry.first == name) return &entry.second;
+  return nullptr;
+}
+
+}  // namespace
+
+void Registry::add(std::string name, Factory factory) {
+  put(factories_, std::move(name), std::move(factory));
 }
 
 const Factory* Registry::find(std::string_view name) const {
-  for (const auto& entry : factories_)
-    if (entry.first == name) return &entry.second;
-  return nullptr;
+  return lookup(factories_, name);
 }
 
 void Registry::add_middleware(std::string name, Middleware hooks) {
   auto shared = std::make_shared<const Middleware>(std::move(hooks));
-  if (name.empty()) {
+  if (name.empty())
     global_.push_back(std::move(shared));
-    return;
-  }
-  for (auto& entry : named_) {
-    if (entry.first == name) {
-      entry.second = std::move(shared);
-      return;
-    }
-  }
-  named_.emplace_back(std::move(name), std::move(shared));
+  else
+    put(named_, std::move(name), std::move(shared));
 }
 
 const std::shared_ptr<const Middleware>* Registry::find_middleware(std::string_view name) const {
-  for (const auto& entry : named_)
-    if (entry.first == name) return &entry.second;
-  return nullptr;
+  return lookup(named_, name);
 }
 
 }  // namespace lithe::handlers
