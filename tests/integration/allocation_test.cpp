@@ -5,6 +5,7 @@
 // allocations caught in the measured window keep their call stacks, printed on failure.
 #include <execinfo.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -166,11 +167,17 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 namespace lithe::test {
 namespace {
 
+// Larger than what the kernel buffers for a connection whose client fixes its receive
+// buffer (the server's send buffer grows to net.ipv4.tcp_wmem's 4 MiB at most), so that
+// serving it waits on the client.
+constexpr std::size_t kBigFile = 8u << 20;
+
 // A files root made once per test binary (removed with the temp dir at exit).
 const std::string& files_root() {
   static const TempDir dir;
   static const std::string root = [] {
     dir.write("hello.txt", "hello files");
+    dir.write("big.bin", std::string(kBigFile, 'b'));
     return dir.path().string();
   }();
   return root;
@@ -306,6 +313,17 @@ TEST_F(AllocationTest, SteadyStateConcurrentConnections) {
   for (auto& c : clients) ASSERT_EQ(c->read_response().status, 100);
   for (auto& c : clients) c->send("x");
   for (auto& c : clients) ASSERT_EQ(c->read_response().body, "hello files");
+  // Every connection holds an output buffer at the same moment: with io_uring a buffer stays
+  // taken until its send completes, so the rounds below may overlap all 8 writes even when
+  // the rounds above never did. A file the kernel cannot buffer keeps each write pending
+  // until its client reads.
+  for (auto& c : clients) {
+    const int rcvbuf = 64 << 10;  // and no autotuning
+    ASSERT_EQ(::setsockopt(c->fd(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    c->send(get("/files/big.bin"));
+  }
+  for (auto& c : clients) c->peek_until("\r\n\r\n");
+  for (auto& c : clients) ASSERT_EQ(c->read_response().body.size(), kBigFile);
 
   start_counting();
   int ok = 0;
