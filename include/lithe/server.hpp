@@ -121,6 +121,18 @@ class Server {
   // status: 0 after a clean stop, 1 for a bad config, 2 when an address cannot be bound.
   int run();
 
+  // Serves from the program's own event loops instead of threads of lithe's: binds every
+  // listen address, then serves from each io_context in loops (a worker each, so handlers run
+  // on the program's threads; server.workers is not used). The program runs the loops, each
+  // from one thread at a time, before or after this call. No signal handler is installed, as
+  // with handle_signals(false). Returns 0 once bound, 1 for a bad config, 2 when an address
+  // cannot be bound. After stop() or shutdown(), once lithe has let go of every loop (one with
+  // no other work then returns from run()), `stopped` runs on one of them; destroy the Server
+  // after that, and before the loops. Throws std::invalid_argument for no loop or a null one.
+  int start(std::vector<boost::asio::io_context*> loops, std::function<void()> stopped = {});
+  int start(boost::asio::io_context& loop, std::function<void()> stopped = {}) {
+    return start(std::vector<boost::asio::io_context*>{&loop}, std::move(stopped));
+  }
   // For a program that owns what run() otherwise takes over in the process. Call before run().
   //  - handle_signals(false): no handler for SIGINT, SIGTERM, SIGHUP or SIGUSR1, and SIGPIPE's
   //    disposition left alone (ignore it yourself: a peer that resets during a sendfile raises
@@ -133,11 +145,12 @@ class Server {
   // Reopens the log files by name, as SIGUSR1 does (logrotate). Thread-safe.
   void reopen_logs();
 
-  // Thread-safe immediate stop: connections close, run() returns soon after.
+  // Thread-safe immediate stop: connections close, run() returns soon after (after start():
+  // `stopped` runs once the loops are let go).
   void stop();
   // Thread-safe graceful stop, as SIGTERM: listeners close, `health` answers 503, requests in
   // flight finish (their responses say Connection: close), idle connections close; run()
-  // returns 0 once drained or after timeouts.shutdown.
+  // returns 0 once drained or after timeouts.shutdown (after start(): `stopped` runs then).
   void shutdown();
   // Re-reads the config file (as SIGHUP). An invalid file is logged and changes nothing;
   // a valid one applies to new requests: routes, handlers, limits, timeouts, logs and

@@ -38,6 +38,8 @@ class Listener {
   void resume();
   // A completion of the ring's accept entry: a connection, or an error.
   void on_ring(int res, CompletionFlags flags);
+  // No wait, ring entry or backoff in flight: nothing on the loop refers to this listener.
+  bool idle() const { return !accepting_; }
   // Whether the ring's accept entry is in flight (until its last completion).
   bool armed_on_ring() const { return ring_ && armed_; }
 

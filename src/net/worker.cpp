@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -57,10 +58,13 @@ constexpr std::size_t pool_keep = 1024;
 constexpr std::size_t buffer_pool_quiet = 16;
 }  // namespace
 
-Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot)
+Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot,
+               asio::io_context* loop)
     : index_(index),
-      io_(1),
+      own_io_(loop ? nullptr : std::make_unique<asio::io_context>(1)),
+      io_(loop ? *loop : *own_io_),
       snapshot_(std::move(snapshot)),
+      settle_(io_),
       clock_(io_),
       deadlines_(io_, &Worker::on_deadline),
       metrics_(std::make_shared<metrics::WorkerMetrics>()),
@@ -149,6 +153,7 @@ void Worker::on_deadline(Deadline& deadline, Timeout kind) {
 }
 
 Worker::~Worker() {
+  if (!own_io_) return;  // stop() has let go of the program's loop: nothing refers to us there
   // A connection's read-side operation lives inside it (OpSlot), so its aborted operations must
   // complete before it is freed: the io_context would otherwise destroy them, later, in freed
   // memory. Close whatever is still open, then run just those completions (each closed
@@ -223,8 +228,17 @@ void Worker::run() {
   io_.run();
 }
 
-void Worker::stop() {
+void Worker::start() {
   post_from_outside([this] {
+    if (stopping_) return;
+    for (auto& l : listeners_) l->start();
+    tick();
+  });
+}
+
+void Worker::stop(std::function<void()> left) {
+  post_from_outside([this, left = std::move(left)]() mutable {
+    if (stopping_ && !own_io_) return;  // a second stop: the first one's `left` will run
     stopping_ = true;
     for (auto& l : listeners_) l->close();
     clock_.cancel();
@@ -232,7 +246,31 @@ void Worker::stop() {
     // close() may hand a connection back to the pool: iterate over a copy.
     auto open = active_;
     for (Session* c : open) c->close();
-    io_.stop();
+    if (own_io_) return io_.stop();
+    on_left_ = std::move(left);
+    if (ring_) ring_->drain();  // its entries complete now; the closed connections go back
+    leave_loop();
+  });
+}
+
+// A program's loop goes on after lithe's stop, so every completion that refers to this worker
+// (aborted waits, a coroutine unwinding, work posted by other threads) must have run before
+// the worker may go. Those already queued run before a handler posted now; later ones (a
+// handler that finishes its own wait first) are waited for at a gentle pace.
+void Worker::leave_loop() {
+  asio::post(io_, [this] {
+    const bool pending =
+        !active_.empty() || posted_.load(std::memory_order_acquire) != 0 ||
+        std::any_of(listeners_.begin(), listeners_.end(), [](const auto& l) { return !l->idle(); });
+    if (!pending) {
+      auto left = std::move(on_left_);
+      if (left) left();  // the worker may be gone once it returns
+      return;
+    }
+    for (Session* c : std::vector<Session*>(active_)) c->close();
+    if (ring_) ring_->drain();
+    settle_.expires_after(std::chrono::milliseconds(1));
+    settle_.async_wait([this](const boost::system::error_code&) { leave_loop(); });
   });
 }
 

@@ -1,5 +1,6 @@
 // One event loop: a single-threaded io_context with its own listeners, connections and pools.
-// Workers share nothing but the immutable Snapshot they serve.
+// Workers share nothing but the immutable Snapshot they serve. The io_context is the worker's
+// own, run by a thread the server starts, or a program's (Server::start), which runs it.
 #pragma once
 
 #include <atomic>
@@ -67,7 +68,10 @@ struct ReadBuffer {
 
 class Worker {
  public:
-  Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot);
+  // loop: a program's io_context to serve on; null for one of the worker's own.
+  Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot,
+         boost::asio::io_context* loop = nullptr);
+  // On a program's loop, only after stop() has called its `left`.
   ~Worker();
 
   boost::asio::io_context& io() { return io_; }
@@ -82,8 +86,12 @@ class Worker {
   void post_remove_listener(std::string key);
   // Runs the loop until stop(); call from the worker's own thread.
   void run();
-  // Thread-safe: closes listeners and connections and ends run().
-  void stop();
+  // On a program's loop, which the program runs: starts serving from it.
+  void start();
+  // Thread-safe: closes listeners and connections. On the worker's own loop it ends run(); on a
+  // program's loop, `left` runs there once none of this worker's operations is pending on it
+  // (the worker may then be destroyed, and a loop with no other work returns from run()).
+  void stop(std::function<void()> left = {});
   // Thread-safe graceful stop: listeners close, idle connections close, the rest close after
   // their response (which says Connection: close); drained() runs on this loop once no
   // connection is left.
@@ -166,14 +174,18 @@ class Worker {
   void set_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
   void check_drained();
   void resume_accepting_if_room();  // after max_connections paused accepting
+  void leave_loop();                // stop() on a program's loop: waits out what is pending
   static void on_deadline(Deadline& deadline, Timeout kind);
 
   unsigned index_;
-  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::io_context> own_io_;  // null on a program's loop
+  boost::asio::io_context& io_;                      // *own_io_, or the program's
   std::shared_ptr<const app::Snapshot> snapshot_;
   std::vector<std::shared_ptr<const app::Snapshot>> retired_;  // still referenced by writes
   std::size_t retired_holders_ = 0;   // connections that may reference a retired snapshot
   std::function<void()> on_drained_;  // set while a graceful stop waits for connections
+  std::function<void()> on_left_;     // stop() on a program's loop: called once let go
+  boost::asio::steady_timer settle_;  // paces leave_loop() while completions are awaited
   http::DateCache date_;
   boost::asio::steady_timer clock_;
   std::vector<std::unique_ptr<Listener>> listeners_;

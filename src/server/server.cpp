@@ -1,11 +1,13 @@
 // lithe::Server: builds the snapshot, binds listeners, runs one worker thread per loop and
-// waits for signals on the calling thread.
+// waits for signals on the calling thread; or serves from a program's own loops (start()).
 #include "lithe/server.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -92,6 +94,36 @@ struct Server::Impl {
   std::shared_ptr<log::AccessLog> access_log;  // the one in force (null when off)
   LogConfig access_config;                     // what it was opened for
 
+  // start(): the workers serve from the program's loops; the first one runs what the control
+  // loop runs for run() (the graceful stop's timer and bookkeeping).
+  bool embedded = false;
+  std::optional<asio::any_io_executor> program_control;
+  std::function<void()> on_stopped;     // start()'s: lithe has let go of every loop
+  bool leaving = false;                 // stop() has asked the workers to let go
+  std::atomic<std::size_t> serving{0};  // workers that have not let go of their loop yet
+
+  asio::any_io_executor control_executor() {
+    return program_control ? *program_control : control.get_executor();
+  }
+
+  std::vector<std::string> bound_texts() const {
+    std::vector<std::string> texts;
+    for (const net::BoundAddress& b : listeners) texts.push_back(b.text);
+    return texts;
+  }
+  void mark_bound(std::vector<std::string> addrs) {
+    std::lock_guard lock(mutex);
+    bound = std::move(addrs);
+    bind_done = true;
+    bound_cv.notify_all();
+  }
+
+  // What run() and start() share: the log, the snapshot, a worker per entry of loops (null:
+  // a loop of its own), the listeners and the pid file. 0, or run()'s status for a failure.
+  int open(const std::vector<asio::io_context*>& loops);
+  // After the workers: sockets' files, the pid file and the access log's queue.
+  void close_down();
+
   // The access log for cfg: the running one when its destination and format are unchanged.
   std::shared_ptr<log::AccessLog> access_log_for(const LogConfig& cfg) {
     if (access_log && cfg.access == access_config.access &&
@@ -118,7 +150,18 @@ Server::Server(Config config) : impl_(std::make_unique<Impl>()) {
   impl_->config = std::move(config);
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  Impl& s = *impl_;
+  if (!s.embedded ||
+      std::none_of(s.workers.begin(), s.workers.end(), [](const auto& w) { return w != nullptr; }))
+    return;
+  // Started on a program's loops and not let go of them: their pending operations refer to
+  // the workers, which must then outlive this object.
+  spdlog::error(
+      "lithe::Server destroyed while serving on the program's loops; call stop() and "
+      "wait for start()'s callback first");
+  for (auto& w : s.workers) (void)w.release();
+}
 
 void Server::handle(std::string name, HandlerFn fn) {
   auto shared = std::make_shared<const HandlerFn>(std::move(fn));
@@ -212,27 +255,19 @@ void Server::override_workers(unsigned workers) {
   impl_->config.server.workers = workers;
 }
 
-int Server::run() {
-  Impl& s = *impl_;
-  if (s.own_signals) std::signal(SIGPIPE, SIG_IGN);
+int Server::Impl::open(const std::vector<asio::io_context*>& loops) {
   try {
-    if (s.own_logging) log::init(s.config.log);
+    if (own_logging) log::init(config.log);
   } catch (const std::exception& e) {
     spdlog::error("cannot open log: {}", e.what());
+    mark_bound({});
     return 1;
   }
-  auto mark_bound = [&s](std::vector<std::string> addrs) {
-    std::lock_guard lock(s.mutex);
-    s.bound = std::move(addrs);
-    s.bind_done = true;
-    s.bound_cv.notify_all();
-  };
-
   std::shared_ptr<app::Snapshot> snapshot;
   try {
-    snapshot = app::build_snapshot(s.config, s.registry, s.state);
-    snapshot->access_log = s.access_log = s.access_log_for(s.config.log);
-    s.access_config = s.config.log;
+    snapshot = app::build_snapshot(config, registry, state);
+    snapshot->access_log = access_log = access_log_for(config.log);
+    access_config = config.log;
   } catch (const ConfigErrors& e) {
     for (const auto& err : e.errors()) spdlog::error("{}", err.to_string());
     mark_bound({});
@@ -242,6 +277,67 @@ int Server::run() {
     mark_bound({});
     return 1;
   }
+
+  for (std::size_t i = 0; i < loops.size(); ++i) {
+    workers.push_back(std::make_unique<net::Worker>(static_cast<unsigned>(i), snapshot, loops[i]));
+    state.metrics.workers.push_back(workers.back()->metrics_ptr());
+  }
+  snapshot.reset();  // the workers' now: the first reload must be able to retire it
+
+  std::vector<std::string> addresses;
+  inherited = net::InheritedSockets::from_environment();
+  for (const ListenAddress& addr : config.server.listen) {
+    try {
+      net::BoundAddress b = net::bind_address(addr, workers, config.server.backlog, inherited);
+      for (std::size_t i = 0; i < workers.size(); ++i)
+        workers[i]->add_listener(b.key, std::move(b.acceptors[i]));
+      b.acceptors.clear();
+      addresses.push_back(b.text);
+      spdlog::info("listening on {}{}", b.text,
+                   b.inherited ? " (passed by the service manager)" : "");
+      listeners.push_back(std::move(b));
+    } catch (const std::exception& e) {
+      spdlog::error("cannot listen on {}: {}", addr.text, e.what());
+      workers.clear();
+      remove_socket_files();
+      mark_bound({});
+      return 2;
+    }
+  }
+  // A socket the service manager listens on for lithe, which no listen address names: its
+  // connections would wait unanswered. The unit's sockets and the config must agree.
+  if (!inherited.empty()) {
+    for (const std::string& socket : inherited.untaken())
+      spdlog::error("inherited socket {} matches no listen address", socket);
+    workers.clear();
+    remove_socket_files();
+    mark_bound({});
+    return 2;
+  }
+  try {
+    pid_file = server::PidFile(config.server.pid_file);
+  } catch (const std::system_error& e) {
+    spdlog::error("{}", e.what());  // serving matters more than the file: run on without it
+  }
+  return 0;
+}
+
+void Server::Impl::close_down() {
+  {
+    std::lock_guard lock(mutex);
+    running = false;
+  }
+  workers.clear();
+  remove_socket_files();
+  pid_file = server::PidFile();
+  access_log.reset();  // the last snapshot went with the workers: this writes out the queue
+  log::flush();
+  spdlog::info("stopped");
+}
+
+int Server::run() {
+  Impl& s = *impl_;
+  if (s.own_signals) std::signal(SIGPIPE, SIG_IGN);
 
   // The handlers are in place before anything announces the server (the "listening on" lines,
   // the pid file, READY=1): a supervisor that signals at once must not meet SIGHUP's or
@@ -274,48 +370,8 @@ int Server::run() {
 
   unsigned count = s.config.server.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < count; ++i) {
-    s.workers.push_back(std::make_unique<net::Worker>(i, snapshot));
-    s.state.metrics.workers.push_back(s.workers.back()->metrics_ptr());
-  }
-  snapshot.reset();  // the workers' now: the first reload must be able to retire it
-
-  std::vector<std::string> bound;
-  s.inherited = net::InheritedSockets::from_environment();
-  for (const ListenAddress& addr : s.config.server.listen) {
-    try {
-      net::BoundAddress b =
-          net::bind_address(addr, s.workers, s.config.server.backlog, s.inherited);
-      for (std::size_t i = 0; i < s.workers.size(); ++i)
-        s.workers[i]->add_listener(b.key, std::move(b.acceptors[i]));
-      b.acceptors.clear();
-      bound.push_back(b.text);
-      spdlog::info("listening on {}{}", b.text,
-                   b.inherited ? " (passed by the service manager)" : "");
-      s.listeners.push_back(std::move(b));
-    } catch (const std::exception& e) {
-      spdlog::error("cannot listen on {}: {}", addr.text, e.what());
-      s.workers.clear();
-      s.remove_socket_files();
-      mark_bound({});
-      return 2;
-    }
-  }
-  // A socket the service manager listens on for lithe, which no listen address names: its
-  // connections would wait unanswered. The unit's sockets and the config must agree.
-  if (!s.inherited.empty()) {
-    for (const std::string& socket : s.inherited.untaken())
-      spdlog::error("inherited socket {} matches no listen address", socket);
-    s.workers.clear();
-    s.remove_socket_files();
-    mark_bound({});
-    return 2;
-  }
-  try {
-    s.pid_file = server::PidFile(s.config.server.pid_file);
-  } catch (const std::system_error& e) {
-    spdlog::error("{}", e.what());  // serving matters more than the file: run on without it
-  }
+  if (int status = s.open(std::vector<asio::io_context*>(count, nullptr)); status != 0)
+    return status;
 
   std::vector<std::thread> threads;
   for (auto& w : s.workers) threads.emplace_back([&w] { w->run(); });
@@ -323,7 +379,7 @@ int Server::run() {
     std::lock_guard lock(s.mutex);
     s.running = true;
   }
-  mark_bound(bound);
+  s.mark_bound(s.bound_texts());
   net::notify_ready();  // every listener is bound and the workers run
   bool stop_now;
   {
@@ -336,16 +392,35 @@ int Server::run() {
   s.control.run();
   for (auto& w : s.workers) w->stop();
   for (auto& t : threads) t.join();
+  s.close_down();
+  return 0;
+}
+
+int Server::start(std::vector<asio::io_context*> loops, std::function<void()> stopped) {
+  Impl& s = *impl_;
+  if (loops.empty() || std::find(loops.begin(), loops.end(), nullptr) != loops.end())
+    throw std::invalid_argument("lithe::Server::start: one io_context or more, none null");
+  if (s.embedded || s.running) throw std::logic_error("lithe::Server::start: already started");
+  s.embedded = true;
+  s.program_control = loops.front()->get_executor();
+  s.on_stopped = std::move(stopped);
+  s.workers_override = static_cast<unsigned>(loops.size());  // and on every reload
+  s.config.server.workers = *s.workers_override;
+  if (int status = s.open(loops); status != 0) return status;
+
+  for (auto& w : s.workers) w->start();
   {
     std::lock_guard lock(s.mutex);
-    s.running = false;
+    s.running = true;
   }
-  s.workers.clear();
-  s.remove_socket_files();
-  s.pid_file = server::PidFile();
-  s.access_log.reset();  // the last snapshot went with the workers: this writes out the queue
-  log::flush();
-  spdlog::info("stopped");
+  s.mark_bound(s.bound_texts());
+  net::notify_ready();
+  bool stop_now;
+  {
+    std::lock_guard lock(s.mutex);
+    stop_now = s.stop_requested;
+  }
+  if (stop_now) stop();
   return 0;
 }
 
@@ -363,17 +438,32 @@ void Server::reopen_logs() {
 
 void Server::stop() {
   Impl& s = *impl_;
+  bool leave = false;
   {
     std::lock_guard lock(s.mutex);
     s.stop_requested = true;
+    leave = s.embedded && s.running && !std::exchange(s.leaving, true);
   }
   s.state.draining = true;
   net::notify_stopping();
-  s.control.stop();
+  if (!s.embedded) return s.control.stop();
+  if (!leave) return;  // not started yet (start() stops at once), or stopping already
+  // Each worker goes on its own loop once it has let go of it; the last one closes down.
+  s.serving = s.workers.size();
+  for (std::size_t i = 0; i < s.workers.size(); ++i) {
+    s.workers[i]->stop([this, i] {
+      Impl& self = *impl_;
+      self.workers[i].reset();
+      if (--self.serving != 0) return;
+      if (self.shutdown_timer) self.shutdown_timer->cancel();
+      self.close_down();
+      if (auto stopped = std::move(self.on_stopped)) stopped();
+    });
+  }
 }
 
 void Server::shutdown() {
-  asio::post(impl_->control, [this] {
+  asio::post(impl_->control_executor(), [this] {
     if (!impl_->graceful) begin_graceful_stop();
   });
 }
@@ -386,7 +476,8 @@ void Server::begin_graceful_stop() {
   s.state.draining = true;  // health answers 503 from now on
   net::notify_stopping();
   s.draining_workers = s.workers.size();
-  s.shutdown_timer = std::make_unique<asio::steady_timer>(s.control, s.config.timeouts.shutdown);
+  s.shutdown_timer =
+      std::make_unique<asio::steady_timer>(s.control_executor(), s.config.timeouts.shutdown);
   s.shutdown_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     spdlog::warn("shutdown timeout: ending streams, closing the remaining connections");
@@ -400,7 +491,7 @@ void Server::begin_graceful_stop() {
   });
   for (auto& w : s.workers) {
     w->drain([this] {
-      asio::post(impl_->control, [this] {
+      asio::post(impl_->control_executor(), [this] {
         if (--impl_->draining_workers == 0) {
           spdlog::info("drained");
           stop();

@@ -7,6 +7,8 @@
 #include <strings.h>
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -14,10 +16,12 @@
 #include <csignal>
 #include <future>
 #include <lithe/coro.hpp>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -745,6 +749,170 @@ TEST(Embedding, WithoutSignalHandlingOrLoggingTheProgramKeepsBoth) {
   spdlog::set_default_logger(previous_logger);
   ::sigaction(SIGHUP, &before_hup, nullptr);
   ::sigaction(SIGPIPE, &before_pipe, nullptr);
+}
+
+lithe::ListenAddress loopback(uint16_t port) {
+  lithe::ListenAddress a;
+  a.host = "127.0.0.1";
+  a.port = port;
+  a.text = "127.0.0.1:" + std::to_string(port);
+  return a;
+}
+
+// A server for start(): the test's config on 127.0.0.1:0.
+std::unique_ptr<lithe::Server> program_server(std::string_view toml) {
+  auto server = std::make_unique<lithe::Server>(lithe::parse_config(toml, "test.toml"));
+  server->override_listen({loopback(0)});
+  return server;
+}
+
+uint16_t bound_port(lithe::Server& server) {
+  const std::string address = server.wait_bound().front();  // "127.0.0.1:41234"
+  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
+// Runs io on a thread of the program's; done() says whether run() has returned.
+class ProgramLoop {
+ public:
+  explicit ProgramLoop(boost::asio::io_context& io)
+      : ran_(std::async(std::launch::async, [&io] {
+          io.run();
+          return std::this_thread::get_id();
+        })) {}
+  // Whether run() returned by itself within the test's timeout (nothing else kept it going).
+  bool returns() { return ran_.wait_for(io_timeout * 2) == std::future_status::ready; }
+
+ private:
+  std::future<std::thread::id> ran_;
+};
+
+constexpr std::string_view where_config =
+    "[[route]]\npath = \"/where\"\nhandler = \"where\"\n"
+    "[[route]]\npath = \"/later\"\nhandler = \"later\"\n";
+
+TEST(Embedding, ServesFromTheProgramsOwnLoopAndLetsGoOfItOnStop) {
+  boost::asio::io_context io;
+  int program_state = 0;  // the program's, touched by its loop only: no lock
+  std::thread::id loop_thread;
+  auto server = program_server(where_config);
+  server->handle("where", [&](const lithe::Request&, lithe::Response& res) {
+    ++program_state;
+    res.text(std::this_thread::get_id() == loop_thread ? "on the program's loop" : "elsewhere");
+  });
+  server->handle_co(
+      "later", [&](const lithe::Request&, lithe::Response& res) -> boost::asio::awaitable<void> {
+        // A timer of the program's loop, awaited by a coroutine on the same loop.
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
+        t.expires_after(std::chrono::milliseconds(1));
+        co_await t.async_wait(boost::asio::use_awaitable);
+        res.text(&t.get_executor().context() == &io ? "same loop" : "other loop");
+      });
+  struct sigaction before {};
+  ::sigaction(SIGTERM, nullptr, &before);
+  std::promise<void> stopped;
+  ASSERT_EQ(server->start(io, [&] { stopped.set_value(); }), 0);
+  struct sigaction after {};
+  ::sigaction(SIGTERM, nullptr, &after);
+  EXPECT_EQ(after.sa_handler, before.sa_handler);  // the program owns its signals
+
+  std::promise<std::thread::id> id;
+  boost::asio::post(io, [&] { id.set_value(std::this_thread::get_id()); });
+  ProgramLoop loop(io);
+  loop_thread = id.get_future().get();
+  const uint16_t port = bound_port(*server);
+  RawClient c(port);
+  c.send(get("/where"));
+  EXPECT_EQ(c.read_response().body, "on the program's loop");
+  c.send(get("/later"));
+  EXPECT_EQ(c.read_response().body, "same loop");
+  boost::asio::post(io, [&] { ++program_state; });  // the program's own work goes on beside
+
+  server->stop();  // with c still open
+  ASSERT_EQ(stopped.get_future().wait_for(io_timeout), std::future_status::ready);
+  EXPECT_TRUE(c.is_closed());
+  ASSERT_TRUE(loop.returns()) << "lithe left work on the program's loop after stopping";
+  EXPECT_EQ(program_state, 2);
+  server.reset();  // after `stopped`, before the loop, as start() asks
+  // The loop is still the program's: it runs what is posted next.
+  io.restart();
+  bool ran = false;
+  boost::asio::post(io, [&] { ran = true; });
+  io.run();
+  EXPECT_TRUE(ran);
+}
+
+TEST(Embedding, TwoProgramLoopsDrainOnAGracefulShutdown) {
+  boost::asio::io_context io1, io2;
+  std::mutex m;
+  std::set<std::thread::id> handler_threads;
+  std::promise<lithe::Responder> held;
+  auto server = program_server(where_config);
+  server->handle("where", [&](const lithe::Request&, lithe::Response& res) {
+    std::lock_guard lock(m);
+    handler_threads.insert(std::this_thread::get_id());
+    res.text("here");
+  });
+  server->handle_async("later", [&](const lithe::Request&, lithe::Responder r) {
+    held.set_value(std::move(r));  // answered by the test, during the shutdown
+  });
+  std::promise<void> stopped;
+  ASSERT_EQ(server->start({&io1, &io2}, [&] { stopped.set_value(); }), 0);
+  std::promise<std::thread::id> id1, id2;
+  boost::asio::post(io1, [&] { id1.set_value(std::this_thread::get_id()); });
+  boost::asio::post(io2, [&] { id2.set_value(std::this_thread::get_id()); });
+  ProgramLoop loop1(io1), loop2(io2);
+  const std::set<std::thread::id> loops = {id1.get_future().get(), id2.get_future().get()};
+  const uint16_t port = bound_port(*server);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(fetch(port, get("/where")).body, "here");
+  {
+    std::lock_guard lock(m);
+    for (const auto& t : handler_threads) EXPECT_TRUE(loops.count(t));
+  }
+
+  RawClient waiting(port);
+  waiting.send(get("/later"));
+  lithe::Responder r = held.get_future().get();
+  RawClient idle(port);
+  idle.send(get("/where"));
+  EXPECT_EQ(idle.read_response().body, "here");
+  server->shutdown();
+  EXPECT_TRUE(idle.is_closed());  // idle connections close at once
+  boost::asio::post(r.io(), [&r] {
+    r.response().text("finished");
+    r.send();
+  });
+  const HttpResponse last = waiting.read_response();
+  EXPECT_EQ(last.body, "finished");
+  EXPECT_EQ(last.header("Connection").value_or(""), "close");
+  ASSERT_EQ(stopped.get_future().wait_for(io_timeout), std::future_status::ready);
+  EXPECT_TRUE(loop1.returns());
+  EXPECT_TRUE(loop2.returns());
+  server.reset();
+}
+
+TEST(Embedding, StoppedBeforeTheLoopRunsLetsGoOnceItDoes) {
+  boost::asio::io_context io;
+  auto server = program_server("[[route]]\npath = \"/\"\nhandler = \"health\"\n");
+  bool stopped = false;
+  ASSERT_EQ(server->start(io, [&] { stopped = true; }), 0);
+  server->stop();
+  ProgramLoop loop(io);
+  ASSERT_TRUE(loop.returns());
+  EXPECT_TRUE(stopped);
+  server.reset();
+}
+
+TEST(Embedding, ABadConfigOrATakenAddressIsWhatStartReturns) {
+  boost::asio::io_context io;
+  auto bad = program_server("[[route]]\npath = \"/\"\nhandler = \"no_such_handler\"\n");
+  EXPECT_EQ(bad->start(io), 1);
+  TestServer taken("[[route]]\npath = \"/\"\nhandler = \"health\"\n");
+  lithe::Server clash(
+      lithe::parse_config("[[route]]\npath = \"/\"\nhandler = \"health\"\n", "test.toml"));
+  clash.override_listen({loopback(taken.port())});
+  EXPECT_EQ(clash.start(io), 2);
+  EXPECT_THROW(clash.start(std::vector<boost::asio::io_context*>{}), std::invalid_argument);
+  io.run();  // nothing of either is left on the loop
 }
 
 }  // namespace
