@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libsimdjson-dev libfmt-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev node-llhttp liburing-dev
+  zlib1g-dev libbrotli-dev libzstd-dev gzip brotli zstd  # content codings; the tests decode with the CLIs
   clang libclang-rt-14-dev
   wrk nginx-light haproxy curl
   python3 gnuplot-nox strace linux-perf   # bench/load: idle-connection helper, chart, profile

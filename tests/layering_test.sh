@@ -8,6 +8,7 @@ cxx=$1; shift
 declare -A want=(
   [base]="base"
   [config]="base config"
+  [encoding]="base encoding"
   [metrics]="metrics"
   [http]="base http"
   [router]="base http router"
@@ -34,7 +35,7 @@ for arg in "$@"; do
   fi
   # Every folder it does not see is really out of reach: an include of it does not compile.
   bad=0
-  for other in base config metrics http router log handlers app net server; do
+  for other in base config encoding metrics http router log handlers app net server; do
     [[ " $got " == *" $other "* ]] && continue
     header=$(cd "$(dirname "$0")/../src/$other" && ls *.hpp | head -1)
     echo "#include \"$other/$header\"" >"$work/t.cpp"
