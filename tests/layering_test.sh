@@ -13,10 +13,10 @@ declare -A want=(
   [http]="base http"
   [router]="base http router"
   [log]="base http log"
-  [handlers]="base config handlers http metrics"
-  [app]="app base config handlers http log metrics router"
-  [net]="app base config handlers http log metrics net router"
-  [server]="app base config handlers http log metrics net router server"
+  [handlers]="base config encoding handlers http metrics"
+  [app]="app base config encoding handlers http log metrics router"
+  [net]="app base config encoding handlers http log metrics net router"
+  [server]="app base config encoding handlers http log metrics net router server"
 )
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 failed=0

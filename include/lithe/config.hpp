@@ -114,6 +114,19 @@ struct ProxyConfig {
   bool proxy_protocol = false;
 };
 
+// [compression]: fixed bodies (static, json, redirect) are compressed once at load in each of
+// these codings that makes them smaller, and each response goes out in the one its request's
+// Accept-Encoding prefers (README, "Compression").
+struct CompressionConfig {
+  // "zstd", "br", "gzip": the server's preference among codings a client weighs equally.
+  // Empty: compression off.
+  std::vector<std::string> encodings{"zstd", "br", "gzip"};
+  std::size_t min_size = 256;  // smaller bodies go as they are
+  // Media types worth compressing, "type/subtype" or "type/*", without parameters.
+  std::vector<std::string> types{"text/*",          "application/json", "application/javascript",
+                                 "application/xml", "image/svg+xml",    "application/wasm"};
+};
+
 // A route's `cors` table: the built-in CORS middleware (README, "CORS").
 struct CorsConfig {
   // "*", or origins as browsers send them ("https://app.example.com", with a port when not the
@@ -150,6 +163,8 @@ struct RouteConfig {
   // `cors = { ... }`: browsers' cross-origin requests, answered by the built-in middleware.
   std::optional<CorsConfig> cors;
   SourcePos cors_pos;
+  // `compress = false`: this route's responses go as they are, whatever [compression] says.
+  bool compress = true;
   // The source file of a Server::route call (its line and column are in the positions above),
   // named in the route's errors in place of the config file. Empty for the file's routes.
   std::string source;
@@ -162,6 +177,7 @@ struct Config {
   TimeoutsConfig timeouts;
   LogConfig log;
   ProxyConfig proxy;
+  CompressionConfig compression;
   std::vector<RouteConfig> routes;
 };
 

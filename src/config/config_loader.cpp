@@ -28,6 +28,23 @@ namespace {
 // limits.request_line and limits.header_section, at most (see their readers).
 constexpr std::size_t kMaxHeadPart = 64 * 1024 * 1024;
 
+// compression.encodings: the codings src/encoding/ can produce, as HTTP names them.
+bool valid_coding(std::string_view name) {
+  return name == "zstd" || name == "br" || name == "gzip";
+}
+
+// compression.types: "type/subtype" or "type/*", tokens without parameters.
+bool valid_media_range(std::string_view range) {
+  const std::size_t slash = range.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == range.size()) return false;
+  auto tokens = [](std::string_view t) {
+    return std::all_of(t.begin(), t.end(),
+                       [](char c) { return base::is_tchar(static_cast<unsigned char>(c)); });
+  };
+  const std::string_view subtype = range.substr(slash + 1);
+  return tokens(range.substr(0, slash)) && (subtype == "*" || tokens(subtype));
+}
+
 SourcePos pos_of(const toml::source_region& region) {
   return {region.begin.line, region.begin.column};
 }
@@ -104,7 +121,8 @@ std::string_view suggest(std::string_view name, std::initializer_list<std::strin
 }
 
 // The keys each section accepts, for unknown-key errors and hints.
-constexpr std::string_view section_names[] = {"server", "limits", "timeouts", "log", "proxy"};
+constexpr std::string_view section_names[] = {"server", "limits", "timeouts",
+                                              "log",    "proxy",  "compression"};
 const std::initializer_list<std::string_view> server_keys = {
     "listen",        "workers",  "backlog", "max_connections",
     "server_header", "pid_file", "io",      "request_id_header"};
@@ -117,6 +135,7 @@ const std::initializer_list<std::string_view> log_keys = {"level", "error", "acc
                                                           "access_format"};
 const std::initializer_list<std::string_view> proxy_keys = {"trusted", "client_header",
                                                             "proxy_protocol"};
+const std::initializer_list<std::string_view> compression_keys = {"encodings", "min_size", "types"};
 const std::initializer_list<std::string_view> cors_keys = {"origins", "methods", "headers",
                                                            "max_age", "credentials"};
 
@@ -126,6 +145,7 @@ std::initializer_list<std::string_view> keys_of(std::string_view section) {
   if (section == "timeouts") return timeouts_keys;
   if (section == "log") return log_keys;
   if (section == "route.cors") return cors_keys;
+  if (section == "compression") return compression_keys;
   return proxy_keys;
 }
 
@@ -282,7 +302,7 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
     std::string hint;
     if (node.is_table()) {
       std::string_view guess =
-          suggest(name, {"server", "limits", "timeouts", "log", "proxy", "route"});
+          suggest(name, {"server", "limits", "timeouts", "log", "proxy", "compression", "route"});
       if (!guess.empty()) hint = " (did you mean [" + std::string(guess) + "]?)";
       error(pos_of(key.source()), "unknown table [" + std::string(name) + "]" + hint);
     } else if (node.is_array_of_tables()) {
@@ -378,6 +398,26 @@ void Loader::read_section(const toml::key& key, const toml::node& node, Config& 
                  {"access", path_or("log.access", "\"off\", \"stdout\"", l.access)},
                  {"access_format",
                   one_of("log.access_format", {"combined", "json"}, false, l.access_format)}});
+  } else if (name == "compression") {
+    CompressionConfig& c = config.compression;
+    c.encodings.clear();  // the file's list replaces the default, and [] turns compression off
+    c.types.clear();
+    const bool has_encodings = table->contains("encodings");
+    const bool has_types = table->contains("types");
+    read_fields(*table, name,
+                {{"encodings", strings("compression.encodings", "\"zstd\", \"br\" or \"gzip\"",
+                                       valid_coding, c.encodings)},
+                 {"min_size", size("compression.min_size", 0, c.min_size)},
+                 {"types", strings("compression.types",
+                                   "media types like \"text/*\" or \"application/json\"",
+                                   valid_media_range, c.types)}});
+    if (!has_encodings) c.encodings = CompressionConfig{}.encodings;
+    if (!has_types) c.types = CompressionConfig{}.types;
+    for (std::size_t i = 0; i < c.encodings.size(); ++i)
+      if (std::find(c.encodings.begin(), c.encodings.begin() + i, c.encodings[i]) !=
+          c.encodings.begin() + i)
+        error(*table->get("encodings"),
+              "compression.encodings names " + quote(c.encodings[i]) + " twice");
   } else {
     ProxyConfig& p = config.proxy;
     read_fields(*table, name,
@@ -646,6 +686,8 @@ void Loader::read_route(const toml::table& table, RouteConfig& route) {
       read_middleware(*node, route);
     } else if (name == "cors") {
       read_cors(*node, route);
+    } else if (name == "compress") {
+      boolean("route.compress", route.compress)(*node);
     } else if (name == "max_body") {
       std::size_t limit = 0;
       size("route.max_body", 1, limit)(*node);

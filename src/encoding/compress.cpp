@@ -4,6 +4,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 
@@ -55,6 +56,17 @@ std::string zstd(std::string_view data) {
 }
 
 }  // namespace
+
+uint32_t crc32(std::string_view data) {
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  // zlib takes 32-bit lengths: a body over 4 GiB goes in pieces.
+  while (!data.empty()) {
+    const auto n = static_cast<uInt>(std::min<std::size_t>(data.size(), 1u << 30));
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), n);
+    data.remove_prefix(n);
+  }
+  return static_cast<uint32_t>(crc);
+}
 
 std::string compress(Coding coding, std::string_view data) {
   switch (coding) {

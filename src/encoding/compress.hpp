@@ -2,6 +2,7 @@
 // once per config, and every response after that is a smaller copy for free.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,5 +14,8 @@ namespace lithe::encoding {
 // window of at most 8 MiB, what RFC 8878 §3.1.1.1.2 lets an HTTP client refuse beyond.
 // identity returns data. Throws std::runtime_error if the library fails (out of memory).
 std::string compress(Coding coding, std::string_view data);
+
+// The CRC-32 of data (zlib's), for entity tags that change with the bytes they name.
+uint32_t crc32(std::string_view data);
 
 }  // namespace lithe::encoding

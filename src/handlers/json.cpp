@@ -2,6 +2,7 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "handlers/encoded.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/json_writer.hpp"
 
@@ -65,11 +66,13 @@ std::optional<SourcePos> write_json(const Value& v, std::string& out) {
 namespace {
 class JsonHandler final : public Handler {
  public:
-  explicit JsonHandler(PreparedResponse prepared) : prepared_(std::move(prepared)) {}
-  void handle(const lithe::Request&, lithe::Response& res) override { res.prepared(prepared_); }
+  explicit JsonHandler(EncodedResponse response) : response_(std::move(response)) {}
+  void handle(const lithe::Request& req, lithe::Response& res) override {
+    response_.answer(req, res);
+  }
 
  private:
-  PreparedResponse prepared_;
+  EncodedResponse response_;
 };
 }  // namespace
 
@@ -84,8 +87,8 @@ std::unique_ptr<Handler> make_json(BuildContext& ctx) {
     o.error("handler 'json' needs a 'value' option");
   }
   o.finish();
-  return std::make_unique<JsonHandler>(PreparedResponse(status, "application/json", std::move(body),
-                                                        headers, o.config().server.server_header));
+  return std::make_unique<JsonHandler>(
+      EncodedResponse(o, status, "application/json", std::move(body), headers));
 }
 
 }  // namespace lithe::handlers

@@ -2,6 +2,7 @@
 // rendered once at load; {name} takes a path parameter and {query} the raw query string.
 #include <algorithm>
 
+#include "handlers/encoded.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/template.hpp"
 
@@ -70,11 +71,13 @@ class RedirectHandler final : public Handler {
 
 class FixedRedirect final : public Handler {
  public:
-  explicit FixedRedirect(PreparedResponse prepared) : prepared_(std::move(prepared)) {}
-  void handle(const lithe::Request&, lithe::Response& res) override { res.prepared(prepared_); }
+  explicit FixedRedirect(EncodedResponse response) : response_(std::move(response)) {}
+  void handle(const lithe::Request& req, lithe::Response& res) override {
+    response_.answer(req, res);
+  }
 
  private:
-  PreparedResponse prepared_;
+  EncodedResponse response_;
 };
 
 uint16_t read_redirect_status(Options& o) {
@@ -141,9 +144,8 @@ std::unique_ptr<Handler> make_redirect(BuildContext& ctx) {
   if (pieces.size() <= 1 && (pieces.empty() || pieces.front().kind == Piece::Kind::literal)) {
     std::string fixed = pieces.empty() ? std::string() : std::move(pieces.front().text);
     std::string body = std::string(body_prefix) + fixed + "\n";
-    return std::make_unique<FixedRedirect>(PreparedResponse(status, content_type, std::move(body),
-                                                            {{"Location", std::move(fixed)}},
-                                                            o.config().server.server_header));
+    return std::make_unique<FixedRedirect>(EncodedResponse(o, status, content_type, std::move(body),
+                                                           {{"Location", std::move(fixed)}}));
   }
   return std::make_unique<RedirectHandler>(status, std::move(pieces));
 }

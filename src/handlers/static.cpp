@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "handlers/encoded.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/template.hpp"
 
@@ -15,11 +16,13 @@ namespace {
 
 class StaticHandler final : public Handler {
  public:
-  explicit StaticHandler(PreparedResponse prepared) : prepared_(std::move(prepared)) {}
-  void handle(const lithe::Request&, lithe::Response& res) override { res.prepared(prepared_); }
+  explicit StaticHandler(EncodedResponse response) : response_(std::move(response)) {}
+  void handle(const lithe::Request& req, lithe::Response& res) override {
+    response_.answer(req, res);
+  }
 
  private:
-  PreparedResponse prepared_;
+  EncodedResponse response_;
 };
 
 // A body with placeholders: literal parts and parameter names, alternating as written.
@@ -139,8 +142,8 @@ std::unique_ptr<Handler> make_static(BuildContext& ctx) {
   if (!templated) {
     // No placeholder: the whole response is fixed (a "{{name}" escape is resolved here).
     std::string fixed = parts.empty() ? std::string() : std::move(parts.front().text);
-    return std::make_unique<StaticHandler>(PreparedResponse(
-        status, content_type, std::move(fixed), headers, o.config().server.server_header));
+    return std::make_unique<StaticHandler>(
+        EncodedResponse(o, status, content_type, std::move(fixed), headers));
   }
   BodyEscape escape = body_escape_for(content_type);
   return std::make_unique<TemplateHandler>(status, std::move(content_type), std::move(headers),

@@ -33,6 +33,7 @@ class ResponseImpl : public lithe::Response {
     body_owned_ = false;
     close_ = false;
     deferred_ = false;
+    coding_ = 0;
   }
 
   // Asynchronous and streamed answers: defer(), stream() and body_reader() ask the session
@@ -42,6 +43,10 @@ class ResponseImpl : public lithe::Response {
   // What the handler chose with the public calls of the same names.
   const PreparedResponse* prepared_response() const { return prepared_; }
   bool closes() const { return close_; }
+  // The content coding the body goes in (encoding::Coding's value, 0 = identity), which a
+  // handler that picks a compressed form sets for the metrics.
+  void set_coding(uint8_t coding) { coding_ = coding; }
+  uint8_t coding() const { return coding_; }
 
   std::string_view content_type() const { return content_type_; }
   std::string_view body() const { return body_; }
@@ -74,6 +79,7 @@ class ResponseImpl : public lithe::Response {
   bool body_owned_ = false;
   bool close_ = false;
   bool deferred_ = false;
+  uint8_t coding_ = 0;
 };
 
 }  // namespace lithe::http

@@ -209,6 +209,14 @@ std::string render_prometheus(const MetricsRegistry& r) {
                    parse_error_name(static_cast<ParseError>(k)),
                    sum(r, [&](const WorkerMetrics& w) { return w.parse_errors[k].get(); }));
   }
+  out.append(
+      "# HELP lithe_responses_by_encoding_total Responses by the content coding of their "
+      "body.\n# TYPE lithe_responses_by_encoding_total counter\n");
+  static constexpr const char* coding_names[] = {"identity", "gzip", "br", "zstd"};
+  for (std::size_t k = 0; k < std::size(coding_names); ++k) {
+    fmt::format_to(it, "lithe_responses_by_encoding_total{{encoding=\"{}\"}} {}\n", coding_names[k],
+                   sum(r, [&](const WorkerMetrics& w) { return w.responses_by_coding[k].get(); }));
+  }
   fmt::format_to(it,
                  "# HELP lithe_reloads_total Successful configuration reloads.\n"
                  "# TYPE lithe_reloads_total counter\nlithe_reloads_total {}\n",

@@ -97,6 +97,7 @@ struct WorkerMetrics {
   Counter stream_bytes_in;   // request body bytes handed to streaming handlers
   Counter stream_bytes_out;  // body bytes streaming handlers wrote
   std::array<Counter, static_cast<std::size_t>(ParseError::count)> parse_errors;
+  std::array<Counter, 4> responses_by_coding;  // identity, gzip, br, zstd (encoding::Coding)
 };
 
 // What a scrape reads: every worker's metrics, the route labels and the reload count.

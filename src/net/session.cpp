@@ -767,6 +767,7 @@ void Session::finish_response(std::size_t slot) {
                               ? static_cast<uint16_t>(res.prepared_response()->status())
                               : static_cast<uint16_t>(res.status());
   worker_.finished(static_cast<uint32_t>(slot), status, exchange_->start);
+  worker_.metrics().responses_by_coding[res.coding()].add();
   if (!out_) out_ = worker_.take_output();
   const bool body_left = abandon_body();  // unread body bytes would be parsed as a request
   const bool keep_alive = count_request() && !body_left;

@@ -165,6 +165,9 @@ TEST(DefaultConfig, EmptyFileGivesTheSameSettings) {
     EXPECT_EQ(c->log.level, plain.log.level);
     EXPECT_EQ(c->log.access_format, plain.log.access_format);
     EXPECT_EQ(c->proxy.client_header, plain.proxy.client_header);
+    EXPECT_EQ(c->compression.encodings, plain.compression.encodings);
+    EXPECT_EQ(c->compression.min_size, plain.compression.min_size);
+    EXPECT_EQ(c->compression.types, plain.compression.types);
   }
 }
 
@@ -566,6 +569,32 @@ TEST(ConfigErrors, ServerIoNamesAnEventInterface) {
             "2:6: server.io must be one of auto, epoll, io_uring");
   EXPECT_EQ(parse_config("[server]\nio = \"epoll\"\n", "t.toml").server.io, "epoll");
   EXPECT_EQ(parse_config("[server]\nio = \"io_uring\"\n", "t.toml").server.io, "io_uring");
+}
+
+TEST(ConfigErrors, CompressionNamesCodingsAndMediaTypes) {
+  const Config c = parse_config(
+      "[compression]\nencodings = [\"gzip\"]\nmin_size = \"1KiB\"\ntypes = [\"text/css\"]\n"
+      "[[route]]\npath = \"/\"\nhandler = \"health\"\ncompress = false\n",
+      "t.toml");
+  EXPECT_EQ(c.compression.encodings, std::vector<std::string>{"gzip"});
+  EXPECT_EQ(c.compression.min_size, 1024u);
+  EXPECT_EQ(c.compression.types, std::vector<std::string>{"text/css"});
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_FALSE(c.routes[0].compress);
+  EXPECT_TRUE(c.routes[0].options.table.empty());  // not passed on as a handler option
+  EXPECT_TRUE(
+      parse_config("[compression]\nencodings = []\n", "t.toml").compression.encodings.empty());
+  EXPECT_EQ(only_error("[compression]\nencodings = [\"deflate\"]\n"),
+            "2:14: compression.encodings entries must be \"zstd\", \"br\" or \"gzip\"");
+  EXPECT_EQ(only_error("[compression]\nencodings = [\"br\", \"br\"]\n"),
+            "2:13: compression.encodings names \"br\" twice");
+  EXPECT_EQ(only_error("[compression]\ntypes = [\"text\"]\n"),
+            "2:10: compression.types entries must be media types like \"text/*\" or "
+            "\"application/json\"");
+  EXPECT_EQ(only_error("[compression]\nlevel = 9\n"),
+            "2:1: unknown key \"level\" in [compression]");
+  EXPECT_EQ(only_error("[[route]]\npath = \"/\"\nhandler = \"health\"\ncompress = 1\n"),
+            "4:12: route.compress must be true or false");
 }
 
 TEST(ConfigFileErrors, BadEnumValue) {

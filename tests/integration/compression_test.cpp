@@ -1,0 +1,220 @@
+// Content codings as a client sees them ([compression], README "Compression"): fixed bodies in
+// gzip, br and zstd that the command-line tools decode to the same bytes, chosen by the
+// Accept-Encoding table of tests/conformance, with Vary, an ETag per coding, HEAD and 304.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace lithe::test {
+namespace {
+
+// A page worth compressing: 4 KiB of HTML-like text.
+std::string page() {
+  std::string s = "<!doctype html><title>lithe</title><ul>\n";
+  for (int i = 0; s.size() < 4096; ++i)
+    s += "<li class=\"item\">item " + std::to_string(i * 7919 % 1000) + ": lithe serves it</li>\n";
+  return s;
+}
+
+std::string config(std::string_view compression = "") {
+  return std::string(compression) + "\n[[route]]\npath = \"/page\"\nhandler = \"static\"\n" +
+         "content_type = \"text/html; charset=utf-8\"\nbody = '''" + page() + "'''\n" +
+         "[[route]]\npath = \"/api\"\nhandler = \"json\"\nvalue = { items = [" +
+         [] {
+           std::string items;
+           for (int i = 0; i < 40; ++i)
+             items += "{ id = " + std::to_string(i) + ", name = \"n\" },";
+           return items;
+         }() +
+         "] }\n" +
+         "[[route]]\npath = \"/small\"\nhandler = \"static\"\nbody = \"tiny\"\n"
+         "[[route]]\npath = \"/image\"\nhandler = \"static\"\ncontent_type = \"image/png\"\n" +
+         "body = '''" + page() + "'''\n" +
+         "[[route]]\npath = \"/off\"\nhandler = \"static\"\ncompress = false\n" +
+         "content_type = \"text/html\"\nbody = '''" + page() + "'''\n" +
+         "[[route]]\npath = \"/metrics\"\nhandler = \"metrics\"\n";
+}
+
+std::string accept(std::string_view codings) {
+  return "Accept-Encoding: " + std::string(codings) + "\r\n";
+}
+
+// What the coding's command-line tool makes of a body.
+std::string decode(std::string_view coding, const std::string& body) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto in = dir / ("lithe-compression-" + std::to_string(::getpid()) + ".in");
+  const auto out = dir / ("lithe-compression-" + std::to_string(::getpid()) + ".out");
+  std::ofstream(in, std::ios::binary) << body;
+  const std::string tool = coding == "gzip" ? "gzip" : coding == "br" ? "brotli" : "zstd -q";
+  const std::string command = tool + " -dc < '" + in.string() + "' > '" + out.string() + "'";
+  const int status = std::system(command.c_str());
+  std::ifstream result(out, std::ios::binary);
+  std::string decoded((std::istreambuf_iterator<char>(result)), {});
+  std::filesystem::remove(in);
+  std::filesystem::remove(out);
+  return status == 0 ? decoded : "<" + command + " failed>";
+}
+
+TEST(Compression, EveryCodingDecodesWithItsToolToTheBody) {
+  TestServer s(config());
+  const HttpResponse plain = fetch(s.port(), get("/page"));
+  ASSERT_EQ(plain.status, 200);
+  EXPECT_EQ(plain.body, page());
+  EXPECT_FALSE(plain.header("Content-Encoding"));
+  EXPECT_EQ(plain.header("Vary").value_or(""), "Accept-Encoding");
+  const std::string identity_tag = plain.header("ETag").value_or("");
+  EXPECT_TRUE(identity_tag.size() > 2 && identity_tag.front() == '"' && identity_tag.back() == '"')
+      << identity_tag;
+  std::set<std::string> tags{identity_tag};
+  for (std::string coding : {"gzip", "br", "zstd"}) {
+    for (const char* path : {"/page", "/api"}) {
+      const HttpResponse r = fetch(s.port(), get(path, accept(coding)));
+      ASSERT_EQ(r.status, 200) << path << " " << coding;
+      EXPECT_EQ(r.header("Content-Encoding").value_or(""), coding) << path;
+      EXPECT_EQ(r.header("Vary").value_or(""), "Accept-Encoding") << path;
+      EXPECT_EQ(r.header("Content-Length").value_or(""), std::to_string(r.body.size()));
+      const std::string identity = fetch(s.port(), get(path)).body;
+      EXPECT_LT(r.body.size(), identity.size()) << path << " " << coding;
+      EXPECT_EQ(decode(coding, r.body), identity) << path << " " << coding;
+      const std::string tag = r.header("ETag").value_or("");
+      EXPECT_TRUE(tag.ends_with("-" + coding + "\"")) << tag;
+      if (std::string(path) == "/page") tags.insert(tag);
+    }
+  }
+  EXPECT_EQ(tags.size(), 4u);  // a strong tag per representation
+}
+
+// The table's cases against a server offering exactly the codings of their `offered:` line.
+TEST(Compression, TheAcceptEncodingTableAgainstTheServer) {
+  std::ifstream file(LITHE_ACCEPT_ENCODING_CASES);
+  ASSERT_TRUE(file);
+  std::map<std::string, std::vector<std::pair<std::string, std::vector<std::string>>>> sections;
+  std::string offered, line;
+  std::vector<std::string> order;
+  while (std::getline(file, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.rfind("offered:", 0) == 0) {
+      offered = line.substr(8);
+      order.push_back(offered);
+      continue;
+    }
+    const auto arrow = line.find("<-");
+    std::string expected = line.substr(0, arrow);
+    expected.erase(expected.find_last_not_of(' ') + 1);
+    std::vector<std::string> fields;
+    std::string rest = line.substr(arrow + 2);
+    for (auto open = rest.find('"'); open != std::string::npos; open = rest.find('"')) {
+      const auto close = rest.find('"', open + 1);
+      fields.push_back(rest.substr(open + 1, close - open - 1));
+      rest = rest.substr(close + 1);
+    }
+    sections[offered].emplace_back(expected, fields);
+  }
+  ASSERT_EQ(order.size(), 4u);
+  int checked = 0;
+  for (const std::string& list : order) {
+    // "zstd, br, gzip" -> encodings = ["zstd", "br", "gzip"]; empty -> compression off.
+    std::string encodings;
+    std::stringstream in(list);
+    for (std::string item; std::getline(in, item, ',');) {
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (!item.empty()) encodings += (encodings.empty() ? "\"" : ", \"") + item + "\"";
+    }
+    TestServer s(config("[compression]\nencodings = [" + encodings + "]\n"));
+    RawClient c(s.port());
+    for (const auto& [expected, fields] : sections[list]) {
+      std::string headers;
+      for (const std::string& f : fields) headers += "Accept-Encoding: " + f + "\r\n";
+      c.send(get("/page", headers));
+      const HttpResponse r = c.read_response();
+      ASSERT_EQ(r.status, 200);
+      EXPECT_EQ(r.header("Content-Encoding").value_or("identity"), expected)
+          << "offered: " << list << "; fields: " << headers;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 50);
+}
+
+TEST(Compression, HeadAndNotModifiedApplyToTheChosenCoding) {
+  TestServer s(config());
+  RawClient c(s.port());
+  c.send(get("/page", accept("br")));
+  const HttpResponse br = c.read_response();
+  c.send(request("HEAD", "/page", accept("br")));
+  const HttpResponse head = c.read_response(true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.header("Content-Encoding").value_or(""), "br");
+  EXPECT_EQ(head.header("Content-Length"), br.header("Content-Length"));
+  EXPECT_EQ(head.header("ETag"), br.header("ETag"));
+
+  const std::string tag = br.header("ETag").value_or("");
+  c.send(get("/page", accept("br") + "If-None-Match: " + tag + "\r\n"));
+  const HttpResponse not_modified = c.read_response();
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_EQ(not_modified.body, "");
+  EXPECT_EQ(not_modified.header("ETag").value_or(""), tag);
+  EXPECT_EQ(not_modified.header("Vary").value_or(""), "Accept-Encoding");
+  // The br tag does not name the gzip form: that one is sent whole.
+  c.send(get("/page", accept("gzip") + "If-None-Match: \"x\", " + tag + "\r\n"));
+  const HttpResponse other = c.read_response();
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.header("Content-Encoding").value_or(""), "gzip");
+  c.send(get("/page", accept("gzip") + "If-None-Match: *\r\n"));
+  EXPECT_EQ(c.read_response().status, 304);
+}
+
+TEST(Compression, SmallBodiesOtherTypesAndRoutesThatOptOutGoAsTheyAre) {
+  TestServer s(config());
+  for (const char* path : {"/small", "/image", "/off"}) {
+    const HttpResponse r = fetch(s.port(), get(path, accept("gzip, br, zstd")));
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_FALSE(r.header("Content-Encoding")) << path;
+    EXPECT_FALSE(r.header("Vary")) << path;
+    EXPECT_FALSE(r.header("ETag")) << path;
+  }
+  EXPECT_EQ(fetch(s.port(), get("/small", accept("gzip"))).body, "tiny");
+  // A body no coding makes smaller has one form: nothing varies.
+  TestServer tiny(config("[compression]\nmin_size = \"0B\"\n"));
+  const HttpResponse r = fetch(tiny.port(), get("/small", accept("gzip, br, zstd")));
+  EXPECT_FALSE(r.header("Content-Encoding"));
+  EXPECT_FALSE(r.header("Vary"));
+  // Compression off for the whole server.
+  TestServer off(config("[compression]\nencodings = []\n"));
+  EXPECT_FALSE(fetch(off.port(), get("/page", accept("gzip"))).header("Content-Encoding"));
+}
+
+TEST(Compression, MetricsCountResponsesByEncoding) {
+  TestServer s(config());
+  RawClient c(s.port());
+  for (const char* coding : {"br", "br", "gzip", "zstd", "identity"}) {
+    c.send(get("/page", accept(coding)));
+    EXPECT_EQ(c.read_response().status, 200);
+  }
+  c.send(get("/metrics"));
+  const std::string metrics = c.read_response().body;
+  EXPECT_NE(metrics.find("lithe_responses_by_encoding_total{encoding=\"br\"} 2\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("lithe_responses_by_encoding_total{encoding=\"gzip\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("lithe_responses_by_encoding_total{encoding=\"zstd\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("lithe_responses_by_encoding_total{encoding=\"identity\"} 1\n"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace lithe::test
