@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -214,6 +215,129 @@ TEST(Compression, MetricsCountResponsesByEncoding) {
             std::string::npos);
   EXPECT_NE(metrics.find("lithe_responses_by_encoding_total{encoding=\"identity\"} 1\n"),
             std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Precompressed sidecars of `files`
+
+// A root with app.js and its sidecars made by the command-line tools, a stale one, one without
+// its original, one that is a symlink out of the root, and a type not worth compressing.
+struct SidecarRoot {
+  TempDir root;
+  TempDir outside;
+  std::string js = page();
+
+  SidecarRoot() {
+    const std::string dir = root.path().string();
+    root.write("app.js", js);
+    root.write("stale.css", js);
+    root.write("stale.css.gz", "stale bytes");
+    root.write("only.js.gz", "no original");
+    root.write("link.js", js);
+    root.write("image.png", js);
+    root.write("image.png.gz", "compressed image");
+    EXPECT_EQ(std::system(("cd '" + dir + "' && gzip -k -9 app.js && brotli -k app.js && " +
+                           "zstd -q -k app.js && gzip -k link.js")
+                              .c_str()),
+              0);
+    // Older than the file it stands for: ignored.
+    std::filesystem::last_write_time(
+        root.path() / "stale.css.gz",
+        std::filesystem::last_write_time(root.path() / "stale.css") - std::chrono::hours(1));
+    const auto secret = outside.write("secret.br", "outside the root");
+    std::filesystem::create_symlink(secret, root.path() / "link.js.br");
+  }
+
+  std::string sidecar(std::string_view name) const { return read_file(root.path() / name); }
+
+  std::string config() const {
+    return "[[route]]\npath = \"/files/*path\"\nhandler = \"files\"\nroot = \"" +
+           root.path().string() + "\"\n[[route]]\npath = \"/raw/*path\"\nhandler = \"files\"\n" +
+           "precompressed = false\nroot = \"" + root.path().string() + "\"\n";
+  }
+};
+
+TEST(Sidecars, EachCodingSendsItsFileAsItIs) {
+  SidecarRoot files;
+  TestServer s(files.config());
+  RawClient c(s.port());
+  c.send(get("/files/app.js"));
+  const HttpResponse plain = c.read_response();
+  EXPECT_EQ(plain.body, files.js);
+  EXPECT_FALSE(plain.header("Content-Encoding"));
+  EXPECT_EQ(plain.header("Vary").value_or(""), "Accept-Encoding");
+  for (auto [coding, suffix] : {std::pair{"gzip", ".gz"}, {"br", ".br"}, {"zstd", ".zst"}}) {
+    c.send(get("/files/app.js", accept(coding)));
+    const HttpResponse r = c.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("Content-Encoding").value_or(""), coding);
+    EXPECT_EQ(r.header("Content-Type"), plain.header("Content-Type"));
+    EXPECT_EQ(r.header("Vary").value_or(""), "Accept-Encoding");
+    EXPECT_EQ(r.body, files.sidecar(std::string("app.js") + suffix)) << coding;
+    EXPECT_EQ(decode(coding, r.body), files.js) << coding;
+    EXPECT_TRUE(r.header("ETag").value_or("").ends_with("-" + std::string(coding) + "\""));
+  }
+  // The client's weights first, then the server's order (zstd, br, gzip).
+  c.send(get("/files/app.js", accept("gzip, br")));
+  EXPECT_EQ(c.read_response().header("Content-Encoding").value_or(""), "br");
+  c.send(get("/files/app.js", accept("gzip, br;q=0.5")));
+  EXPECT_EQ(c.read_response().header("Content-Encoding").value_or(""), "gzip");
+  c.send(get("/files/app.js", accept("gzip;q=0.5, identity")));
+  EXPECT_FALSE(c.read_response().header("Content-Encoding"));
+  // precompressed = false: the file itself, nothing varies.
+  c.send(get("/raw/app.js", accept("br")));
+  const HttpResponse raw = c.read_response();
+  EXPECT_EQ(raw.body, files.js);
+  EXPECT_FALSE(raw.header("Content-Encoding"));
+  EXPECT_FALSE(raw.header("Vary"));
+}
+
+TEST(Sidecars, RangeHeadAndNotModifiedApplyToTheCompressedBytes) {
+  SidecarRoot files;
+  TestServer s(files.config());
+  RawClient c(s.port());
+  const std::string br = files.sidecar("app.js.br");
+  c.send(get("/files/app.js", accept("br") + "Range: bytes=0-9\r\n"));
+  const HttpResponse part = c.read_response();
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.header("Content-Encoding").value_or(""), "br");
+  EXPECT_EQ(part.body, br.substr(0, 10));
+  EXPECT_EQ(part.header("Content-Range").value_or(""), "bytes 0-9/" + std::to_string(br.size()));
+  c.send(request("HEAD", "/files/app.js", accept("br")));
+  const HttpResponse head = c.read_response(true);
+  EXPECT_EQ(head.header("Content-Length").value_or(""), std::to_string(br.size()));
+  EXPECT_EQ(head.header("Content-Encoding").value_or(""), "br");
+  const std::string tag = head.header("ETag").value_or("");
+  c.send(get("/files/app.js", accept("br") + "If-None-Match: " + tag + "\r\n"));
+  const HttpResponse not_modified = c.read_response();
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_EQ(not_modified.header("Vary").value_or(""), "Accept-Encoding");
+  c.send(get("/files/app.js", accept("gzip") + "If-None-Match: " + tag + "\r\n"));
+  EXPECT_EQ(c.read_response().status, 200);  // the br tag is not the gzip file's
+}
+
+TEST(Sidecars, StaleLeavingTheRootWithoutOriginalOrOfAnotherTypeAreNotSent) {
+  SidecarRoot files;
+  TestServer s(files.config());
+  RawClient c(s.port());
+  c.send(get("/files/stale.css", accept("gzip")));
+  const HttpResponse stale = c.read_response();
+  EXPECT_EQ(stale.body, files.js);
+  EXPECT_FALSE(stale.header("Content-Encoding"));
+  // link.js.br leads out of the root: the next coding the client takes is sent instead.
+  c.send(get("/files/link.js", accept("br, gzip")));
+  const HttpResponse link = c.read_response();
+  EXPECT_EQ(link.header("Content-Encoding").value_or(""), "gzip");
+  EXPECT_EQ(decode("gzip", link.body), files.js);
+  c.send(get("/files/link.js", accept("br")));
+  EXPECT_EQ(c.read_response().body, files.js);
+  c.send(get("/files/only.js", accept("gzip")));
+  EXPECT_EQ(c.read_response().status, 404);
+  c.send(get("/files/image.png", accept("gzip")));
+  const HttpResponse image = c.read_response();
+  EXPECT_EQ(image.body, files.js);
+  EXPECT_FALSE(image.header("Content-Encoding"));
+  EXPECT_FALSE(image.header("Vary"));
 }
 
 }  // namespace

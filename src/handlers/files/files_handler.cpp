@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -12,21 +13,69 @@
 #include <ctime>
 
 #include "base/http_date.hpp"
+#include "base/text.hpp"
+#include "encoding/accept_encoding.hpp"
+#include "handlers/encoded.hpp"
 #include "handlers/files/conditional.hpp"
 #include "handlers/files/path.hpp"
 #include "handlers/files/range.hpp"
 #include "handlers/mime.hpp"
+#include "http/response.hpp"
 
 namespace lithe::handlers::files {
+
+namespace {
+constexpr std::size_t max_suffix = 4;  // ".zst"
+
+// Whole seconds: tools that copy the original's time to the sidecar (brotli, zstd, gzip -k)
+// may keep only its seconds, and such a sidecar is as new as the file it was made from.
+bool older(const struct stat& a, const struct stat& b) {
+  return a.st_mtim.tv_sec < b.st_mtim.tv_sec;
+}
+}  // namespace
+
+encoding::Coding FilesHandler::open_sidecar(const lithe::Request& req, char* path, std::size_t n,
+                                            int& fd, struct stat& st) const {
+  encoding::AcceptEncoding accept;
+  for (const Header& h : req.headers())
+    if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
+  // The codings the client takes, best first (the server's order among equals): the first
+  // whose sidecar is usable is sent, unless the client weighs identity higher.
+  std::array<encoding::Coding, encoding::coding_count> wanted{};
+  std::size_t count = 0;
+  for (encoding::Coding c : sidecars_)
+    if (accept.weight(c) > 0) wanted[count++] = c;
+  std::stable_sort(wanted.begin(), wanted.begin() + count,
+                   [&](auto a, auto b) { return accept.weight(a) > accept.weight(b); });
+  const int identity = accept.weight(encoding::Coding::identity);
+  for (std::size_t i = 0; i < count && accept.weight(wanted[i]) >= identity; ++i) {
+    const std::string_view suffix = encoding::file_suffix(wanted[i]);
+    std::memcpy(path + n, suffix.data(), suffix.size());
+    path[n + suffix.size()] = '\0';
+    const int sidecar = root_.open(path);
+    path[n] = '\0';
+    if (sidecar < 0) continue;
+    struct stat s {};
+    if (::fstat(sidecar, &s) != 0 || !S_ISREG(s.st_mode) || older(s, st)) {
+      ::close(sidecar);
+      continue;
+    }
+    ::close(fd);
+    fd = sidecar;
+    st = s;
+    return wanted[i];
+  }
+  return encoding::Coding::identity;
+}
 
 void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
   auto params = req.params();
   if (params.empty() || has_escaped_separator(req.path())) return plain_status(res, 404);
   const std::string_view rel = params.back().value;
 
-  // Room for "/" + index + NUL after the cleaned path.
+  // Room for "/" + index, a sidecar's suffix and NUL after the cleaned path.
   char path[PATH_MAX];
-  const std::size_t reserve = index_.size() + 2;
+  const std::size_t reserve = index_.size() + 2 + max_suffix;
   auto cleaned = clean_path(rel, dotfiles_, path, sizeof(path) - reserve);
   if (!cleaned) return plain_status(res, 404);
   std::size_t n = *cleaned;
@@ -70,7 +119,15 @@ void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
     return plain_status(res, 404);
   }
 
-  // Validators. The size comes from this descriptor, so Content-Length matches what it holds.
+  // A compressible type may go as a sidecar; its responses vary with Accept-Encoding either way.
+  const std::string_view type = mime_type(name);
+  const bool vary = !sidecars_.empty() && compressible_type(compression_, type);
+  const encoding::Coding coding =
+      vary ? open_sidecar(req, path, n, fd, st) : encoding::Coding::identity;
+  static_cast<http::ResponseImpl&>(res).set_coding(static_cast<uint8_t>(coding));
+
+  // Validators, of what is sent. The size comes from this descriptor, so Content-Length
+  // matches what it holds.
   const auto size = static_cast<uint64_t>(st.st_size);
   // Last-Modified may not be later than the response's own Date (RFC 9110 §8.8.2.1).
   const int64_t now = std::time(nullptr);
@@ -83,6 +140,11 @@ void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
   e = std::to_chars(e, etag + sizeof(etag), mtime_ns, 16).ptr;
   *e++ = '-';
   e = std::to_chars(e, etag + sizeof(etag), size, 16).ptr;
+  if (coding != encoding::Coding::identity) {  // each coding a tag of its own
+    const std::string_view c = encoding::name(coding);
+    *e++ = '-';
+    e = std::copy(c.begin(), c.end(), e);
+  }
   *e++ = '"';
   const std::string_view etag_v(etag, static_cast<std::size_t>(e - etag));
   char last_modified[29];
@@ -90,6 +152,7 @@ void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
   const std::string_view last_modified_v(last_modified, sizeof(last_modified));
 
   auto validators = [&] {
+    if (vary) res.header("Vary", "Accept-Encoding");
     res.header("ETag", etag_v);
     res.header("Last-Modified", last_modified_v);
     if (!cache_control_.empty()) res.header("Cache-Control", cache_control_);
@@ -108,7 +171,7 @@ void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
       break;
   }
 
-  const std::string_view type = mime_type(name);
+  if (coding != encoding::Coding::identity) res.header("Content-Encoding", encoding::name(coding));
   res.header("Accept-Ranges", "bytes");
   validators();
 

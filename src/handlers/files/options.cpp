@@ -1,4 +1,5 @@
-// The `files` route's options (root, index, max_age, dotfiles), read once at load.
+// The `files` route's options (root, index, max_age, dotfiles, precompressed), read once at
+// load.
 #include <string>
 
 #include "config/units.hpp"
@@ -36,9 +37,16 @@ std::unique_ptr<Handler> make_files(BuildContext& ctx) {
   }
 
   bool dotfiles = o.boolean("dotfiles").value_or(false);
+  // Sidecars (app.js.br next to app.js) in the codings [compression] offers, in its order.
+  std::vector<encoding::Coding> sidecars;
+  if (o.boolean("precompressed").value_or(true) && o.route().compress) {
+    for (const std::string& name : o.config().compression.encodings)
+      if (auto c = encoding::parse_coding(name)) sidecars.push_back(*c);
+  }
   o.finish();
   return std::make_unique<files::FilesHandler>(root_fd, std::move(index), std::move(cache_control),
-                                               dotfiles);
+                                               dotfiles, std::move(sidecars),
+                                               o.config().compression);
 }
 
 }  // namespace lithe::handlers
