@@ -52,6 +52,26 @@ write_content() {
   printf 'Hello, World!' >"$WORK/www/static/small.txt"                 # 13 B
   head -c 65536 /dev/urandom >"$WORK/www/static/big.bin"               # 64 KiB
   [[ $(stat -c %s "$WORK/www/static/small.txt") == 13 ]] || die "small file is not 13 B"
+  # Compressible content (issue 18): a 4 KiB JSON-like body and a 64 KiB JavaScript file with
+  # its precompressed sidecars (gzip -9, brotli -q 11, zstd -19), made by the Debian tools.
+  python3 - "$WORK/www" <<'PY'
+import json, random, sys
+rng = random.Random(18)
+items, text = [], ""
+while len(text) < 4096:
+    items.append({"id": rng.randrange(100000), "name": "item-%d" % rng.randrange(1000),
+                  "price": round(rng.uniform(1, 500), 2), "tags": ["red", "blue"][: rng.randrange(3)]})
+    text = json.dumps({"items": items}, separators=(",", ":"))
+open(sys.argv[1] + "/data.json", "w").write(text)  # just over 4 KiB
+js, n = [], 0
+while sum(map(len, js)) < 65536:
+    js.append("function handler%d(req, res) { return res.send({ id: %d, ok: true, items: [%d, %d] }); }\n"
+              % (n, rng.randrange(10**6), rng.randrange(100), rng.randrange(100)))
+    n += 1
+open(sys.argv[1] + "/static/app.js", "w").write("".join(js)[:65536])
+PY
+  (cd "$WORK/www/static" && gzip -k -9 app.js && brotli -k -q 11 app.js && zstd -q -k -19 app.js) ||
+    die "cannot make app.js's sidecars (needs gzip, brotli and zstd)"
 }
 
 free_port() {
@@ -94,6 +114,12 @@ body = "Hello, World!"
 path = "/static/*path"
 handler = "files"
 root = "www/static"
+
+[[route]]
+path = "/data.json"
+handler = "static"
+content_type = "application/json"
+body_file = "www/data.json"
 EOF
 }
 
@@ -129,6 +155,8 @@ http {
   types {
     text/plain txt;
     application/octet-stream bin;
+    application/javascript js;
+    application/json json;
   }
   default_type application/octet-stream;
   charset_types text/plain;
@@ -151,6 +179,15 @@ http {
     location /static/ {
       root $WORK/www;
       charset utf-8;
+      gzip_static on;
+      gzip_vary on;
+    }
+    location = /data.json {
+      root $WORK/www;
+      gzip on;
+      gzip_types application/json;
+      gzip_min_length 256;
+      gzip_vary on;
     }
 ${NGINX_LOCATIONS:-}
   }

@@ -7,7 +7,10 @@
 #   route (/users/{id}); a 13 B and a 64 KiB file; 10,000 idle keep-alive connections (server
 #   RSS per connection); lithe -w 2 vs -w 1 (and nginx worker_processes 2 vs 1). One row beyond
 #   the issue's: /plaintext with Connection: close at c=100, a new connection per request, as
-#   a proxy without an upstream keepalive pool sends them.
+#   a proxy without an upstream keepalive pool sends them. Issue 18's rows: a 4 KiB JSON-like
+#   body and a 64 KiB JavaScript file, each without and with "Accept-Encoding: gzip, br, zstd"
+#   (nginx: gzip on for the body, gzip_static on for the file; lithe: compressed at load and
+#   precompressed sidecars), with the bytes on the wire per response.
 # Per row: req/s, server CPU µs per request (utime+stime from /proc/PID/stat over the run,
 # divided by the requests wrk completed), p99 latency (wrk --latency) and errors (non-2xx/3xx +
 # socket errors), how busy wrk's own CPU was (near 100 %, the client set req/s and latency), and
@@ -28,7 +31,7 @@
 #      DURATION / WARMUP (wrk durations in whole seconds, e.g. 10), REPEAT (repetitions per
 #      row; per server the best req/s, CPU/req and p99 are kept, errors are summed), IDLE_CONNS (10000),
 #      ROWS (comma list to run a subset: plain10,plain100,plain1000,pipe16,json,param,
-#      file13,file64k,close100,idle,workers2).
+#      file13,file64k,close100,json4k,json4k_enc,js64k,js64k_enc,idle,workers2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -43,7 +46,8 @@ OUT_DIR=${OUT_DIR:-$ROOT/bench/results}
 HOST=127.0.0.1  # loopback only
 NGINX=${NGINX:-/usr/sbin/nginx}
 IDLE_CONNS=${IDLE_CONNS:-10000}
-ALL_ROWS=plain10,plain100,plain1000,pipe16,json,param,file13,file64k,close100,idle,workers2
+ALL_ROWS=plain10,plain100,plain1000,pipe16,json,param,file13,file64k,close100,json4k,json4k_enc,js64k,js64k_enc,idle,workers2
+ENCODINGS="Accept-Encoding: gzip, br, zstd"
 ROWS=${ROWS:-$ALL_ROWS}
 
 QUICK=0
@@ -278,6 +282,21 @@ run_row() {  # ID LABEL PATH CONNS PIPELINE THREADS PIN [HEADER]
   done
 }
 
+# Bytes on the wire for one response (head and body) and its Content-Encoding, per server.
+wire_bytes() {  # ID PATH [HEADER]
+  local id=$1 server out head body coding extra=()
+  want "$id" || return 0
+  [[ -z ${3:-} ]] || extra=(-H "$3")
+  for server in lithe nginx; do
+    out=$(curl -s -o /dev/null --max-time 5 "${extra[@]}" \
+      -w '%{size_header} %{size_download} %header{content-encoding}' \
+      "http://$HOST:$(port_of "$server")$2") || die "$server: GET $2 failed"
+    read -r head body coding <<<"$out"
+    R[$id:$server:wire]=$(( head + body ))
+    R[$id:$server:coding]=${coding:-identity}
+  done
+}
+
 idle_row() {
   local id=idle server
   want "$id" || return 0
@@ -339,6 +358,12 @@ run_row param     "/users/{id} c=100"        /users/42         100  1 1 1
 run_row file13    "13 B file c=100"          /static/small.txt 100  1 1 1
 run_row file64k   "64 KiB file c=100"        /static/big.bin   100  1 1 1
 run_row close100  "/plaintext c=100, Connection: close" /plaintext 100 1 1 1 "Connection: close"
+run_row json4k     "4 KiB JSON c=100"               /data.json     100 1 1 1
+run_row json4k_enc "4 KiB JSON c=100, compressed"   /data.json     100 1 1 1 "$ENCODINGS"
+run_row js64k      "64 KiB JS file c=100"           /static/app.js 100 1 1 1
+run_row js64k_enc  "64 KiB JS file c=100, compressed" /static/app.js 100 1 1 1 "$ENCODINGS"
+wire_bytes json4k /data.json; wire_bytes json4k_enc /data.json "$ENCODINGS"
+wire_bytes js64k /static/app.js; wire_bytes js64k_enc /static/app.js "$ENCODINGS"
 
 if want workers2; then
   # Two workers, the server allowed on both CPUs; wrk (two threads) shares them.
@@ -360,9 +385,12 @@ MD=$OUT_DIR/$NAME.md
   for id in "${ROW_ORDER[@]}"; do
     printf '%s|%s' "$id" "${LABEL[$id]}"
     for key in lithe:rps nginx:rps lithe:cpu nginx:cpu lithe:p99 nginx:p99 lithe:err nginx:err \
-               lithe:bpc nginx:bpc lithe:client nginx:client; do
+               lithe:bpc nginx:bpc lithe:client nginx:client lithe:wire nginx:wire \
+               lithe:coding nginx:coding; do
       printf '|%s' "${R[$id:$key]:-}"
     done
+    # An encoded row is judged against lithe's own row without Accept-Encoding.
+    printf '|%s' "${R[${id%_enc}:lithe:cpu]:-}"
     if [[ -n ${R[$id:base_n]:-} ]]; then
       printf '|%s' "$(awk -v s="${R[$id:base_sum]}" -v n="${R[$id:base_n]}" 'BEGIN { printf "%.3f", s / n }')"
     else
@@ -378,7 +406,9 @@ MD=$OUT_DIR/$NAME.md
   NR == 1 { print; next }
   {
     id = $1; row = $2; lr = $3; nr = $4; lc = $5; nc = $6; lp = $7; np = $8; le = $9; ne = $10
-    lb = $11; nb = $12; lw = $13; nw = $14; beside = $15
+    lb = $11; nb = $12; lw = $13; nw = $14; lwire = $15; nwire = $16; lcod = $17; ncod = $18
+    plain_cpu = $19; beside = $20
+    wire = (lwire == "") ? "" : sprintf("; on the wire lithe %d B (%s), nginx %d B (%s)", lwire, lcod, nwire, ncod)
     rr = ratio(lr, nr); cr = ratio(lc, nc)
     target = ""; measured = ""; pass = ""
     if (id ~ /^plain(10|100|1000)$/) {
@@ -403,6 +433,14 @@ MD=$OUT_DIR/$NAME.md
       target = "req/s >= nginx"
       measured = sprintf("req/s %.2fx, CPU/req %.2fx nginx", rr, cr)
       pass = (rr + 0 >= 1) ? "pass" : "fail"
+    } else if (id == "json4k" || id == "js64k") {
+      target = "none: the identity row the compressed one is judged against"
+      measured = sprintf("req/s %.2fx, CPU/req %.2fx nginx", rr, cr) wire
+      pass = "n/a"
+    } else if (id ~ /_enc$/) {
+      target = "lithe CPU/req within 5% of its row without Accept-Encoding"
+      measured = sprintf("CPU/req %.2fx lithe uncompressed; %.2fx nginx", plain_cpu > 0 ? lc / plain_cpu : 0, cr) wire
+      pass = (plain_cpu > 0 && lc / plain_cpu <= 1.05) ? "pass" : "fail"
     } else if (id == "close100") {
       target = "none (beyond the issue): a new connection per request"
       measured = sprintf("CPU %.2fx nginx; p99 %s vs %s", cr, ms(lp), ms(np))
