@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev node-llhttp liburing-dev
   zlib1g-dev libbrotli-dev libzstd-dev gzip brotli zstd  # content codings; the tests decode with the CLIs
   clang libclang-rt-14-dev
-  wrk nginx-light haproxy curl
+  wrk nginx-light haproxy h2o curl
   python3 gnuplot-nox strace linux-perf   # bench/load: idle-connection helper, chart, profile
   slowhttptest                            # tests/stress and bench/load/slow_clients.sh
   librestinio-dev python3-starlette python3-uvicorn python3-httptools python3-uvloop  # bench/load/app.sh peers

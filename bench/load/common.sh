@@ -195,6 +195,30 @@ ${NGINX_LOCATIONS:-}
 EOF
 }
 
+# h2o (Debian's h2o, optional): the compressible content only, compressing on the fly
+# (gzip and brotli; it has no zstd) and serving .br/.gz sidecars, for compare.sh's issue 18 rows.
+write_h2o_conf() {  # PORT
+  cat >"$WORK/h2o.conf" <<EOF
+listen:
+  host: $HOST
+  port: $1
+num-threads: 1
+$([[ $(id -u) != 0 ]] || echo "user: $(id -un)")
+pid-file: $WORK/h2o.pid
+error-log: $WORK/h2o-error.log
+access-log: /dev/null
+hosts:
+  "default":
+    paths:
+      "/data.json":
+        file.file: $WORK/www/data.json
+        compress: ON
+      "/static":
+        file.dir: $WORK/www/static
+        file.send-compressed: ON
+EOF
+}
+
 # --- starting and stopping; each sets or clears its server's PID and PORT ---
 start_lithe() {  # WORKERS PIN...
   local workers=$1; shift
@@ -238,6 +262,16 @@ wait_ready() {  # URL PID LOGFILE
   done
   cat "$3" >&2; die "server at $1 did not answer within 10 s"
 }
+
+H2O_PID=; H2O_PORT=
+start_h2o() {  # PIN...
+  H2O_PORT=$(free_port)
+  write_h2o_conf "$H2O_PORT"
+  "$@" "${H2O:-h2o}" -c "$WORK/h2o.conf" >"$WORK/h2o.out" 2>&1 &
+  H2O_PID=$!; PIDS+=("$H2O_PID")
+  wait_ready "http://$HOST:$H2O_PORT/data.json" "$H2O_PID" "$WORK/h2o.out"
+}
+stop_h2o() { [[ -z $H2O_PID ]] || stop_pid "$H2O_PID"; H2O_PID=; }
 
 stop_lithe() { [[ -z $LITHE_PID ]] || stop_pid "$LITHE_PID"; LITHE_PID=; }
 stop_nginx() { [[ -z $NGINX_PID ]] || stop_pid "$NGINX_PID"; NGINX_PID=; }

@@ -10,7 +10,8 @@
 #   a proxy without an upstream keepalive pool sends them. Issue 18's rows: a 4 KiB JSON-like
 #   body and a 64 KiB JavaScript file, each without and with "Accept-Encoding: gzip, br, zstd"
 #   (nginx: gzip on for the body, gzip_static on for the file; lithe: compressed at load and
-#   precompressed sidecars), with the bytes on the wire per response.
+#   precompressed sidecars; h2o, when installed: compress ON and file.send-compressed ON,
+#   measured in the same run after the pair), with the bytes on the wire per response.
 # Per row: req/s, server CPU µs per request (utime+stime from /proc/PID/stat over the run,
 # divided by the requests wrk completed), p99 latency (wrk --latency) and errors (non-2xx/3xx +
 # socket errors), how busy wrk's own CPU was (near 100 %, the client set req/s and latency), and
@@ -127,8 +128,9 @@ write_lithe_conf
 
 # A server's processes: lithe is one process (workers are threads, which /proc/PID/stat sums);
 # nginx is its master plus its worker processes.
-server_pids() {  # lithe|nginx
+server_pids() {  # lithe|nginx|h2o
   if [[ $1 == lithe ]]; then echo "$LITHE_PID"
+  elif [[ $1 == h2o ]]; then echo "$H2O_PID"
   else
     local workers
     workers=$(ps -o pid= --ppid "$NGINX_PID" | tr '\n' ' ')
@@ -155,8 +157,12 @@ rss_kb() {  # lithe|nginx -> VmRSS (kB) summed over the server's processes
 client_jiffies() {
   awk '$1 == "cpu0" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat
 }
-port_of() { if [[ $1 == lithe ]]; then echo "$LITHE_PORT"; else echo "$NGINX_PORT"; fi; }
-pid_of() { if [[ $1 == lithe ]]; then echo "$LITHE_PID"; else echo "$NGINX_PID"; fi; }
+port_of() {
+  case $1 in lithe) echo "$LITHE_PORT" ;; h2o) echo "$H2O_PORT" ;; *) echo "$NGINX_PORT" ;; esac
+}
+pid_of() {
+  case $1 in lithe) echo "$LITHE_PID" ;; h2o) echo "$H2O_PID" ;; *) echo "$NGINX_PID" ;; esac
+}
 
 # --- equivalence check: both servers answer every route alike (status, body size, type) ---
 check_routes() {
@@ -287,7 +293,9 @@ wire_bytes() {  # ID PATH [HEADER]
   local id=$1 server out head body coding extra=()
   want "$id" || return 0
   [[ -z ${3:-} ]] || extra=(-H "$3")
-  for server in lithe nginx; do
+  local servers=(lithe nginx)
+  [[ -z $H2O_PID ]] || servers+=(h2o)
+  for server in "${servers[@]}"; do
     out=$(curl -s -o /dev/null --max-time 5 "${extra[@]}" \
       -w '%{size_header} %{size_download} %header{content-encoding}' \
       "http://$HOST:$(port_of "$server")$2") || die "$server: GET $2 failed"
@@ -362,8 +370,27 @@ run_row json4k     "4 KiB JSON c=100"               /data.json     100 1 1 1
 run_row json4k_enc "4 KiB JSON c=100, compressed"   /data.json     100 1 1 1 "$ENCODINGS"
 run_row js64k      "64 KiB JS file c=100"           /static/app.js 100 1 1 1
 run_row js64k_enc  "64 KiB JS file c=100, compressed" /static/app.js 100 1 1 1 "$ENCODINGS"
+# h2o, on the same CPU, for the same rows: the best CPU per request of REPEAT measurements.
+if command -v "${H2O:-h2o}" >/dev/null && { want json4k || want json4k_enc || want js64k || want js64k_enc; }; then
+  start_h2o "${PIN_SERVER[@]}"
+  for row in "json4k|/data.json|" "json4k_enc|/data.json|$ENCODINGS" "js64k|/static/app.js|" \
+             "js64k_enc|/static/app.js|$ENCODINGS"; do
+    IFS='|' read -r id path header <<<"$row"
+    want "$id" || continue
+    for (( rep = 1; rep <= REPEAT; rep++ )); do
+      measure h2o "$path" 100 1 1 1 "${LABEL[$id]}" "$header"
+      if [[ -z ${R[$id:h2o:cpu]:-} ]] || awk -v a="$M_CPU" -v b="${R[$id:h2o:cpu]}" 'BEGIN { exit !(a < b) }'; then
+        R[$id:h2o:cpu]=$M_CPU
+      fi
+    done
+  done
+else
+  log "no h2o (Debian: h2o): the compression rows compare lithe with nginx only"
+fi
 wire_bytes json4k /data.json; wire_bytes json4k_enc /data.json "$ENCODINGS"
 wire_bytes js64k /static/app.js; wire_bytes js64k_enc /static/app.js "$ENCODINGS"
+stop_h2o
+H2O_VERSION=$(command -v "${H2O:-h2o}" >/dev/null && "${H2O:-h2o}" --version 2>/dev/null | head -1 || true)
 
 if want workers2; then
   # Two workers, the server allowed on both CPUs; wrk (two threads) shares them.
@@ -386,7 +413,7 @@ MD=$OUT_DIR/$NAME.md
     printf '%s|%s' "$id" "${LABEL[$id]}"
     for key in lithe:rps nginx:rps lithe:cpu nginx:cpu lithe:p99 nginx:p99 lithe:err nginx:err \
                lithe:bpc nginx:bpc lithe:client nginx:client lithe:wire nginx:wire \
-               lithe:coding nginx:coding; do
+               lithe:coding nginx:coding h2o:cpu h2o:wire h2o:coding; do
       printf '|%s' "${R[$id:$key]:-}"
     done
     # An encoded row is judged against lithe's own row without Accept-Encoding.
@@ -407,8 +434,10 @@ MD=$OUT_DIR/$NAME.md
   {
     id = $1; row = $2; lr = $3; nr = $4; lc = $5; nc = $6; lp = $7; np = $8; le = $9; ne = $10
     lb = $11; nb = $12; lw = $13; nw = $14; lwire = $15; nwire = $16; lcod = $17; ncod = $18
-    plain_cpu = $19; beside = $20
+    hc = $19; hwire = $20; hcod = $21; plain_cpu = $22; beside = $23
     wire = (lwire == "") ? "" : sprintf("; on the wire lithe %d B (%s), nginx %d B (%s)", lwire, lcod, nwire, ncod)
+    if (hwire != "") wire = wire sprintf(", h2o %d B (%s)", hwire, hcod)
+    if (hc != "") wire = wire sprintf("; h2o %.2f µs/req (lithe %.2fx)", hc, lc / hc)
     rr = ratio(lr, nr); cr = ratio(lc, nc)
     target = ""; measured = ""; pass = ""
     if (id ~ /^plain(10|100|1000)$/) {
@@ -507,7 +536,7 @@ CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); run took ${ELAPSED} s"
   echo "- command: \`$COMMAND_LINE\` (${WARMUP} s warm-up + ${DURATION} s per measurement, $REPEAT repetition(s) per row: each server's best req/s, CPU/req and p99, errors summed; wrk -t1 unless noted)"
   echo "- machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r); load average (1/5/15 min) $LOAD_BEFORE before the run, $LOAD_AFTER after (this script adds about 2)"
-  echo "- lithe $LITHE_REV, $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+  echo "- lithe $LITHE_REV, $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')${H2O_VERSION:+, $H2O_VERSION (compression rows)}"
   if (( PINNED )); then
     echo "- pinning: server on CPU 1, wrk on CPU 0; the 2-worker row gives both servers and wrk (-t2) CPUs 0-1"
   else
