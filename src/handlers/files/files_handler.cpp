@@ -45,8 +45,10 @@ encoding::Coding FilesHandler::open_sidecar(const lithe::Request& req, char* pat
   std::size_t count = 0;
   for (encoding::Coding c : sidecars_)
     if (accept.weight(c) > 0) wanted[count++] = c;
-  std::stable_sort(wanted.begin(), wanted.begin() + count,
-                   [&](auto a, auto b) { return accept.weight(a) > accept.weight(b); });
+  // Stable by insertion (std::stable_sort would ask for a heap buffer): at most three.
+  for (std::size_t i = 1; i < count; ++i)
+    for (std::size_t j = i; j > 0 && accept.weight(wanted[j]) > accept.weight(wanted[j - 1]); --j)
+      std::swap(wanted[j], wanted[j - 1]);
   const int identity = accept.weight(encoding::Coding::identity);
   for (std::size_t i = 0; i < count && accept.weight(wanted[i]) >= identity; ++i) {
     const std::string_view suffix = encoding::file_suffix(wanted[i]);
