@@ -22,7 +22,7 @@ confine() {
 confine '#include <liburing' '^src/net/ring\.(hpp|cpp)$' 'liburing'
 confine '#include <llhttp' '^src/http/parser\.cpp$' 'llhttp'
 confine '#include <toml\+\+' '^src/config/' 'toml++'
-confine '#include <(zlib|brotli/|zstd)' '^src/encoding/compress\.cpp$' 'zlib, brotli and zstd'
+confine '#include <(zlib|brotli/|zstd)' '^src/encoding/(compress|stream_compressor)\.cpp$' 'zlib, brotli and zstd'
 confine '#include <boost/asio' '^(src/net/|src/server/(server|coro|coroutine_handler)\.cpp$|include/lithe/(server|coro)\.hpp$)' 'Asio'
 confine 'boost/asio/detail|asio::detail|#[[:space:]]*(if|elif).*BOOST_(ASIO_)?VERSION' '^$' \
   "Asio's detail API or a Boost version check"

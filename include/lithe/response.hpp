@@ -44,6 +44,12 @@ class Response {
   // handler and on a Responder's response (the Responder is then done). Inactive without a
   // connection, and for a second call.
   Stream stream();
+  // As stream(), with the body compressed as it is written (README, "Compression"): in the
+  // coding the request's Accept-Encoding prefers among [compression] encodings, when the
+  // Content-Type set so far is in compression.types and the route does not say
+  // compress = false; otherwise a plain stream. Each write is flushed, so the client can decode
+  // it on arrival, and is copied (write_view too).
+  Stream compressed_stream();
   // The request body, pulled piece by piece, on a route with `body = "stream"`
   // (lithe/body_reader.hpp); inactive elsewhere. Keep it with the Responder or Stream that
   // answers, since the handler returns before the body has arrived.

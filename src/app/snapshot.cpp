@@ -56,6 +56,7 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
                             route.max_body.value_or(cfg.limits.body), route.stream_body,
                             registry.global_middleware(), nullptr});
     Route& added = snap->routes.back();
+    added.compress = route.compress;
     for (std::size_t i = 0; i < route.middleware.size(); ++i) {
       if (const auto* hooks = registry.find_middleware(route.middleware[i]))
         added.middleware.push_back(*hooks);

@@ -30,6 +30,7 @@ struct Route {
   // The hooks around the handler: those for every request, then the route's `middleware`.
   std::vector<std::shared_ptr<const Middleware>> middleware;
   std::unique_ptr<const Cors> cors;  // the route's `cors`, if any
+  bool compress = true;              // the route's `compress`: compressed streams allowed
 };
 
 struct Snapshot {

@@ -26,4 +26,20 @@ std::string_view file_suffix(Coding c) {
   return suffixes[static_cast<std::size_t>(c)];
 }
 
+bool compressible(const std::vector<std::string>& types, std::string_view content_type) {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  const std::size_t slash = type.find('/');
+  for (const std::string& range : types) {
+    if (range.size() >= 2 && range.ends_with("/*")) {
+      if (slash != std::string_view::npos &&
+          base::iequals(type.substr(0, slash), std::string_view(range).substr(0, range.size() - 2)))
+        return true;
+    } else if (base::iequals(type, range)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace lithe::encoding

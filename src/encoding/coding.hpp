@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace lithe::encoding {
 
@@ -18,5 +20,9 @@ std::string_view name(Coding c);
 std::optional<Coding> parse_coding(std::string_view token);
 // The suffix of a precompressed sidecar file (".gz", ".br", ".zst"; "" for identity).
 std::string_view file_suffix(Coding c);
+
+// Whether a content type ("text/html; charset=utf-8") is one of types (compression.types:
+// "type/subtype" or "type/*"), parameters aside and ASCII case ignored.
+bool compressible(const std::vector<std::string>& types, std::string_view content_type);
 
 }  // namespace lithe::encoding

@@ -13,14 +13,6 @@ namespace lithe::handlers {
 
 namespace {
 
-// A media type without its parameters, as compression.types writes it.
-std::string_view essence(std::string_view content_type) {
-  content_type = content_type.substr(0, content_type.find(';'));
-  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t'))
-    content_type.remove_suffix(1);
-  return content_type;
-}
-
 // The identity form's tag names the bytes (their CRC-32 and length); each coding's adds its
 // name, so every form has its own strong tag, as RFC 9110 §8.8.3 asks of representations.
 std::string entity_tag(std::string_view body, encoding::Coding c) {
@@ -34,21 +26,6 @@ std::string entity_tag(std::string_view body, encoding::Coding c) {
 
 }  // namespace
 
-bool compressible_type(const CompressionConfig& c, std::string_view content_type) {
-  const std::string_view type = essence(content_type);
-  const std::size_t slash = type.find('/');
-  for (const std::string& range : c.types) {
-    if (range.size() >= 2 && range.ends_with("/*")) {
-      if (slash != std::string_view::npos &&
-          base::iequals(type.substr(0, slash), std::string_view(range).substr(0, range.size() - 2)))
-        return true;
-    } else if (base::iequals(type, range)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 EncodedResponse::EncodedResponse(const Options& o, int status, std::string_view content_type,
                                  std::string body, const PreparedResponse::Headers& headers) {
   const Config& config = o.config();
@@ -57,7 +34,7 @@ EncodedResponse::EncodedResponse(const Options& o, int status, std::string_view 
   // Compressed forms that are smaller than the body, in the server's order.
   std::vector<std::pair<encoding::Coding, std::string>> packed;
   if (o.route().compress && body.size() >= c.min_size && !body.empty() &&
-      compressible_type(c, content_type)) {
+      encoding::compressible(c.types, content_type)) {
     for (const std::string& name : c.encodings) {
       const auto coding = encoding::parse_coding(name);
       if (!coding) continue;  // the loader lets only the codings src/encoding/ makes through

@@ -42,7 +42,4 @@ class EncodedResponse {
   std::size_t offered_count_ = 0;
 };
 
-// Whether a content type ("text/html; charset=utf-8") is one of compression.types.
-bool compressible_type(const CompressionConfig& c, std::string_view content_type);
-
 }  // namespace lithe::handlers

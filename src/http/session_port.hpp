@@ -17,7 +17,7 @@ class SessionPort {
  public:
   // The handles for the request being dispatched (Response::defer, stream, body_reader).
   virtual lithe::Responder make_responder() = 0;
-  virtual lithe::Stream make_stream() = 0;
+  virtual lithe::Stream make_stream(bool compress) = 0;
   virtual lithe::BodyReader make_body_reader() = 0;
 
   // Asynchronous answers: send(), and the last Responder copy dropped unsent (500).

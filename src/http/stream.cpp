@@ -15,7 +15,12 @@ namespace lithe {
 
 Stream Response::stream() {
   http::ResponseImpl& r = static_cast<http::ResponseImpl&>(*this);
-  return r.port_ ? r.port_->make_stream() : Stream{};
+  return r.port_ ? r.port_->make_stream(false) : Stream{};
+}
+
+Stream Response::compressed_stream() {
+  http::ResponseImpl& r = static_cast<http::ResponseImpl&>(*this);
+  return r.port_ ? r.port_->make_stream(true) : Stream{};
 }
 
 Stream::Stream(std::shared_ptr<detail::StreamState> state) : state_(std::move(state)) {

@@ -46,6 +46,7 @@ struct StreamState : std::enable_shared_from_this<StreamState> {
   uint32_t handles = 0;      // lithe::Stream copies alive
   uint32_t retry_ms = 1000;  // an event stream's `retry:` when the server ends it
   uint16_t status = 200;
+  uint8_t coding = 0;          // compressed_stream(): the body's coding (encoding::Coding)
   bool chunked = false;        // HTTP/1.1: chunked framing; else close-delimited or HEAD
   bool discard = false;        // HEAD or a status without a body: writes go nowhere
   bool keep_alive = false;     // the connection may serve another request after it

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <charconv>
@@ -9,6 +10,7 @@
 
 #include "app/dispatch.hpp"
 #include "base/text.hpp"
+#include "encoding/accept_encoding.hpp"
 #include "http/body_state.hpp"
 #include "http/event_format.hpp"
 #include "http/pending.hpp"
@@ -501,7 +503,7 @@ void Session::release_body() {
 
 // Only while a handler holds the request: inside it, or through its Responder (which is then
 // done: the stream answers the request).
-lithe::Stream Session::make_stream() {
+lithe::Stream Session::make_stream(bool compress) {
   if (stream() || !exchange_ || (phase_ != Phase::handling && phase_ != Phase::awaiting)) return {};
   http::RequestImpl& req = exchange_->request;
   http::ResponseImpl& res = exchange_->response;
@@ -518,6 +520,7 @@ lithe::Stream Session::make_stream() {
   s->keep_alive = count_request() && (s->chunked || s->discard);
   s->held = s;
   stream_ = s.get();
+  if (compress) choose_stream_coding();
   app::finish(worker_.snapshot(), *exchange_);
   http::render_stream_head(res, render_context(s->keep_alive, http10, req.is_head()),
                            !http10 && has_body, stream_target());
@@ -537,6 +540,34 @@ lithe::Stream Session::make_stream() {
   return lithe::Stream(std::move(s));
 }
 
+// A compressed stream's coding, as for a fixed body: the request's Accept-Encoding among the
+// configured codings, for a compressible type on a route that allows it. The headers say it
+// (HEAD too); the compressor exists only when there is a body to write.
+void Session::choose_stream_coding() {
+  http::ResponseImpl& res = exchange_->response;
+  const Config& config = worker_.snapshot().config;
+  const auto* route = static_cast<const app::Route*>(exchange_->route);
+  if ((route && !route->compress) ||
+      !encoding::compressible(config.compression.types, res.content_type()))
+    return;
+  for (const lithe::Header& h : res.extra_headers())
+    if (base::iequals(h.name, "Content-Encoding")) return;  // the handler's own coding
+  std::array<encoding::Coding, encoding::coding_count> offered{};
+  std::size_t count = 0;
+  for (const std::string& name : config.compression.encodings)
+    if (auto c = encoding::parse_coding(name)) offered[count++] = *c;
+  if (count == 0) return;
+  encoding::AcceptEncoding accept;
+  for (const lithe::Header& h : exchange_->request.headers())
+    if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
+  const encoding::Coding coding = accept.choose({offered.data(), count});
+  res.header("Vary", "Accept-Encoding");
+  if (coding == encoding::Coding::identity) return;
+  res.header("Content-Encoding", encoding::name(coding));
+  stream()->coding = static_cast<uint8_t>(coding);
+  if (!stream()->discard) compressor_ = encoding::StreamCompressor::make(coding);
+}
+
 // Inside the handler, the batch being rendered; later, the pieces behind the write in flight.
 http::OutputBuffer& Session::stream_target() {
   if (phase_ == Phase::handling) {
@@ -549,6 +580,10 @@ http::OutputBuffer& Session::stream_target() {
 
 bool Session::stream_write(std::string_view bytes, bool copy) {
   detail::StreamState& s = *stream();
+  if (compressor_ && !bytes.empty()) {
+    bytes = compressor_->write(bytes);
+    copy = true;
+  }
   if (!s.discard && !bytes.empty()) {
     http::OutputBuffer& out = stream_target();
     if (s.chunked) {
@@ -578,6 +613,11 @@ std::size_t Session::stream_buffered() const {
 }
 
 void Session::stream_end() {
+  if (compressor_) {
+    // The coding's own end (gzip's trailer, zstd's last block) goes as the last piece.
+    const std::unique_ptr<encoding::StreamCompressor> coder = std::move(compressor_);
+    stream_write(coder->finish(), true);
+  }
   stream()->ended = true;
   if (stream()->chunked) stream_target().append("0\r\n\r\n");
   if (phase_ != Phase::handling) schedule_flush();
@@ -703,6 +743,7 @@ void Session::abort_stream() {
 void Session::record_stream() {
   const detail::StreamState& s = *stream();
   worker_.finished(s.metrics_slot, s.status, s.start);
+  worker_.metrics().responses_by_coding[s.coding].add();
   worker_.record_finished();
   if (worker_.snapshot().access_log) log_access(s.status, s.body_bytes);
 }
@@ -722,6 +763,7 @@ void Session::cancel_stream() {
 void Session::release_stream() {
   detail::StreamState& s = *stream_;
   s.conn = nullptr;
+  compressor_.reset();  // an aborted or cancelled stream's coding state goes with it
   // The callbacks may hold handles on the stream itself: dropped here, or never freed.
   s.on_writable = nullptr;
   s.on_cancel = nullptr;

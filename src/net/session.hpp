@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "base/ip.hpp"
+#include "encoding/stream_compressor.hpp"
 #include "http/exchange.hpp"
 #include "http/output.hpp"
 #include "http/response_writer.hpp"
@@ -74,7 +75,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
 
   // The handles' requests (http/session_port.hpp).
   lithe::Responder make_responder() override;
-  lithe::Stream make_stream() override;
+  lithe::Stream make_stream(bool compress) override;
   lithe::BodyReader make_body_reader() override;
   void complete_async() override;
   void complete_async_dropped() override;
@@ -188,6 +189,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   bool closing() const { return phase_ == Phase::last || phase_ == Phase::lingering; }
   // The streamed response being written, if any.
   detail::StreamState* stream() const { return stream_; }
+  void choose_stream_coding();  // compressed_stream(): its coding and headers
   // The request body the handler pulls, if any: it belongs to the request, so it lives in the
   // exchange and an idle session holds none.
   detail::BodyState* body() const { return exchange_ ? exchange_->body.get() : nullptr; }
@@ -199,15 +201,16 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   std::unique_ptr<http::Exchange> exchange_;  // null while idle
   std::unique_ptr<http::OutputBuffer> out_;   // null while nothing is being written
   detail::Pending* pending_ = nullptr;        // the response a Responder will send, if any
-  detail::StreamState* stream_ = nullptr;     // the response being streamed, if any (it holds
-                                              // itself alive through its `held`)
-  base::IpAddress peer_{};                    // the peer (or the PROXY protocol's source)
-  uint32_t rbegin_ = 0;                       // first byte of the request being parsed
-  uint32_t rpos_ = 0;                         // first byte not yet given to the parser
-  uint32_t rend_ = 0;                         // end of the bytes read
-  uint32_t lingered_ = 0;                     // bytes dropped after the last response
-  uint32_t requests_ = 0;                     // requests answered on this connection
-  uint32_t batch_ = 0;                        // responses rendered since the last write
+  std::unique_ptr<encoding::StreamCompressor> compressor_;  // a compressed stream's coding
+  detail::StreamState* stream_ = nullptr;  // the response being streamed, if any (it holds
+                                           // itself alive through its `held`)
+  base::IpAddress peer_{};                 // the peer (or the PROXY protocol's source)
+  uint32_t rbegin_ = 0;                    // first byte of the request being parsed
+  uint32_t rpos_ = 0;                      // first byte not yet given to the parser
+  uint32_t rend_ = 0;                      // end of the bytes read
+  uint32_t lingered_ = 0;                  // bytes dropped after the last response
+  uint32_t requests_ = 0;                  // requests answered on this connection
+  uint32_t batch_ = 0;                     // responses rendered since the last write
   Phase phase_ = Phase::reading;
   bool rejected_ : 1 = false;       // (last) after a rejection: the client may still send
   bool header_armed_ : 1 = false;   // the current request's header deadline is running

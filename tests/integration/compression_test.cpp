@@ -3,12 +3,18 @@
 // Accept-Encoding table of tests/conformance, with Vary, an ETag per coding, HEAD and 304.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -338,6 +344,125 @@ TEST(Sidecars, StaleLeavingTheRootWithoutOriginalOrOfAnotherTypeAreNotSent) {
   EXPECT_EQ(image.body, files.js);
   EXPECT_FALSE(image.header("Content-Encoding"));
   EXPECT_FALSE(image.header("Vary"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compressed streams (Response::compressed_stream)
+
+std::string stream_text() {
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "line " + std::to_string(i) + " of a streamed body\n";
+  return text;
+}
+
+// The handle of the stream the "held" handler started, for the test to go on with.
+struct Held {
+  std::mutex m;
+  lithe::Stream stream;
+};
+Held held;
+
+void register_streams(lithe::Server& server) {
+  server.handle("pieces", [](const lithe::Request& req, lithe::Response& res) {
+    res.body_view({}, req.query_param("type").empty() ? "text/plain; charset=utf-8"
+                                                      : std::string(req.query_param("type")));
+    lithe::Stream s = res.compressed_stream();
+    const std::string text = stream_text();
+    for (std::size_t at = 0; at < text.size(); at += 1000) s.write(text.substr(at, 1000));
+    s.end();
+  });
+  server.handle("held", [](const lithe::Request&, lithe::Response& res) {
+    res.body_view({}, "text/plain");
+    lithe::Stream s = res.compressed_stream();
+    s.write("first piece\n");
+    std::lock_guard lock(held.m);
+    held.stream = s;
+  });
+}
+
+std::string stream_config() {
+  return "[[route]]\npath = \"/pieces\"\nhandler = \"pieces\"\nmethods = [\"GET\"]\n"
+         "[[route]]\npath = \"/raw\"\nhandler = \"pieces\"\ncompress = false\n"
+         "[[route]]\npath = \"/held\"\nhandler = \"held\"\n";
+}
+
+TEST(CompressedStreams, EachCodingDecodesToWhatWasWritten) {
+  TestServer s(stream_config(), register_streams);
+  RawClient c(s.port());
+  for (std::string coding : {"gzip", "br", "zstd"}) {
+    c.send(get("/pieces", accept(coding)));
+    const HttpResponse r = c.read_response();
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("Content-Encoding").value_or(""), coding);
+    EXPECT_EQ(r.header("Vary").value_or(""), "Accept-Encoding");
+    EXPECT_EQ(r.header("Transfer-Encoding").value_or(""), "chunked");
+    EXPECT_LT(r.body.size(), stream_text().size() / 2) << coding;
+    EXPECT_EQ(decode(coding, r.body), stream_text()) << coding;
+  }
+  c.send(get("/pieces"));  // no Accept-Encoding: as written, and it still varies
+  const HttpResponse plain = c.read_response();
+  EXPECT_EQ(plain.body, stream_text());
+  EXPECT_FALSE(plain.header("Content-Encoding"));
+  EXPECT_EQ(plain.header("Vary").value_or(""), "Accept-Encoding");
+  c.send(request("HEAD", "/pieces", accept("br")));
+  const HttpResponse head = c.read_response(true);
+  EXPECT_EQ(head.header("Content-Encoding").value_or(""), "br");
+  EXPECT_EQ(head.body, "");
+  // A route with compress = false, and a type not in compression.types: plain streams.
+  for (const char* path : {"/raw", "/pieces?type=image/png"}) {
+    c.send(get(path, accept("gzip, br, zstd")));
+    const HttpResponse r = c.read_response();
+    EXPECT_EQ(r.body, stream_text()) << path;
+    EXPECT_FALSE(r.header("Content-Encoding")) << path;
+    EXPECT_FALSE(r.header("Vary")) << path;
+  }
+}
+
+TEST(CompressedStreams, EachWriteCanBeDecodedWhenItArrives) {
+  TestServer s(stream_config(), register_streams);
+  RawClient c(s.port());
+  c.send(get("/held", accept("gzip")));
+  // The head, then the first chunk whole: "SIZE\r\n" DATA "\r\n", nothing after it yet.
+  c.peek_until("\r\n\r\n");
+  const auto first_chunk = [&]() -> std::optional<std::string> {
+    const std::string& b = c.buffered();
+    const std::size_t body = b.find("\r\n\r\n") + 4;
+    const std::size_t line = b.find("\r\n", body);
+    if (line == std::string::npos) return std::nullopt;
+    const std::size_t size = std::stoul(b.substr(body, line - body), nullptr, 16);
+    if (b.size() < line + 2 + size) return std::nullopt;
+    return b.substr(line + 2, size);
+  };
+  std::optional<std::string> chunk;
+  while (!(chunk = first_chunk())) ASSERT_FALSE(c.is_closed(io_timeout));
+  // gzip's flush point: what has arrived inflates to the first piece, with no end yet.
+  z_stream z{};
+  ASSERT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+  std::string out(256, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(chunk->data());
+  z.avail_in = static_cast<uInt>(chunk->size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&z, Z_SYNC_FLUSH), Z_OK);
+  out.resize(out.size() - z.avail_out);
+  inflateEnd(&z);
+  EXPECT_EQ(out, "first piece\n");
+
+  lithe::Stream stream;
+  {
+    std::lock_guard lock(held.m);
+    stream = std::move(held.stream);
+  }
+  std::promise<void> written;
+  boost::asio::post(stream.io(), [&] {
+    stream.write("second piece\n");
+    stream.end();
+    stream = lithe::Stream();
+    written.set_value();
+  });
+  written.get_future().wait();
+  const HttpResponse r = c.read_response();
+  EXPECT_EQ(decode("gzip", r.body), "first piece\nsecond piece\n");
 }
 
 }  // namespace

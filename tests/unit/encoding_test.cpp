@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "encoding/accept_encoding.hpp"
 #include "encoding/coding.hpp"
 #include "encoding/compress.hpp"
+#include "encoding/stream_compressor.hpp"
 
 namespace lithe::encoding {
 namespace {
@@ -136,6 +138,27 @@ TEST(Compress, EveryCodingDecodesWithItsToolToTheSameBytes) {
     }
   }
   EXPECT_EQ(compress(Coding::identity, "as is"), "as is");
+}
+
+TEST(StreamCompressor, PiecesDecodeWithTheToolsAndTheStateStaysSmall) {
+  const std::string text = sample(200000);
+  for (Coding c : {Coding::gzip, Coding::br, Coding::zstd}) {
+    auto compressor = StreamCompressor::make(c);
+    ASSERT_TRUE(compressor);
+    std::string out;
+    std::size_t peak = 0;
+    for (std::size_t at = 0; at < text.size(); at += 700) {
+      out += compressor->write(std::string_view(text).substr(at, 700));
+      peak = std::max(peak, compressor->memory());
+    }
+    out += compressor->finish();
+    EXPECT_EQ(decode_with_cli(c, out), text) << name(c);
+    EXPECT_LT(out.size(), text.size() / 2) << name(c);
+    // What README "Compression" quotes per open compressed stream.
+    std::printf("%s: %zu bytes of coding state per stream\n", std::string(name(c)).c_str(), peak);
+    EXPECT_LE(peak, 1u << 20) << name(c);
+  }
+  EXPECT_FALSE(StreamCompressor::make(Coding::identity));
 }
 
 }  // namespace

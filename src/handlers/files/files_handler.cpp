@@ -15,7 +15,6 @@
 #include "base/http_date.hpp"
 #include "base/text.hpp"
 #include "encoding/accept_encoding.hpp"
-#include "handlers/encoded.hpp"
 #include "handlers/files/conditional.hpp"
 #include "handlers/files/path.hpp"
 #include "handlers/files/range.hpp"
@@ -123,7 +122,7 @@ void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
 
   // A compressible type may go as a sidecar; its responses vary with Accept-Encoding either way.
   const std::string_view type = mime_type(name);
-  const bool vary = !sidecars_.empty() && compressible_type(compression_, type);
+  const bool vary = !sidecars_.empty() && encoding::compressible(compression_.types, type);
   const encoding::Coding coding =
       vary ? open_sidecar(req, path, n, fd, st) : encoding::Coding::identity;
   static_cast<http::ResponseImpl&>(res).set_coding(static_cast<uint8_t>(coding));
