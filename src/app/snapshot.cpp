@@ -31,6 +31,7 @@ std::shared_ptr<Snapshot> build_snapshot(Config config, const handlers::Registry
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
   const Config& cfg = snap->config;
+  snap->codings = encoding::parse_codings(cfg.compression.encodings);
   std::vector<ConfigError> errors;
   for (const RouteConfig& route : cfg.routes) {
     const std::string& source = route.source.empty() ? cfg.source : route.source;

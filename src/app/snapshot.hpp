@@ -9,6 +9,7 @@
 
 #include "app/cors.hpp"
 #include "base/method.hpp"
+#include "encoding/coding.hpp"
 #include "handlers/handler.hpp"
 #include "lithe/config.hpp"
 #include "router/router.hpp"
@@ -40,6 +41,7 @@ struct Snapshot {
   std::vector<uint32_t> route_slot;  // route id → metrics slot; [routes.size()] = unmatched (0)
   std::string server_line;           // "Server: lithe\r\n" or ""
   std::string allow_all;             // Allow value for OPTIONS *
+  std::vector<encoding::Coding> codings;       // compression.encodings, for compressed streams
   std::shared_ptr<log::AccessLog> access_log;  // null when log.access = "off"
   // The hooks for every request, which also run around the answers no route gives (404...).
   std::vector<std::shared_ptr<const Middleware>> middleware;

@@ -74,19 +74,24 @@ int AcceptEncoding::weight(Coding c) const {
 }
 
 Coding AcceptEncoding::choose(std::span<const Coding> offered) const {
-  Coding best = Coding::identity;
-  int best_q = 0;
+  const Ranked r = ranked(offered);
+  return r.count > 0 ? r.codings[0] : Coding::identity;
+}
+
+// Weighed above 0, and at least as high as identity when identity is weighed by name or by
+// `*` (unlisted, identity is only the fallback); sorted by weight, the server's order among
+// equals. By insertion, in place: at most four, and no heap buffer as std::stable_sort's.
+Ranked AcceptEncoding::ranked(std::span<const Coding> offered) const {
+  Ranked r;
+  const int identity_q = weight(Coding::identity);
   for (Coding c : offered) {
     const int q = weight(c);
-    if (q > best_q) {  // strictly: among equals the server's earlier choice stays
-      best = c;
-      best_q = q;
-    }
+    if (q <= 0 || q < identity_q || r.count == r.codings.size()) continue;
+    std::size_t i = r.count++;
+    for (; i > 0 && weight(r.codings[i - 1]) < q; --i) r.codings[i] = r.codings[i - 1];
+    r.codings[i] = c;
   }
-  if (best == Coding::identity) return best;
-  // identity by name or by `*` competes (and loses a tie); unlisted, it is only the fallback.
-  const int identity_q = weight(Coding::identity);
-  return identity_q > best_q ? Coding::identity : best;
+  return r;
 }
 
 }  // namespace lithe::encoding

@@ -11,6 +11,15 @@
 
 namespace lithe::encoding {
 
+// Codings in the order a response should try them (at most one of each).
+struct Ranked {
+  std::array<Coding, coding_count> codings{};
+  std::size_t count = 0;
+
+  const Coding* begin() const { return codings.data(); }
+  const Coding* end() const { return codings.data() + count; }
+};
+
 class AcceptEncoding {
  public:
   // One Accept-Encoding field value; several fields make one list, as RFC 9110 §5.3 says.
@@ -24,6 +33,10 @@ class AcceptEncoding {
   // everything offered, identity: a response is never refused for its coding (a 406 would
   // break clients that can read identity anyway, as nginx and h2o do not refuse either).
   Coding choose(std::span<const Coding> offered) const;
+
+  // Every offered coding choose() would send before identity, best first: for a response
+  // whose forms may turn out unusable (a missing sidecar file), the next one to try.
+  Ranked ranked(std::span<const Coding> offered) const;
 
   // The weight of c in thousandths (0-1000), or -1 when neither c nor `*` is listed.
   int weight(Coding c) const;

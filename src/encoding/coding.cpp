@@ -22,6 +22,13 @@ std::optional<Coding> parse_coding(std::string_view token) {
   return std::nullopt;
 }
 
+std::vector<Coding> parse_codings(const std::vector<std::string>& list) {
+  std::vector<Coding> codings;
+  for (const std::string& n : list)
+    if (auto c = parse_coding(n)) codings.push_back(*c);
+  return codings;
+}
+
 std::string_view file_suffix(Coding c) {
   return suffixes[static_cast<std::size_t>(c)];
 }

@@ -18,6 +18,9 @@ std::string_view name(Coding c);
 // A token as a client or a config writes it, ASCII case-insensitive; "x-gzip" is gzip, as
 // RFC 9110 §8.4.1.3 asks. Nothing for a coding lithe does not know.
 std::optional<Coding> parse_coding(std::string_view token);
+// The codings a list of names (compression.encodings) holds, in its order; names lithe does not
+// know are left out (the config loader refuses them first).
+std::vector<Coding> parse_codings(const std::vector<std::string>& list);
 // The suffix of a precompressed sidecar file (".gz", ".br", ".zst"; "" for identity).
 std::string_view file_suffix(Coding c);
 

@@ -35,11 +35,9 @@ EncodedResponse::EncodedResponse(const Options& o, int status, std::string_view 
   std::vector<std::pair<encoding::Coding, std::string>> packed;
   if (o.route().compress && body.size() >= c.min_size && !body.empty() &&
       encoding::compressible(c.types, content_type)) {
-    for (const std::string& name : c.encodings) {
-      const auto coding = encoding::parse_coding(name);
-      if (!coding) continue;  // the loader lets only the codings src/encoding/ makes through
-      std::string bytes = encoding::compress(*coding, body);
-      if (bytes.size() < body.size()) packed.emplace_back(*coding, std::move(bytes));
+    for (const encoding::Coding coding : encoding::parse_codings(c.encodings)) {
+      std::string bytes = encoding::compress(coding, body);
+      if (bytes.size() < body.size()) packed.emplace_back(coding, std::move(bytes));
     }
   }
   if (packed.empty()) {

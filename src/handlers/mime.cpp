@@ -64,15 +64,15 @@ constexpr std::string_view kDefault = "application/octet-stream";
 
 }  // namespace
 
-std::string_view mime_type(std::string_view file_name) {
+std::size_t mime_index(std::string_view file_name) {
   std::size_t slash = file_name.rfind('/');
   if (slash != std::string_view::npos) file_name.remove_prefix(slash + 1);
   std::size_t dot = file_name.rfind('.');
-  if (dot == std::string_view::npos) return kDefault;
+  if (dot == std::string_view::npos) return kTypes.size();
   std::string_view ext = file_name.substr(dot + 1);
   // Longer than any known extension: no need to look (and the buffer below stays small).
   char lower[16];
-  if (ext.empty() || ext.size() > sizeof(lower)) return kDefault;
+  if (ext.empty() || ext.size() > sizeof(lower)) return kTypes.size();
   for (std::size_t i = 0; i < ext.size(); ++i) {
     char c = ext[i];
     lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
@@ -80,8 +80,20 @@ std::string_view mime_type(std::string_view file_name) {
   std::string_view key(lower, ext.size());
   auto it = std::lower_bound(kTypes.begin(), kTypes.end(), key,
                              [](const Entry& e, std::string_view k) { return e.ext < k; });
-  if (it == kTypes.end() || it->ext != key) return kDefault;
-  return it->type;
+  if (it == kTypes.end() || it->ext != key) return kTypes.size();
+  return static_cast<std::size_t>(it - kTypes.begin());
+}
+
+std::string_view mime_type_at(std::size_t index) {
+  return index < kTypes.size() ? kTypes[index].type : kDefault;
+}
+
+std::size_t mime_type_count() {
+  return kTypes.size() + 1;
+}
+
+std::string_view mime_type(std::string_view file_name) {
+  return mime_type_at(mime_index(file_name));
 }
 
 }  // namespace lithe::handlers

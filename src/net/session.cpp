@@ -552,15 +552,12 @@ void Session::choose_stream_coding() {
     return;
   for (const lithe::Header& h : res.extra_headers())
     if (base::iequals(h.name, "Content-Encoding")) return;  // the handler's own coding
-  std::array<encoding::Coding, encoding::coding_count> offered{};
-  std::size_t count = 0;
-  for (const std::string& name : config.compression.encodings)
-    if (auto c = encoding::parse_coding(name)) offered[count++] = *c;
-  if (count == 0) return;
+  const std::vector<encoding::Coding>& offered = worker_.snapshot().codings;
+  if (offered.empty()) return;
   encoding::AcceptEncoding accept;
   for (const lithe::Header& h : exchange_->request.headers())
     if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
-  const encoding::Coding coding = accept.choose({offered.data(), count});
+  const encoding::Coding coding = accept.choose(offered);
   res.header("Vary", "Accept-Encoding");
   if (coding == encoding::Coding::identity) return;
   res.header("Content-Encoding", encoding::name(coding));

@@ -68,9 +68,32 @@ TEST(AcceptEncoding, EveryCaseOfTheTable) {
     }
     EXPECT_EQ(name(accept.choose(offered)), name(*expected))
         << "accept_encoding.txt:" << number << ": " << line;
+    // ranked() tries first what choose() sends, and is empty when that is identity.
+    const Ranked r = accept.ranked(offered);
+    EXPECT_EQ(name(r.count ? r.codings[0] : Coding::identity), name(*expected))
+        << "accept_encoding.txt:" << number << ": " << line;
     ++cases;
   }
   EXPECT_GT(cases, 50);
+}
+
+// The order a precompressed file's sidecars are tried in.
+std::string ranked(const std::string& field) {
+  AcceptEncoding accept;
+  accept.add(field);
+  std::string out;
+  for (Coding c : accept.ranked(codings("zstd, br, gzip")))
+    out += (out.empty() ? "" : " ") + std::string(name(c));
+  return out;
+}
+
+TEST(AcceptEncoding, RankedByWeightThenTheServersOrder) {
+  EXPECT_EQ(ranked("gzip;q=0.5, br, zstd;q=0.5"), "br zstd gzip");
+  EXPECT_EQ(ranked("gzip, br, zstd"), "zstd br gzip");
+  EXPECT_EQ(ranked("gzip, identity;q=0.8, br;q=0.5"), "gzip");
+  EXPECT_EQ(ranked("*;q=0.3, gzip;q=0"), "zstd br");
+  EXPECT_EQ(ranked("identity"), "");
+  EXPECT_EQ(ranked(""), "");
 }
 
 TEST(AcceptEncoding, QValues) {
@@ -83,6 +106,12 @@ TEST(AcceptEncoding, QValues) {
   EXPECT_EQ(parse_qvalue("0.001"), 1);
   for (const char* bad : {"", "2", "1.5", "1.0001", "0.1234", ".5", "0,5", "-0", "0.a", "01"})
     EXPECT_EQ(parse_qvalue(bad), -1) << bad;
+}
+
+TEST(Coding, ACompressionListInItsOrderWithoutUnknownNames) {
+  const std::vector<Coding> c = parse_codings({"br", "deflate", "GZIP", "zstd"});
+  EXPECT_EQ(c, (std::vector<Coding>{Coding::br, Coding::gzip, Coding::zstd}));
+  EXPECT_TRUE(parse_codings({}).empty());
 }
 
 TEST(Coding, NamesAndSidecarSuffixes) {

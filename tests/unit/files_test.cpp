@@ -295,6 +295,14 @@ class FilesTest : public ::testing::Test {
 
 // --- MIME types ---
 
+TEST(MimeTest, ThePlaceOfATypeGivesTheSameType) {
+  for (const char* name : {"a.html", "A.JS", "x.woff2", "noext", "x.unknown", "dir/.hidden"})
+    EXPECT_EQ(mime_type_at(mime_index(name)), mime_type(name)) << name;
+  EXPECT_EQ(mime_index("x.unknown"), mime_type_count() - 1);
+  EXPECT_EQ(mime_type_at(mime_type_count() - 1), "application/octet-stream");
+  EXPECT_NE(mime_index("a.css"), mime_index("a.js"));
+}
+
 TEST(MimeTest, CommonWebTypes) {
   EXPECT_EQ(mime_type("index.html"), "text/html; charset=utf-8");
   EXPECT_EQ(mime_type("a.htm"), "text/html; charset=utf-8");

@@ -33,24 +33,28 @@ bool older(const struct stat& a, const struct stat& b) {
 }
 }  // namespace
 
+FilesHandler::FilesHandler(int root_fd, std::string index, std::string cache_control, bool dotfiles,
+                           std::vector<encoding::Coding> sidecars,
+                           const CompressionConfig& compression)
+    : root_(root_fd),
+      index_(std::move(index)),
+      cache_control_(std::move(cache_control)),
+      dotfiles_(dotfiles),
+      sidecars_(std::move(sidecars)),
+      compressible_(mime_type_count()) {
+  // Decided here for every type lithe names, not per request.
+  for (std::size_t i = 0; i < compressible_.size(); ++i)
+    compressible_[i] = encoding::compressible(compression.types, mime_type_at(i));
+}
+
 encoding::Coding FilesHandler::open_sidecar(const lithe::Request& req, char* path, std::size_t n,
                                             int& fd, struct stat& st) const {
   encoding::AcceptEncoding accept;
   for (const Header& h : req.headers())
     if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
-  // The codings the client takes, best first (the server's order among equals): the first
-  // whose sidecar is usable is sent, unless the client weighs identity higher.
-  std::array<encoding::Coding, encoding::coding_count> wanted{};
-  std::size_t count = 0;
-  for (encoding::Coding c : sidecars_)
-    if (accept.weight(c) > 0) wanted[count++] = c;
-  // Stable by insertion (std::stable_sort would ask for a heap buffer): at most three.
-  for (std::size_t i = 1; i < count; ++i)
-    for (std::size_t j = i; j > 0 && accept.weight(wanted[j]) > accept.weight(wanted[j - 1]); --j)
-      std::swap(wanted[j], wanted[j - 1]);
-  const int identity = accept.weight(encoding::Coding::identity);
-  for (std::size_t i = 0; i < count && accept.weight(wanted[i]) >= identity; ++i) {
-    const std::string_view suffix = encoding::file_suffix(wanted[i]);
+  // The first coding the client takes whose sidecar is usable is sent.
+  for (const encoding::Coding c : accept.ranked(sidecars_)) {
+    const std::string_view suffix = encoding::file_suffix(c);
     std::memcpy(path + n, suffix.data(), suffix.size());
     path[n + suffix.size()] = '\0';
     const int sidecar = root_.open(path);
@@ -64,7 +68,7 @@ encoding::Coding FilesHandler::open_sidecar(const lithe::Request& req, char* pat
     ::close(fd);
     fd = sidecar;
     st = s;
-    return wanted[i];
+    return c;
   }
   return encoding::Coding::identity;
 }
@@ -121,8 +125,9 @@ void FilesHandler::handle(const lithe::Request& req, lithe::Response& res) {
   }
 
   // A compressible type may go as a sidecar; its responses vary with Accept-Encoding either way.
-  const std::string_view type = mime_type(name);
-  const bool vary = !sidecars_.empty() && encoding::compressible(compression_.types, type);
+  const std::size_t type_index = mime_index(name);
+  const std::string_view type = mime_type_at(type_index);
+  const bool vary = !sidecars_.empty() && compressible_[type_index];
   const encoding::Coding coding =
       vary ? open_sidecar(req, path, n, fd, st) : encoding::Coding::identity;
   static_cast<http::ResponseImpl&>(res).set_coding(static_cast<uint8_t>(coding));

@@ -25,13 +25,8 @@ class FilesHandler final : public Handler {
   // cache_control: "max-age=N", or empty. sidecars: the codings whose sidecar files may be
   // sent (empty: none), in the server's order; compression: which types they apply to.
   FilesHandler(int root_fd, std::string index, std::string cache_control, bool dotfiles,
-               std::vector<encoding::Coding> sidecars = {}, CompressionConfig compression = {})
-      : root_(root_fd),
-        index_(std::move(index)),
-        cache_control_(std::move(cache_control)),
-        dotfiles_(dotfiles),
-        sidecars_(std::move(sidecars)),
-        compression_(std::move(compression)) {}
+               std::vector<encoding::Coding> sidecars = {},
+               const CompressionConfig& compression = {});
 
   void handle(const lithe::Request& req, lithe::Response& res) override;
 
@@ -47,7 +42,7 @@ class FilesHandler final : public Handler {
   std::string cache_control_;               // sent with the validators when set
   bool dotfiles_;                           // whether hidden segments may be served
   std::vector<encoding::Coding> sidecars_;  // precompressed = true: the codings to look for
-  CompressionConfig compression_;           // its types: the files sidecars apply to
+  std::vector<bool> compressible_;          // by mime_index: may a sidecar be sent for it
 };
 
 }  // namespace lithe::handlers::files

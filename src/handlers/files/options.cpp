@@ -39,10 +39,8 @@ std::unique_ptr<Handler> make_files(BuildContext& ctx) {
   bool dotfiles = o.boolean("dotfiles").value_or(false);
   // Sidecars (app.js.br next to app.js) in the codings [compression] offers, in its order.
   std::vector<encoding::Coding> sidecars;
-  if (o.boolean("precompressed").value_or(true) && o.route().compress) {
-    for (const std::string& name : o.config().compression.encodings)
-      if (auto c = encoding::parse_coding(name)) sidecars.push_back(*c);
-  }
+  if (o.boolean("precompressed").value_or(true) && o.route().compress)
+    sidecars = encoding::parse_codings(o.config().compression.encodings);
   o.finish();
   return std::make_unique<files::FilesHandler>(root_fd, std::move(index), std::move(cache_control),
                                                dotfiles, std::move(sidecars),
