@@ -47,10 +47,10 @@ measure() {  # BINARY ROW
   local url="http://$HOST:$LITHE_PORT/plaintext"
   timeout $((WARMUP + 30)) "${PIN_CLIENT[@]}" wrk "${args[@]}" -d"${WARMUP}s" "$url" "${tail[@]}" \
     >/dev/null 2>&1 || true
-  before=$(awk '{ print $14 + $15 }' "/proc/$LITHE_PID/stat")
+  before=$(pid_ticks "$LITHE_PID")
   timeout $((DURATION + 30)) "${PIN_CLIENT[@]}" wrk "${args[@]}" -d"${DURATION}s" "$url" \
     "${tail[@]}" >"$WORK/wrk.txt" 2>&1 || true
-  after=$(awk '{ print $14 + $15 }' "/proc/$LITHE_PID/stat")
+  after=$(pid_ticks "$LITHE_PID")
   stop_lithe
   read -r M_RPS M_CPU M_P99 < <(awk -v b="$before" -v a="$after" -v hz="$HZ" '
     function us(v,   n, u) { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)

@@ -176,12 +176,6 @@ check_server() {  # SERVER: the json answer, the plaintext answer and a 400 for 
   [[ $out == 400 ]] || die "$1: POST /api/echo with invalid JSON answered $out, expected 400"
 }
 
-cpu_ticks() {  # PID -> utime+stime (clock ticks), every thread of the process
-  local stat
-  stat=$(<"/proc/$1/stat")
-  stat=${stat##*) }
-  awk '{ print $12 + $13 }' <<<"$stat"
-}
 client_jiffies() {  # busy and total jiffies of CLIENT_CPU, from /proc/stat
   awk -v cpu="cpu$CLIENT_CPU" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat
 }
@@ -213,11 +207,11 @@ measure() {  # SERVER ROUTE ROUND
   fi
   local before after client_before client_after
   client_before=$(client_jiffies)
-  before=$(cpu_ticks "$SRV_PID")
+  before=$(pid_ticks "$SRV_PID")
   run_client $(( DURATION + 30 )) "$WORK/wrk.txt" "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNS" \
     --latency -d"${DURATION}s" "${args[@]}"
   kill -0 "$SRV_PID" 2>/dev/null || { cat "$WORK/$server.log" >&2; die "$server died during $route"; }
-  after=$(cpu_ticks "$SRV_PID")
+  after=$(pid_ticks "$SRV_PID")
   client_after=$(client_jiffies)
   M_CLIENT=$(busy_percent "$client_before" "$client_after")
   {
@@ -225,7 +219,7 @@ measure() {  # SERVER ROUTE ROUND
     echo "### server CPU ticks $before -> $after (CLK_TCK $HZ); wrk's CPU ${M_CLIENT:-?} %"
     cat "$WORK/wrk.txt"; echo
   } >>"$WRK_LOG"
-  read -r M_REQ M_RPS M_P99 M_ERR M_CPU < <(wrk_figures "$WORK/wrk.txt" "$before" "$after" "$HZ")
+  read -r M_REQ M_RPS M_P99 M_ERR M_CPU _ < <(wrk_figures "$WORK/wrk.txt" "$before" "$after" "$HZ")
   if (( M_REQ == 0 )); then
     log "round $3, $route, $server: wrk completed no request:"; cat "$WORK/wrk.txt" >&2
   fi

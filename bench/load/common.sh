@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared by bench/load/compare.sh and bench/load/profile.sh: scratch space and cleanup, CPU
-# pinning, the content and the equivalent lithe and nginx configs, starting and stopping both.
+# Shared by the scripts of bench/load/: scratch space and cleanup, CPU pinning, the content and
+# the equivalent lithe, nginx and h2o configs, starting and stopping them, and reading wrk's
+# figures and a process's CPU time.
 #
 # Usage: source "$ROOT/bench/load/common.sh" NAME   (NAME, e.g. compare.sh, prefixes messages)
 # The caller sets HOST (the address both servers listen on), LITHE and NGINX (binaries) before
@@ -276,9 +277,18 @@ stop_h2o() { [[ -z $H2O_PID ]] || stop_pid "$H2O_PID"; H2O_PID=; }
 stop_lithe() { [[ -z $LITHE_PID ]] || stop_pid "$LITHE_PID"; LITHE_PID=; }
 stop_nginx() { [[ -z $NGINX_PID ]] || stop_pid "$NGINX_PID"; NGINX_PID=; }
 
+# A process's CPU time so far, utime + stime in clock ticks over all its threads (the fields
+# after the ")" of its name, which may itself hold spaces).
+pid_ticks() {  # PID
+  local stat
+  stat=$(<"/proc/$1/stat")
+  stat=${stat##*) }
+  awk '{ print $12 + $13 }' <<<"$stat"
+}
+
 # From wrk's --latency output in FILE and the server's CPU ticks BEFORE and AFTER the run (HZ a
-# second): "requests req/s p99_us errors cpu_us_per_request", errors being non-2xx answers and
-# socket errors; "0 0 0 0 0" when wrk completed nothing.
+# second): "requests req/s p99_us errors cpu_us_per_request p50_us", errors being non-2xx
+# answers and socket errors; "0 0 0 0 0 0" when wrk completed nothing.
 wrk_figures() {  # FILE BEFORE AFTER HZ
   awk -v before="$2" -v after="$3" -v hz="$4" '
     function us(v,   n, u) {  # "245.00us", "1.02ms", "1.10s" -> µs
@@ -290,13 +300,14 @@ wrk_figures() {  # FILE BEFORE AFTER HZ
     }
     /requests in/ { total = $1 }
     /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = us($2) }
     $1 == "99%" { p99 = us($2) }
     /Non-2xx or 3xx responses:/ { non2xx = $NF }
     /Socket errors:/ { gsub(/,/, ""); sock = $4 + $6 + $8 + $10 }
     END {
-      if (total == 0) { print 0, 0, 0, 0, 0; exit }
-      printf "%d %.0f %.0f %d %.3f\n", total, rps, p99, non2xx + sock,
-             (after - before) * 1000000 / hz / total
+      if (total == 0) { print 0, 0, 0, 0, 0, 0; exit }
+      printf "%d %.0f %.0f %d %.3f %.0f\n", total, rps, p99, non2xx + sock,
+             (after - before) * 1000000 / hz / total, p50
     }' "$1"
 }
 

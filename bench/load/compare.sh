@@ -138,11 +138,10 @@ server_pids() {  # lithe|nginx|h2o
   fi
 }
 cpu_ticks() {  # lithe|nginx -> utime+stime (clock ticks) over the server's processes
-  local total=0 pid stat
+  local total=0 pid
   for pid in $(server_pids "$1"); do
-    stat=$(<"/proc/$pid/stat") || continue
-    stat=${stat##*) }
-    total=$(( total + $(awk '{ print $12 + $13 }' <<<"$stat") ))
+    [[ -r /proc/$pid/stat ]] || continue
+    total=$(( total + $(pid_ticks "$pid") ))
   done
   echo "$total"
 }
@@ -222,7 +221,7 @@ measure() {  # SERVER PATH CONNS PIPELINE THREADS CLIENT_PIN(0/1) LABEL [HEADER]
     echo "### server CPU ticks: $before -> $after (CLK_TCK $(getconf CLK_TCK)); wrk's CPU: $client_text"
     cat "$WORK/wrk.txt"; echo
   } >>"$LOGFILE"
-  read -r M_REQ M_RPS M_P99 M_ERR M_CPU < <(
+  read -r M_REQ M_RPS M_P99 M_ERR M_CPU _ < <(
     wrk_figures "$WORK/wrk.txt" "$before" "$after" "$(getconf CLK_TCK)")
   if (( M_REQ == 0 )); then
     log "$label/$server: wrk completed no request:"; cat "$WORK/wrk.txt" >&2

@@ -90,7 +90,6 @@ REPORT=$OUT_DIR/slow_clients.md
 } >"$REPORT"
 say() { echo "$*" | tee -a "$REPORT"; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }            # utime + stime
 machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }  # busy, all CPUs
 tick_ms=$(( 1000 / $(getconf CLK_TCK) ))
 # The nginx worker (its master does not serve).
@@ -106,9 +105,9 @@ stop_servers() { stop_lithe; stop_nginx; }
 # --- fast fetches ---------------------------------------------------------------------------
 fetch_once() {  # NAME PID URL
   local t0 m0 t1 m1 out req
-  t0=$(cpu_ticks "$2"); m0=$(machine_ticks)
+  t0=$(pid_ticks "$2"); m0=$(machine_ticks)
   out=$("${PIN_CLIENT[@]}" wrk -t1 -c10 -d5s "$3")
-  t1=$(cpu_ticks "$2"); m1=$(machine_ticks)
+  t1=$(pid_ticks "$2"); m1=$(machine_ticks)
   req=$(awk '/requests in/ {print $1}' <<<"$out")
   awk -v n="$1" -v r="$req" -v c=$(( (t1 - t0) * tick_ms )) -v m=$(( (m1 - m0) * tick_ms )) \
     'BEGIN { printf "| %s | %d | %.0f | %.0f |\n", n, r, c * 1000 / r, m * 1000 / r }'
@@ -147,7 +146,7 @@ if want slowcpu; then
         files) pid=$LITHE_PID; url="http://$HOST:$LITHE_PORT/static/big1m.bin" ;;
         nginx) pid=$(nginx_worker); url="http://$HOST:$NGINX_PORT/static/big1m.bin" ;;
       esac
-      t0=$(cpu_ticks "$pid"); slow_read "$url"; t1=$(cpu_ticks "$pid")
+      t0=$(pid_ticks "$pid"); slow_read "$url"; t1=$(pid_ticks "$pid")
       ms=$(( (t1 - t0) * tick_ms ))
       say "| $(label "$target") | $ms | $(( ms * 1000 / 500 )) |"
       stop_servers
