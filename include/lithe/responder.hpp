@@ -15,9 +15,15 @@ class io_context;
 
 namespace lithe {
 
+class Responder;
+
 namespace detail {
 struct Pending;
-}
+// For lithe's coroutine handlers (Server::handle_co): while held, the request and response
+// stay the handler's own, even once the connection is done with them (the client left, or a
+// stream began), so the references the coroutine was given stay valid until it returns.
+void hold_request(const Responder& r, bool held);
+}  // namespace detail
 
 class Responder {
  public:
@@ -44,6 +50,8 @@ class Responder {
   // send(), the client gets a 500 and the error is logged.
 
  private:
+  friend void detail::hold_request(const Responder& r, bool held);
+
   std::shared_ptr<detail::Pending> pending_;
 };
 

@@ -14,6 +14,7 @@
 
 namespace lithe::detail {
 struct BodyState;
+struct Pending;
 }  // namespace lithe::detail
 
 namespace lithe::http {
@@ -46,6 +47,9 @@ struct Exchange {
   // A pulled request body (http/body_state.hpp): set and cleared by the session, which keeps
   // the exchange while it is there.
   std::shared_ptr<detail::BodyState> body;
+  // The coroutine answering it (SessionPort::hold_request): while that holds the request, this
+  // exchange becomes its own instead of going back to the pool.
+  std::weak_ptr<detail::Pending> holder;
 };
 
 }  // namespace lithe::http

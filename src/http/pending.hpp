@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include "http/response.hpp"
 #include "http/session_port.hpp"
@@ -27,6 +28,11 @@ struct Pending {
   http::ResponseImpl* response;  // valid while conn is set
   boost::asio::io_context* io;   // the connection's loop (outlives every handler on it)
   std::function<void()> on_cancel;
+  // A coroutine runs with references into the request and response (detail::hold_request).
+  bool holds_request = false;
+  // What the connection left to it instead of its pools while it held them: the request's
+  // exchange and read buffer, freed with this.
+  std::shared_ptr<void> kept;
 };
 
 }  // namespace lithe::detail

@@ -56,6 +56,12 @@ boost::asio::io_context& Responder::io() const {
 }
 
 namespace detail {
+void hold_request(const Responder& r, bool held) {
+  if (!r.pending_) return;
+  r.pending_->holds_request = held;
+  if (held && r.pending_->conn) r.pending_->conn->hold_request(r.pending_);
+}
+
 Pending::~Pending() {
   if (!conn) return;
   conn->complete_async_dropped();

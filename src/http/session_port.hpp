@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "lithe/body_reader.hpp"
@@ -23,6 +24,9 @@ class SessionPort {
   // Asynchronous answers: send(), and the last Responder copy dropped unsent (500).
   virtual void complete_async() = 0;
   virtual void complete_async_dropped() = 0;
+  // A coroutine runs with references into the request and response: while it does
+  // (Pending::holds_request), they become its own rather than go back to the pools.
+  virtual void hold_request(const std::shared_ptr<detail::Pending>& holder) = 0;
 
   // Streamed responses. These only queue and flag: the session acts on them from the loop,
   // never inside the handler's call.

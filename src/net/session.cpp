@@ -308,6 +308,43 @@ lithe::Responder Session::make_responder() {
   return lithe::Responder(std::move(pending));
 }
 
+void Session::hold_request(const std::shared_ptr<detail::Pending>& holder) {
+  exchange_->holder = holder;
+}
+
+namespace {
+// A coroutine's request, left to it: the exchange and the buffer its views point into.
+struct KeptRequest {
+  std::unique_ptr<http::Exchange> exchange;
+  std::unique_ptr<ReadBuffer> buffer;
+};
+}  // namespace
+
+// The connection is done with the request, but a coroutine handler may still run with
+// references into it: they stay valid until it returns (README), so the exchange and the read
+// buffer become its own, freed when it lets go, instead of going back to the pools (where the
+// next request would take them). Not while a receive may still write into the buffer.
+bool Session::hand_request_to_coroutine() {
+  const std::shared_ptr<detail::Pending> holder = exchange_->holder.lock();
+  if (!holder || !holder->holds_request || (rbuf_ && transport_->receiving())) return false;
+  exchange_->holder.reset();
+  if (exchange_->body) exchange_->body->conn = nullptr;
+  exchange_->body.reset();
+  exchange_->request.set_port(nullptr);  // what reaches the connection now reaches nothing
+  exchange_->response.set_port(nullptr);
+  holder->kept = std::make_shared<KeptRequest>(KeptRequest{std::move(exchange_), std::move(rbuf_)});
+  rbegin_ = rpos_ = rend_ = 0;
+  return true;
+}
+
+// Whether the exchange stays with the connection for now: a coroutine holds it while a
+// receive into the read buffer is in flight (leave_request_to_coroutine then waits).
+bool Session::coroutine_holds_request() const {
+  if (!exchange_ || exchange_->holder.expired()) return false;
+  const std::shared_ptr<detail::Pending> holder = exchange_->holder.lock();
+  return holder && holder->holds_request;
+}
+
 // While a Responder holds the request, the one deadline is the answer's; a write of earlier
 // responses borrows it (Timeout::write) and gives it back when done (on_write_done). While the
 // handler pulls its body, the body's own timeout runs instead, and the answer's starts after
@@ -375,6 +412,7 @@ void Session::resume_after_async() {
 // The client went away first: the responder goes inert and its owner hears of it once.
 void Session::cancel_pending() {
   pending_->conn = nullptr;
+  exchange_->response.set_port(nullptr);  // a late res.stream() or defer() reaches nothing
   std::function<void()> fn = std::move(pending_->on_cancel);
   pending_ = nullptr;
   if (phase_ == Phase::awaiting || phase_ == Phase::answered) phase_ = Phase::reading;
@@ -700,6 +738,7 @@ void Session::give_request_back() {
     char client[base::ip_text_size];
     stream_->kept_log = log::keep_request_part(request_record(client));
   }
+  if (leave_request_to_coroutine()) return;
   worker_.give_exchange(std::move(exchange_));
   if (rbuf_) worker_.give_buffer(std::move(rbuf_));
   rbegin_ = rpos_ = rend_ = 0;
@@ -1028,16 +1067,19 @@ void Session::end_after_write() {
 // its FIN, so our last response is not destroyed by an RST for unread data.
 void Session::start_linger() {
   phase_ = Phase::lingering;
-  if (exchange_) worker_.give_exchange(std::move(exchange_));
-  // A receive still in flight writes into the read buffer: linger_read() hands it back after.
-  if (rbuf_ && !transport_->receiving()) worker_.give_buffer(std::move(rbuf_));
+  if (!leave_request_to_coroutine() && !coroutine_holds_request()) {
+    if (exchange_) worker_.give_exchange(std::move(exchange_));
+    // A receive still in flight writes into the read buffer: linger_read() hands it back after.
+    if (rbuf_ && !transport_->receiving()) worker_.give_buffer(std::move(rbuf_));
+  }
   if (!transport_->shutdown_send()) return close();
   worker_.deadlines().arm(deadline(), Timeout::linger);
   if (!transport_->reading()) transport_->wait_readable();
 }
 
 void Session::linger_read() {
-  if (rbuf_) worker_.give_buffer(std::move(rbuf_));  // kept by start_linger() for a receive
+  // Kept by start_linger() for a receive.
+  if (rbuf_ && !leave_request_to_coroutine()) worker_.give_buffer(std::move(rbuf_));
   const std::size_t room = lingered_ <= linger_limit ? linger_limit - lingered_ : 0;
   const Transport::Drop d = transport_->drop_input({worker_.scratch(), Worker::scratch_size}, room);
   lingered_ += static_cast<uint32_t>(d.bytes);              // at most linger_limit + one scratch
@@ -1106,7 +1148,7 @@ void Session::close() {
 // Closed, and no operation in flight still reads or writes the buffers (a cancelled send or
 // receive can complete after the cancel, with the kernel still using its buffer until then).
 void Session::release() {
-  if (exchange_) {
+  if (exchange_ && !leave_request_to_coroutine()) {
     // close() ended the body already; an exchange goes back to the pool holding none.
     if (exchange_->body) exchange_->body->conn = nullptr;
     exchange_->body.reset();
@@ -1137,7 +1179,7 @@ void Session::unpin_retired() {
 
 // Idle between requests: the buffers go back to the pool.
 void Session::release_idle_resources() {
-  if (rbuf_ && between_requests()) {
+  if (rbuf_ && between_requests() && !leave_request_to_coroutine()) {
     worker_.give_buffer(std::move(rbuf_));
     rbegin_ = rpos_ = rend_ = 0;
     if (exchange_) worker_.give_exchange(std::move(exchange_));

@@ -79,6 +79,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   lithe::BodyReader make_body_reader() override;
   void complete_async() override;
   void complete_async_dropped() override;
+  void hold_request(const std::shared_ptr<detail::Pending>& holder) override;
   bool stream_write(std::string_view bytes, bool copy) override;
   std::size_t stream_buffered() const override;
   void stream_end() override;
@@ -178,6 +179,13 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   void linger_read();
   // Idle again.
   void release_idle_resources();
+  // A coroutine handler's request outlives the connection's use of it. The first test is the
+  // one most requests meet: no coroutine ever held their exchange.
+  bool leave_request_to_coroutine() {
+    return exchange_ && !exchange_->holder.expired() && hand_request_to_coroutine();
+  }
+  bool hand_request_to_coroutine();
+  bool coroutine_holds_request() const;
   void unpin_retired();
 
   http::RenderContext render_context(bool keep_alive, bool http10, bool head) const;

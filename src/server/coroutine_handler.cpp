@@ -19,9 +19,18 @@ struct Coroutine {
   Server::CoHandlerFn fn;
 };
 
-// co is kept alive by the completion handler, which outlives this frame.
+// co is kept alive by the completion handler, which outlives this frame. While fn runs, its
+// request and response stay its own whatever the connection does (detail::hold_request); they
+// are let go before send(), so that the connection reuses them for its next request.
 boost::asio::awaitable<void> answer(const Coroutine* co, Responder r) {
-  co_await co->fn(r.request(), r.response());
+  detail::hold_request(r, true);
+  try {
+    co_await co->fn(r.request(), r.response());
+  } catch (...) {
+    detail::hold_request(r, false);
+    throw;
+  }
+  detail::hold_request(r, false);
   r.send();
 }
 

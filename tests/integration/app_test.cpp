@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -187,6 +188,18 @@ handler = "wait"
 timeout = "50ms"
 
 [[route]]
+path = "/zombie"
+handler = "zombie"
+
+[[route]]
+path = "/say/{word}"
+handler = "say"
+
+[[route]]
+path = "/metrics"
+handler = "metrics"
+
+[[route]]
 path = "/throws"
 handler = "throws"
 
@@ -219,7 +232,18 @@ struct CoObserved {
   std::atomic<bool> blocked_once{false};
   std::atomic<std::size_t> max_buffered{0};
   std::promise<std::string> ticker_ended;  // how /ticker's endless stream ended
+  // /zombie and /say wait on `wake` (on `loop`) for the test after their first step.
+  boost::asio::any_io_executor loop;
+  boost::asio::steady_timer* wake = nullptr;
+  std::promise<void> parked;             // /zombie waits for its cancellation
+  std::promise<void> zombie_cancelled;   // and has had it
+  std::promise<std::string> zombie_saw;  // the path it read afterwards
 };
+
+// Lets the coroutine waiting on seen.wake go on.
+void wake(CoObserved& seen) {
+  boost::asio::post(seen.loop, [&seen] { seen.wake->cancel(); });
+}
 
 // Counts a coroutine's frame while it exists.
 struct Alive {
@@ -300,6 +324,42 @@ void register_coroutines(lithe::Server& s, CoObserved& seen) {
                                                                                     : "other");
     }
   });
+  // Does what the README forbids, to show that it does no harm to other requests: catches its
+  // cancellation (the client left) and, when the test says so, goes on with req and res.
+  s.handle_co("zombie",
+              [&seen](const lithe::Request& req, lithe::Response& res) -> awaitable<void> {
+                boost::asio::steady_timer wake(co_await boost::asio::this_coro::executor, 30s);
+                seen.loop = co_await boost::asio::this_coro::executor;
+                seen.wake = &wake;
+                seen.parked.set_value();
+                try {
+                  co_await sleep_for(30s);
+                } catch (const boost::system::system_error&) {
+                  seen.zombie_cancelled.set_value();
+                }
+                co_await boost::asio::this_coro::reset_cancellation_state();
+                try {
+                  co_await wake.async_wait(use_awaitable);
+                } catch (const boost::system::system_error&) {
+                }
+                res.header("X-Zombie", "yes");
+                res.text("zombie");
+                seen.zombie_saw.set_value(std::string(req.path()));
+              });
+  // Reads its request after its open stream has given the request back to the connection.
+  s.handle_co("say", [&seen](const lithe::Request& req, lithe::Response& res) -> awaitable<void> {
+    lithe::EventStream events = lithe::EventStream::start(res);
+    boost::asio::steady_timer wake(co_await boost::asio::this_coro::executor, 30s);
+    seen.loop = co_await boost::asio::this_coro::executor;
+    seen.wake = &wake;
+    co_await lithe::send(events, "ready");
+    try {
+      co_await wake.async_wait(use_awaitable);
+    } catch (const boost::system::system_error&) {
+    }
+    co_await lithe::send(events, std::string(req.param("word")));
+    events.end();
+  });
   s.handle_co("sum", [](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
     lithe::BodyReader body = res.body_reader();
     uint64_t bytes = 0, hash = fnv1a_start;
@@ -363,6 +423,32 @@ TEST(CoroutineHandler, TheHandlerDeadlineCancelsItAndAnswers504) {
   EXPECT_EQ(ended.get(), "cancelled");
 }
 
+// A coroutine that goes on after the client left (it caught the cancellation) still has its
+// own request and response: the connection's exchange did not go back to the pool, where the
+// next request would have taken it.
+TEST(CoroutineHandler, ItsRequestAndResponseStayItsOwnAfterTheClientLeaves) {
+  CoServer s;
+  const uint16_t port = s.server.port();
+  {
+    RawClient c(port);
+    c.send(get("/zombie"));
+    ASSERT_EQ(s.seen.parked.get_future().wait_for(io_timeout), std::future_status::ready);
+    c.reset();
+  }
+  ASSERT_EQ(s.seen.zombie_cancelled.get_future().wait_for(io_timeout), std::future_status::ready);
+  // Its connection is closed (the scrape's own is the one open): a scrape has been served since.
+  ASSERT_TRUE(wait_until([&] { return metric(scrape(port), "lithe_connections_open") == 1; }));
+  wake(s.seen);
+  auto saw = s.seen.zombie_saw.get_future();
+  ASSERT_EQ(saw.wait_for(io_timeout), std::future_status::ready);
+  EXPECT_EQ(saw.get(), "/zombie");
+  for (int i = 0; i < 3; ++i) {  // what it wrote reaches nobody
+    const HttpResponse r = fetch(port, get("/now"));
+    EXPECT_EQ(r.body, "now");
+    EXPECT_FALSE(r.has_header("X-Zombie")) << r.raw;
+  }
+}
+
 TEST(CoroutineHandler, AServerStopEndsAWaitingCoroutine) {
   CoObserved seen;
   {
@@ -403,6 +489,18 @@ TEST(CoroutineStreaming, TheClientGoingAwayCancelsAStreamingCoroutine) {
   auto ended = s.seen.ticker_ended.get_future();
   ASSERT_EQ(ended.wait_for(io_timeout), std::future_status::ready);
   EXPECT_EQ(ended.get(), "cancelled");
+}
+
+// An open stream gives its request back to the connection, but a coroutine still running keeps
+// it: its views stay valid while requests on other connections come and go.
+TEST(CoroutineStreaming, TheRequestStaysValidWhileTheStreamingCoroutineRuns) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/say/hello"));
+  c.peek_until("data: ready\n\n");
+  EXPECT_EQ(fetch(s.server.port(), get("/later/x")).body, "later x");
+  wake(s.seen);
+  EXPECT_EQ(c.read_response().body, "data: ready\n\ndata: hello\n\n");
 }
 
 TEST(CoroutineStreaming, EventsAndPulledBodies) {
