@@ -7,6 +7,7 @@
 #include <span>
 #include <string_view>
 
+#include "base/text.hpp"
 #include "encoding/coding.hpp"
 
 namespace lithe::encoding {
@@ -25,6 +26,14 @@ class AcceptEncoding {
   // One Accept-Encoding field value; several fields make one list, as RFC 9110 §5.3 says.
   // An element whose weight is malformed is ignored; a coding listed twice keeps its first.
   void add(std::string_view field_value);
+  // Every Accept-Encoding field among a request's headers (each with .name and .value).
+  template <class Headers>
+  static AcceptEncoding of(const Headers& headers) {
+    AcceptEncoding accept;
+    for (const auto& h : headers)
+      if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
+    return accept;
+  }
 
   // The coding to send. offered: the codings the response exists in besides identity, in the
   // server's order of preference. A listed coding (or one `*` covers) with a weight above 0

@@ -80,10 +80,7 @@ void EncodedResponse::answer(const lithe::Request& req, lithe::Response& res) co
     res.prepared(forms_[0].full);
     return;
   }
-  encoding::AcceptEncoding accept;
-  for (const Header& h : req.headers())
-    if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
-  const encoding::Coding coding = accept.choose(offered());
+  const encoding::Coding coding = encoding::AcceptEncoding::of(req.headers()).choose(offered());
   const Form& f = form(coding);
   static_cast<http::ResponseImpl&>(res).set_coding(static_cast<uint8_t>(coding));
   if (f.not_modified && (req.method() == "GET" || req.method() == "HEAD")) {

@@ -592,10 +592,8 @@ void Session::choose_stream_coding() {
     if (base::iequals(h.name, "Content-Encoding")) return;  // the handler's own coding
   const std::vector<encoding::Coding>& offered = worker_.snapshot().codings;
   if (offered.empty()) return;
-  encoding::AcceptEncoding accept;
-  for (const lithe::Header& h : exchange_->request.headers())
-    if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
-  const encoding::Coding coding = accept.choose(offered);
+  const encoding::Coding coding =
+      encoding::AcceptEncoding::of(exchange_->request.headers()).choose(offered);
   res.header("Vary", "Accept-Encoding");
   if (coding == encoding::Coding::identity) return;
   res.header("Content-Encoding", encoding::name(coding));

@@ -96,6 +96,19 @@ TEST(AcceptEncoding, RankedByWeightThenTheServersOrder) {
   EXPECT_EQ(ranked(""), "");
 }
 
+TEST(AcceptEncoding, EveryFieldOfARequestMakesOneList) {
+  struct Field {
+    std::string name, value;
+  };
+  const std::vector<Field> headers = {
+      {"accept-encoding", "gzip;q=0.5"}, {"Host", "a"}, {"ACCEPT-ENCODING", "br, zstd;q=0.2"}};
+  const AcceptEncoding accept = AcceptEncoding::of(headers);
+  EXPECT_EQ(accept.weight(Coding::gzip), 500);
+  EXPECT_EQ(accept.weight(Coding::br), 1000);
+  EXPECT_EQ(accept.weight(Coding::zstd), 200);
+  EXPECT_EQ(AcceptEncoding::of(std::vector<Field>{{"Host", "gzip"}}).weight(Coding::gzip), -1);
+}
+
 TEST(AcceptEncoding, QValues) {
   EXPECT_EQ(parse_qvalue("1"), 1000);
   EXPECT_EQ(parse_qvalue("1."), 1000);

@@ -49,10 +49,8 @@ FilesHandler::FilesHandler(int root_fd, std::string index, std::string cache_con
 
 encoding::Coding FilesHandler::open_sidecar(const lithe::Request& req, char* path, std::size_t n,
                                             int& fd, struct stat& st) const {
-  encoding::AcceptEncoding accept;
-  for (const Header& h : req.headers())
-    if (base::iequals(h.name, "Accept-Encoding")) accept.add(h.value);
   // The first coding the client takes whose sidecar is usable is sent.
+  const encoding::AcceptEncoding accept = encoding::AcceptEncoding::of(req.headers());
   for (const encoding::Coding c : accept.ranked(sidecars_)) {
     const std::string_view suffix = encoding::file_suffix(c);
     std::memcpy(path + n, suffix.data(), suffix.size());
