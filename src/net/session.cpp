@@ -325,8 +325,8 @@ struct KeptRequest {
 // buffer become its own, freed when it lets go, instead of going back to the pools (where the
 // next request would take them). Not while a receive may still write into the buffer.
 bool Session::hand_request_to_coroutine() {
-  const std::shared_ptr<detail::Pending> holder = exchange_->holder.lock();
-  if (!holder || !holder->holds_request || (rbuf_ && transport_->receiving())) return false;
+  const std::shared_ptr<detail::Pending> holder = coroutine_holder();
+  if (!holder || (rbuf_ && transport_->receiving())) return false;
   exchange_->holder.reset();
   if (exchange_->body) exchange_->body->conn = nullptr;
   exchange_->body.reset();
@@ -337,12 +337,11 @@ bool Session::hand_request_to_coroutine() {
   return true;
 }
 
-// Whether the exchange stays with the connection for now: a coroutine holds it while a
-// receive into the read buffer is in flight (leave_request_to_coroutine then waits).
-bool Session::coroutine_holds_request() const {
-  if (!exchange_ || exchange_->holder.expired()) return false;
-  const std::shared_ptr<detail::Pending> holder = exchange_->holder.lock();
-  return holder && holder->holds_request;
+// The coroutine answer that holds the request now, if any.
+std::shared_ptr<detail::Pending> Session::coroutine_holder() const {
+  if (!exchange_ || exchange_->holder.expired()) return nullptr;
+  std::shared_ptr<detail::Pending> holder = exchange_->holder.lock();
+  return holder && holder->holds_request ? holder : nullptr;
 }
 
 // While a Responder holds the request, the one deadline is the answer's; a write of earlier
@@ -1065,7 +1064,9 @@ void Session::end_after_write() {
 // its FIN, so our last response is not destroyed by an RST for unread data.
 void Session::start_linger() {
   phase_ = Phase::lingering;
-  if (!leave_request_to_coroutine() && !coroutine_holds_request()) {
+  // A coroutine that holds the request while a receive is in flight gets it once that is done
+  // (linger_read, release).
+  if (!leave_request_to_coroutine() && !coroutine_holder()) {
     if (exchange_) worker_.give_exchange(std::move(exchange_));
     // A receive still in flight writes into the read buffer: linger_read() hands it back after.
     if (rbuf_ && !transport_->receiving()) worker_.give_buffer(std::move(rbuf_));

@@ -185,7 +185,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
     return exchange_ && !exchange_->holder.expired() && hand_request_to_coroutine();
   }
   bool hand_request_to_coroutine();
-  bool coroutine_holds_request() const;
+  std::shared_ptr<detail::Pending> coroutine_holder() const;
   void unpin_retired();
 
   http::RenderContext render_context(bool keep_alive, bool http10, bool head) const;
