@@ -87,12 +87,12 @@ const Route* dispatch(const Snapshot& snap, http::Exchange& ex) {
     req.set_params(params, m.param_count);
     const Route& route = snap.routes[m.route];
     ex.route = &route;
-    if (before(route.middleware, route.path, req, res)) return &route;
+    if (!route.middleware.empty() && before(route.middleware, route.path, req, res)) return &route;
     guarded("handler", route.handler_name, route.path, res,
             [&] { route.handler->handle(req, res); });
     return &route;
   }
-  if (before(snap.middleware, req.path(), req, res)) return nullptr;
+  if (!snap.middleware.empty() && before(snap.middleware, req.path(), req, res)) return nullptr;
   if (m.status == router::Match::Status::method_not_allowed) {
     if (method == base::Method::OPTIONS) {
       res.status(204);
@@ -107,7 +107,7 @@ const Route* dispatch(const Snapshot& snap, http::Exchange& ex) {
   return nullptr;
 }
 
-void finish(const Snapshot& snap, http::Exchange& ex) {
+void run_after_hooks(const Snapshot& snap, http::Exchange& ex) {
   const auto* route = static_cast<const Route*>(ex.route);
   if (route && route->cors) route->cors->mark(ex.request, ex.response);
   const Hooks& hooks = route ? route->middleware : snap.middleware;

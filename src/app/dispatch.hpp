@@ -16,6 +16,13 @@ const Route* dispatch(const Snapshot& snap, http::Exchange& ex);
 // Just before the head of ex's response is written (a handler returned, a Responder sent, a
 // stream began): the route's CORS headers, then the after hooks, last registered first. snap
 // gives the hooks for every request when no route answered.
-void finish(const Snapshot& snap, http::Exchange& ex);
+void run_after_hooks(const Snapshot& snap, http::Exchange& ex);
+// The same, decided here first: most routes have neither hooks nor CORS, and this runs for
+// every response.
+inline void finish(const Snapshot& snap, http::Exchange& ex) {
+  const auto* route = static_cast<const Route*>(ex.route);
+  if (route ? route->cors || !route->middleware.empty() : !snap.middleware.empty())
+    run_after_hooks(snap, ex);
+}
 
 }  // namespace lithe::app

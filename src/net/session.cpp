@@ -229,7 +229,7 @@ bool Session::on_head() {
     return true;
   }
   http::ResponseImpl& res = exchange_->response;
-  assign_request_id();
+  if (!snap.config.server.request_id_header.empty()) assign_request_id();
   app::dispatch(snap, *exchange_);
   app::finish(snap, *exchange_);
   if (!out_) out_ = worker_.take_output();
@@ -245,8 +245,8 @@ void Session::handle_request() {
   req.set_port(this);
   res.set_port(this);
   phase_ = Phase::handling;
-  assign_request_id();
   const app::Snapshot& snap = worker_.snapshot();
+  if (!snap.config.server.request_id_header.empty()) assign_request_id();
   const app::Route* r = app::dispatch(snap, *exchange_);
   const std::size_t slot =
       snap.route_slot[r ? static_cast<std::size_t>(r - snap.routes.data()) : snap.routes.size()];
@@ -274,11 +274,10 @@ void Session::handle_request() {
   finish_response(slot);
 }
 
-// server.request_id_header: the ID a trusted peer sent, when it is one field and valid, or a
-// new one. Copied beside the request, so it outlives the read buffer's bytes.
+// server.request_id_header (set): the ID a trusted peer sent, when it is one field and valid,
+// or a new one. Copied beside the request, so it outlives the read buffer's bytes.
 void Session::assign_request_id() {
   const std::string& name = worker_.snapshot().config.server.request_id_header;
-  if (name.empty()) return;
   http::RequestImpl& req = exchange_->request;
   std::string_view given;
   int fields = 0;
