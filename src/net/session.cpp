@@ -338,7 +338,7 @@ bool Session::hand_request_to_coroutine() {
 
 // The coroutine answer that holds the request now, if any.
 std::shared_ptr<detail::Pending> Session::coroutine_holder() const {
-  if (!exchange_ || exchange_->holder.expired()) return nullptr;
+  if (!exchange_) return nullptr;
   std::shared_ptr<detail::Pending> holder = exchange_->holder.lock();
   return holder && holder->holds_request ? holder : nullptr;
 }
