@@ -50,9 +50,8 @@ std::size_t find_break(const char* data, std::size_t i, std::size_t len) {
   return len;
 }
 
-// Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name, IPv4 or [IP-literal]; no list, no
-// whitespace. Not empty: an http URI has a non-empty host (RFC 9110 §4.2.1), as nginx holds.
-// A table: every request has a Host, and its dots and colon would each cost a search.
+// The bytes a Host value may hold, as a table: every request has a Host, and its dots and colon
+// would each cost a search.
 constexpr std::array<bool, 256> host_chars = [] {
   std::array<bool, 256> t{};
   for (int c = 0; c < 256; ++c)
@@ -62,6 +61,8 @@ constexpr std::array<bool, 256> host_chars = [] {
   return t;
 }();
 
+// Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name, IPv4 or [IP-literal]; no list, no
+// whitespace. Not empty: an http URI has a non-empty host (RFC 9110 §4.2.1), as nginx holds.
 bool valid_host(std::string_view h) {
   if (h.empty()) return false;
   for (unsigned char c : h)
