@@ -29,7 +29,7 @@ confine 'boost/asio/detail|asio::detail|#[[:space:]]*(if|elif).*BOOST_(ASIO_)?VE
 
 # The HTTP/1 session knows its transport only through net/transport.hpp: no back-end, no socket.
 for file in src/net/session.hpp src/net/session.cpp; do
-  if grep -nE '#include [<"](net/(ring|ring_transport|reactor_transport|receive|socket|op_slot)\.hpp|liburing|sys/socket\.h|sys/sendfile\.h|boost/asio/(ip|generic|posix|basic_))' "$file"; then
+  if grep -nE '#include [<"](net/(ring|ring_transport|epoll_transport|epoll_set|receive|socket|op_slot)\.hpp|liburing|sys/socket\.h|sys/sendfile\.h|boost/asio/(ip|generic|posix|basic_))' "$file"; then
     echo "FAIL the session reaches below its transport in $file"
     failed=1
   fi

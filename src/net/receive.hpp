@@ -1,19 +1,20 @@
-// The epoll transport's receive, on Asio's public API: a read that knows when it emptied the
-// socket, so that the next one waits for readiness instead of trying a `recv` that would find
+// The epoll transport's receive: a read that knows when it emptied the socket, so that the next
+// one waits for an input event from the epoll set instead of trying a `recv` that would find
 // nothing, and that takes its buffer only once there is input to put in it.
 //
 // It reads with `recvmsg` and TCP_INQ (set on the listening sockets, inherited by accepted
 // ones): the kernel reports how many bytes are still queued, and a pending FIN as one more, so
-// "nothing left" is exact. After such a read the next receive waits first (async_wait, which
-// re-arms the descriptor); otherwise it tries at once and waits only if that finds nothing.
-// Asio's own async_receive would try first every time, and needs its buffer before it starts:
-// a connection waiting between requests would hold one. nginx reaches the same result with
-// EPOLLRDHUP and a buffer taken once the socket is readable.
+// "nothing left" is exact. After such a read the next receive waits for the socket's next
+// event; otherwise it tries at once and waits only if that finds nothing. The socket is
+// registered edge-triggered, so an event is the news that input arrived since it was last
+// reported, and the transport remembers one that came while nothing waited (it clears
+// input_known_empty). nginx reaches the same result with EPOLLRDHUP and a buffer taken once
+// the socket is readable.
 //
-// Target provides: socket() (non-blocking), op_slot() (where the wait's and the completion's
-// handlers live), input_space() (the room for input, taking a buffer), input_space_unused() (an
-// attempt found nothing), input_known_empty() and set_input_known_empty(bool) (whether the last
-// read emptied the socket), and on_received(error_code, bytes), 0 bytes meaning end of file.
+// Target provides: fd() (non-blocking), executor(), op_slot() (where a posted completion
+// lives), input_space() (the room for input, taking a buffer), input_space_unused() (an attempt
+// found nothing), input_known_empty() and set_input_known_empty(bool) (whether the last read
+// emptied the socket), and on_received(error_code, bytes), 0 bytes meaning end of file.
 #pragma once
 
 #include <netinet/in.h>
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstddef>
@@ -28,7 +30,6 @@
 #include <span>
 
 #include "net/op_slot.hpp"
-#include "net/socket.hpp"
 
 namespace lithe::net {
 
@@ -53,11 +54,12 @@ bool read_now(Target* target, boost::system::error_code& ec, std::size_t& n) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
   ssize_t got;
-  do got = ::recvmsg(target->socket().native_handle(), &msg, 0);
+  do got = ::recvmsg(target->fd(), &msg, 0);
   while (got < 0 && errno == EINTR);
   if (got < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       target->input_space_unused();
+      target->set_input_known_empty(true);
       return false;
     }
     ec.assign(errno, boost::system::system_category());
@@ -69,55 +71,54 @@ bool read_now(Target* target, boost::system::error_code& ec, std::size_t& n) {
   bool drained = got == 0;  // end of file: nothing more will come
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
-      int queued;
-      std::memcpy(&queued, CMSG_DATA(c), sizeof(queued));
-      drained = queued == 0;
+      int left;
+      std::memcpy(&left, CMSG_DATA(c), sizeof(left));
+      drained = left == 0;
     }
   }
-  // Without TCP_INQ (a unix socket) the next receive tries first, as Asio's does.
+  // Without TCP_INQ (a unix socket) the next receive tries first.
   target->set_input_known_empty(drained);
   return true;
 }
 
 template <class Target>
-auto slot_allocator(Target* target) {
-  return SlotAllocator<void, std::remove_reference_t<decltype(target->op_slot())>::size>(
-      &target->op_slot());
-}
-
-template <class Target>
-void wait_then_read(Target* target) {
-  target->socket().async_wait(
-      Socket::wait_read, boost::asio::bind_allocator(slot_allocator(target),
-                                                     [target](const boost::system::error_code& ec) {
-                                                       if (ec) return target->on_received(ec, 0);
-                                                       boost::system::error_code read_ec;
-                                                       std::size_t n;
-                                                       if (read_now(target, read_ec, n))
-                                                         return target->on_received(read_ec, n);
-                                                       wait_then_read(target);  // woken for nothing
-                                                     }));
+void post_received(Target* target, const boost::system::error_code& ec, std::size_t n) {
+  using Slot = std::remove_reference_t<decltype(target->op_slot())>;
+  boost::asio::post(target->executor(),
+                    boost::asio::bind_allocator(SlotAllocator<void, Slot::size>(&target->op_slot()),
+                                                [target, ec, n] { target->on_received(ec, n); }));
 }
 
 }  // namespace receive_detail
 
-// Reads into target->input_space() when input is there and calls target->on_received once (from
-// the loop, never from inside this call). Cancelling the socket's operations ends a wait with
-// operation_aborted; a read that already happened is still delivered.
+// Reads into target->input_space() if input may be there; when it was, target->on_received
+// follows from the loop (never from inside this call) and this returns true. false: the
+// receive waits for the socket's next input event (receive_ready).
 template <class Target>
-void start_receive(Target* target) {
-  if (!target->input_known_empty()) {
-    boost::system::error_code ec;
-    std::size_t n;
-    if (receive_detail::read_now(target, ec, n)) {
-      boost::asio::post(
-          target->socket().get_executor(),
-          boost::asio::bind_allocator(receive_detail::slot_allocator(target),
-                                      [target, ec, n] { target->on_received(ec, n); }));
-      return;
-    }
-  }
-  receive_detail::wait_then_read(target);
+bool start_receive(Target* target) {
+  if (target->input_known_empty()) return false;
+  boost::system::error_code ec;
+  std::size_t n;
+  if (!receive_detail::read_now(target, ec, n)) return false;
+  receive_detail::post_received(target, ec, n);
+  return true;
+}
+
+// An input event came for a waiting receive: reads, and calls target->on_received at once when
+// there was input (true). false: woken for nothing; it goes on waiting.
+template <class Target>
+bool receive_ready(Target* target) {
+  boost::system::error_code ec;
+  std::size_t n;
+  if (!receive_detail::read_now(target, ec, n)) return false;
+  target->on_received(ec, n);
+  return true;
+}
+
+// Ends a waiting receive: target->on_received(operation_aborted, 0) follows from the loop.
+template <class Target>
+void abort_receive(Target* target) {
+  receive_detail::post_received(target, boost::asio::error::operation_aborted, 0);
 }
 
 }  // namespace lithe::net

@@ -2,7 +2,7 @@
 // that moves its bytes. The transport owns the descriptor, the operations in flight and
 // close/cancel; the session asks it to receive, to wait for input, to write a rendered batch and
 // to close, and hears back through a few calls on itself (Session's "from the transport" part).
-// One subclass per back-end: RingTransport (io_uring) and ReactorTransport (Asio's reactor).
+// One subclass per back-end: RingTransport (io_uring) and EpollTransport (epoll).
 #pragma once
 
 #include <sys/types.h>

@@ -7,14 +7,17 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <new>
 
 #include "net/connection.hpp"
+#include "net/epoll_set.hpp"
+#include "net/epoll_transport.hpp"
 #include "net/listener.hpp"
-#include "net/reactor_transport.hpp"
 #include "net/ring.hpp"
 #include "net/ring_transport.hpp"
 
@@ -72,12 +75,12 @@ Worker::Worker(unsigned index, std::shared_ptr<const app::Snapshot> snapshot,
       request_ids_(index) {
   finished_.reserve(64);  // grows to the deepest pipelined batch once, then stays
   apply_limits();
-  open_ring();
+  open_event_interface();
 }
 
-// server.io, or LITHE_IO from the environment, which overrides it (the test suite runs its
-// integration tests under both interfaces that way).
-void Worker::open_ring() {
+// The io_uring ring or the epoll set, as server.io asks, or LITHE_IO from the environment,
+// which overrides it (the test suite runs its integration tests under both interfaces that way).
+void Worker::open_event_interface() {
   std::string io = snapshot_->config.server.io;
   if (const char* env = std::getenv("LITHE_IO"); env && *env) {
     const std::string_view v(env);
@@ -88,7 +91,12 @@ void Worker::open_ring() {
   }
   std::string why;
   if (io != "epoll") ring_ = Ring::open(*this, &why);
-  if (ring_) ring_->start();
+  if (ring_)
+    ring_->start();
+  else if ((epoll_ = EpollSet::open(io_)))
+    epoll_->start();
+  else  // out of descriptors: each connection is closed as it comes
+    spdlog::error("worker {}: epoll_create1: {}", index_, std::strerror(errno));
   if (index_ != 0) return;  // said once, not per worker
   if (ring_)
     spdlog::info("connections use io_uring");
@@ -164,6 +172,7 @@ Worker::~Worker() {
   for (Session* c : open) c->close();
   for (auto& l : listeners_) l->close();  // a listener's wait lives inside it too
   if (ring_) ring_->drain();              // the ring's entries complete the same way
+  if (epoll_) epoll_->drain();
   io_.restart();
   io_.poll();
   for (Session* c : active_) delete c;  // none expected: every wait above has completed
@@ -249,6 +258,7 @@ void Worker::stop(std::function<void()> left) {
     if (own_io_) return io_.stop();
     on_left_ = std::move(left);
     if (ring_) ring_->drain();  // its entries complete now; the closed connections go back
+    if (epoll_) epoll_->drain();
     leave_loop();
   });
 }
@@ -269,6 +279,7 @@ void Worker::leave_loop() {
     }
     for (Session* c : std::vector<Session*>(active_)) c->close();
     if (ring_) ring_->drain();
+    if (epoll_) epoll_->drain();
     settle_.expires_after(std::chrono::milliseconds(1));
     settle_.async_wait([this](const boost::system::error_code&) { leave_loop(); });
   });
@@ -331,7 +342,7 @@ void Worker::on_accepted(int fd, int family) {
   }
   std::unique_ptr<Session> c = connection_pool_.take([this]() -> std::unique_ptr<Session> {
     if (ring_) return std::make_unique<Connection<RingTransport>>(*this);
-    return std::make_unique<Connection<ReactorTransport>>(*this);
+    return std::make_unique<Connection<EpollTransport>>(*this);
   });
   Session* raw = c.release();  // owned by active_ until on_closed
   raw->active_index = static_cast<uint32_t>(active_.size());

@@ -25,6 +25,7 @@
 namespace lithe::net {
 
 class Session;
+class EpollSet;
 class Ring;
 
 // A free list of pooled objects: taken on demand, returned for reuse, never freed per use.
@@ -77,6 +78,7 @@ class Worker {
   boost::asio::io_context& io() { return io_; }
   // The io_uring the connections use, or null when they use epoll (server.io).
   Ring* ring() const { return ring_.get(); }
+  EpollSet* epoll() const { return epoll_.get(); }
   unsigned index() const { return index_; }
 
   // Serves on an already bound and listening socket; before run(), or on the loop.
@@ -170,7 +172,7 @@ class Worker {
   }
   void tick();  // once a second: Date refresh
   void apply_limits();
-  void open_ring();
+  void open_event_interface();
   void set_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
   void check_drained();
   void resume_accepting_if_room();  // after max_connections paused accepting
@@ -199,7 +201,8 @@ class Worker {
   std::shared_ptr<metrics::WorkerMetrics> metrics_;
   std::unique_ptr<char[]> scratch_;
   http::RequestIds request_ids_;
-  std::unique_ptr<Ring> ring_;  // after io_ and the pools it uses, so destroyed before them
+  std::unique_ptr<Ring> ring_;       // after io_ and the pools it uses, so destroyed before them
+  std::unique_ptr<EpollSet> epoll_;  // without a ring: the connections' epoll set
   struct Finished {
     uint32_t slot;
     uint16_t status;

@@ -1,34 +1,35 @@
 // The epoll transport's receive (net/receive.hpp): it reports what a read brought, and a read
 // that emptied the socket makes the next one wait for new input instead of trying first. A FIN
 // that was already queued must still end the connection at once: the next receive completes
-// with eof without any further event from epoll.
+// with eof without any further event from epoll. The tests deliver the event themselves
+// (receive_ready) once poll() says the socket has what the epoll set would report.
 #include "net/receive.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <string>
 
-#include "net/reactor_transport.hpp"
+#include "net/epoll_transport.hpp"
 
 namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+using lithe::net::EpollTransport;
 using lithe::net::OpSlot;
-using lithe::net::ReactorTransport;
-using lithe::net::Socket;
 
-// Stands in for a connection: its socket, the slot the operation lives in, its buffer, and what
-// it was called with.
+// Stands in for a connection: its socket and loop, the slot a posted completion lives in, its
+// buffer, and what it was called with.
 struct Target {
-  Socket* sock = nullptr;
-  OpSlot<ReactorTransport::read_op_size> slot;
+  int sock = -1;
+  asio::io_context* io = nullptr;
+  OpSlot<EpollTransport::read_op_size> slot;
   bool known_empty = false;
   char buf[4096];
   int asked = 0;   // input_space() calls: one per recvmsg attempt
@@ -37,8 +38,9 @@ struct Target {
   error_code ec;
   std::size_t bytes = 0;
 
-  Socket& socket() { return *sock; }
-  OpSlot<ReactorTransport::read_op_size>& op_slot() { return slot; }
+  int fd() const { return sock; }
+  asio::io_context::executor_type executor() const { return io->get_executor(); }
+  OpSlot<EpollTransport::read_op_size>& op_slot() { return slot; }
   bool input_known_empty() const { return known_empty; }
   void set_input_known_empty(bool empty) { known_empty = empty; }
   std::span<char> input_space() {
@@ -72,20 +74,20 @@ class ReceiveOp : public ::testing::Test {
     const int fd = ::accept(listener, nullptr, nullptr);
     ::close(listener);
     ASSERT_GE(fd, 0);
-    server_.assign(asio::generic::stream_protocol(AF_INET, IPPROTO_TCP), fd);
-    server_.non_blocking(true);
-    t.sock = &server_;
+    ASSERT_EQ(::fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    server_ = fd;
+    t.sock = fd;
+    t.io = &io_;
   }
   void TearDown() override {
     if (client_ >= 0) ::close(client_);
+    if (server_ >= 0) ::close(server_);
   }
 
-  void start() { lithe::net::start_receive(&t); }
-  // The io_context stops whenever it runs out of work; each step starts it again.
-  void run_one() {
-    io_.restart();
-    io_.run_one();
-  }
+  // true: input was read and its completion posted; false: waiting for an input event.
+  bool start() { return lithe::net::start_receive(&t); }
+  // What the epoll set does on an input event: true when it delivered (at once) what it read.
+  bool event() { return lithe::net::receive_ready(&t); }
   void poll() {
     io_.restart();
     io_.poll();
@@ -95,21 +97,22 @@ class ReceiveOp : public ::testing::Test {
   }
   // Blocks until the server side has input (and, with rdhup, the client's FIN) queued.
   void await_queued(short events) {
-    pollfd p{server_.native_handle(), events, 0};
+    pollfd p{server_, events, 0};
     ASSERT_EQ(::poll(&p, 1, 10000), 1);
   }
 
   Target t;  // first: it outlives the io_context, which frees operations still queued in its slot
   asio::io_context io_{1};
-  Socket server_{io_};
+  int server_ = -1;
   int client_ = -1;
 };
 
-TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
-  start();
-  EXPECT_TRUE(t.slot.in_use()) << "the operation outgrew ReactorTransport::read_op_size";
+TEST_F(ReceiveOp, AWaitingReceiveHoldsNothingAndAnEventDeliversTheBytes) {
+  EXPECT_FALSE(start()) << "a new socket has nothing yet";
+  EXPECT_FALSE(t.slot.in_use()) << "waiting is the epoll set's registration, not an operation";
   client_sends("GET / HTTP/1.1\r\n\r\n");
-  run_one();
+  await_queued(POLLIN);
+  EXPECT_TRUE(event());
   EXPECT_EQ(t.calls, 1);
   EXPECT_FALSE(t.ec);
   EXPECT_EQ(std::string(t.buf, t.bytes), "GET / HTTP/1.1\r\n\r\n");
@@ -119,9 +122,9 @@ TEST_F(ReceiveOp, DeliversTheBytesAndLivesInTheConnectionsSlot) {
 TEST_F(ReceiveOp, AReadDoneAtOnceCompletesLaterFromTheSlot) {
   client_sends("GET / HTTP/1.1\r\n\r\n");
   await_queued(POLLIN);
-  start();  // input is there: read now, delivered from the loop
+  EXPECT_TRUE(start());  // input is there: read now, delivered from the loop
   EXPECT_EQ(t.calls, 0) << "never from inside start_receive";
-  EXPECT_TRUE(t.slot.in_use()) << "the completion outgrew ReactorTransport::read_op_size";
+  EXPECT_TRUE(t.slot.in_use()) << "the completion outgrew EpollTransport::read_op_size";
   poll();
   EXPECT_EQ(t.calls, 1);
   EXPECT_EQ(t.bytes, 18u);
@@ -129,30 +132,40 @@ TEST_F(ReceiveOp, AReadDoneAtOnceCompletesLaterFromTheSlot) {
 }
 
 TEST_F(ReceiveOp, AnAttemptThatFindsNothingHandsItsSpaceBack) {
-  start();  // a new socket: it tries at once
+  EXPECT_FALSE(start());  // a new socket: it tries at once
   EXPECT_EQ(t.asked, 1);
   EXPECT_EQ(t.unused, 1) << "a connection waiting for input must not keep a buffer";
+  EXPECT_TRUE(t.known_empty) << "the attempt found the socket empty";
   client_sends("x");
-  run_one();
+  await_queued(POLLIN);
+  EXPECT_TRUE(event());
   EXPECT_EQ(t.calls, 1);
   EXPECT_EQ(t.asked, 2);
+}
+
+TEST_F(ReceiveOp, AnEventForNothingKeepsItWaiting) {
+  EXPECT_FALSE(start());
+  EXPECT_FALSE(event()) << "an edge whose input was already taken";
+  EXPECT_EQ(t.calls, 0);
+  EXPECT_EQ(t.unused, 2);
 }
 
 TEST_F(ReceiveOp, AfterEmptyingTheSocketTheNextOneWaitsForNewInput) {
   client_sends("first");
   await_queued(POLLIN);
-  start();
-  run_one();
+  EXPECT_TRUE(start());
+  poll();
   ASSERT_EQ(t.bytes, 5u);
   EXPECT_TRUE(t.known_empty) << "TCP_INQ said nothing is left";
   const int attempts = t.asked;
 
-  start();
+  EXPECT_FALSE(start());
   poll();
   EXPECT_EQ(t.calls, 1) << "nothing new arrived";
   EXPECT_EQ(t.asked, attempts) << "no recvmsg: the last one emptied the socket";
   client_sends("second");
-  run_one();
+  await_queued(POLLIN);
+  EXPECT_TRUE(event());
   EXPECT_EQ(t.calls, 2);
   EXPECT_EQ(std::string(t.buf, t.bytes), "second");
 }
@@ -160,25 +173,25 @@ TEST_F(ReceiveOp, AfterEmptyingTheSocketTheNextOneWaitsForNewInput) {
 // The case a "short read means empty" rule gets wrong: request and FIN arrive together, epoll
 // reports them once, and the read takes only the request.
 TEST_F(ReceiveOp, AFinQueuedBehindTheRequestEndsTheNextReceiveWithoutAnotherEvent) {
-  start();  // waiting, so the event below is the only one
-  poll();
+  EXPECT_FALSE(start());  // waiting, so the event below is the only one
   client_sends("GET / HTTP/1.1\r\n\r\n");
   ASSERT_EQ(::shutdown(client_, SHUT_WR), 0);
   await_queued(POLLRDHUP);  // the FIN, and so the request before it
-  run_one();
+  EXPECT_TRUE(event());
   ASSERT_EQ(t.calls, 1);
   EXPECT_EQ(t.bytes, 18u);
 
-  start();
-  poll();  // no new event will come: the FIN's was consumed with the request's
+  EXPECT_TRUE(start()) << "no new event will come: the FIN's was consumed with the request's";
+  poll();
   EXPECT_EQ(t.calls, 2) << "the queued FIN was not seen";
   EXPECT_FALSE(t.ec);
   EXPECT_EQ(t.bytes, 0u) << "end of file";
 }
 
-TEST_F(ReceiveOp, CancellingAbortsItAndFreesTheSlot) {
-  start();
-  server_.cancel();
+TEST_F(ReceiveOp, AbortingAWaitingReceiveCompletesItFromTheSlot) {
+  EXPECT_FALSE(start());
+  lithe::net::abort_receive(&t);
+  EXPECT_TRUE(t.slot.in_use()) << "the completion outgrew EpollTransport::read_op_size";
   poll();
   EXPECT_EQ(t.calls, 1);
   EXPECT_EQ(t.ec, asio::error::operation_aborted);
@@ -189,23 +202,23 @@ TEST(ReceiveOpUnix, WithoutTcpInqAHalfCloseStillEndsTheNextReceive) {
   Target t;
   asio::io_context io{1};
   int fds[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-  Socket server(io, asio::generic::stream_protocol(AF_UNIX, 0), fds[0]);
-  server.non_blocking(true);
-  t.sock = &server;
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  t.sock = fds[0];
+  t.io = &io;
   ASSERT_EQ(::send(fds[1], "abc", 3, 0), 3);
   ASSERT_EQ(::shutdown(fds[1], SHUT_WR), 0);
-  lithe::net::start_receive(&t);
+  EXPECT_TRUE(lithe::net::start_receive(&t));
   io.poll();
   ASSERT_EQ(t.calls, 1);
   EXPECT_EQ(t.bytes, 3u);
   EXPECT_FALSE(t.known_empty) << "no TCP_INQ on a unix socket: the next receive tries";
-  lithe::net::start_receive(&t);
+  EXPECT_TRUE(lithe::net::start_receive(&t));
   io.restart();
   io.poll();
   EXPECT_EQ(t.calls, 2);
   EXPECT_FALSE(t.ec);
   EXPECT_EQ(t.bytes, 0u) << "end of file";
+  ::close(fds[0]);
   ::close(fds[1]);
 }
 
@@ -213,13 +226,13 @@ TEST_F(ReceiveOp, AReadThatLeavesInputBehindLetsTheNextOneTryAtOnce) {
   const std::string big(6000, 'x');  // more than the 4096-byte space
   client_sends(big);
   await_queued(POLLIN);
-  start();
+  EXPECT_TRUE(start());
   poll();
   ASSERT_EQ(t.calls, 1);
   EXPECT_EQ(t.bytes, sizeof(t.buf));
   EXPECT_FALSE(t.known_empty) << "TCP_INQ said bytes are left";
-  start();
-  poll();  // no new event: the bytes were there before
+  EXPECT_TRUE(start()) << "no new event: the bytes were there before";
+  poll();
   EXPECT_EQ(t.calls, 2);
   EXPECT_EQ(t.bytes, big.size() - sizeof(t.buf));
   EXPECT_TRUE(t.known_empty);
