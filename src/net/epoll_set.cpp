@@ -1,5 +1,7 @@
 #include "net/epoll_set.hpp"
 
+#include <sys/epoll.h>
+
 #include <boost/asio/post.hpp>
 #include <cerrno>
 
@@ -16,17 +18,18 @@ std::unique_ptr<EpollSet> EpollSet::open(boost::asio::io_context& io) {
 EpollSet::EpollSet(boost::asio::io_context& io, int fd) : wait_(io, fd) {}
 
 bool EpollSet::add(int fd, uint32_t events, EpollTransport* owner) {
-  epoll_event ev{};
-  ev.events = events | EPOLLET;
-  ev.data.ptr = owner;
-  return ::epoll_ctl(wait_.native_handle(), EPOLL_CTL_ADD, fd, &ev) == 0;
+  return control(EPOLL_CTL_ADD, fd, events, owner);
 }
 
 bool EpollSet::modify(int fd, uint32_t events, EpollTransport* owner) {
+  return control(EPOLL_CTL_MOD, fd, events, owner);
+}
+
+bool EpollSet::control(int op, int fd, uint32_t events, EpollTransport* owner) {
   epoll_event ev{};
   ev.events = events | EPOLLET;
   ev.data.ptr = owner;
-  return ::epoll_ctl(wait_.native_handle(), EPOLL_CTL_MOD, fd, &ev) == 0;
+  return ::epoll_ctl(wait_.native_handle(), op, fd, &ev) == 0;
 }
 
 void EpollSet::start() {

@@ -4,8 +4,6 @@
 // descriptor (an epoll_ctl) every time: here a connection waits between requests for free.
 #pragma once
 
-#include <sys/epoll.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
@@ -31,6 +29,7 @@ class EpollSet {
   void drain();
 
  private:
+  bool control(int op, int fd, uint32_t events, EpollTransport* owner);
   void wait();
   void on_ready();
 
