@@ -108,6 +108,13 @@ void Worker::open_event_interface() {
     spdlog::info("io_uring unavailable ({}): connections use epoll", why);
 }
 
+// The ring completes what is in flight; the epoll set stops waiting (its connections' aborted
+// operations are already posted).
+void Worker::drain_event_interface() {
+  if (ring_) ring_->drain();
+  if (epoll_) epoll_->drain();
+}
+
 void Worker::post_snapshot(std::shared_ptr<const app::Snapshot> snapshot) {
   post_from_outside(
       [this, snapshot = std::move(snapshot)]() mutable { set_snapshot(std::move(snapshot)); });
@@ -171,8 +178,7 @@ Worker::~Worker() {
   auto open = active_;
   for (Session* c : open) c->close();
   for (auto& l : listeners_) l->close();  // a listener's wait lives inside it too
-  if (ring_) ring_->drain();              // the ring's entries complete the same way
-  if (epoll_) epoll_->drain();
+  drain_event_interface();                // the ring's entries complete the same way
   io_.restart();
   io_.poll();
   for (Session* c : active_) delete c;  // none expected: every wait above has completed
@@ -257,8 +263,7 @@ void Worker::stop(std::function<void()> left) {
     for (Session* c : open) c->close();
     if (own_io_) return io_.stop();
     on_left_ = std::move(left);
-    if (ring_) ring_->drain();  // its entries complete now; the closed connections go back
-    if (epoll_) epoll_->drain();
+    drain_event_interface();  // the ring's entries complete now; the closed connections go back
     leave_loop();
   });
 }
@@ -278,8 +283,7 @@ void Worker::leave_loop() {
       return;
     }
     for (Session* c : std::vector<Session*>(active_)) c->close();
-    if (ring_) ring_->drain();
-    if (epoll_) epoll_->drain();
+    drain_event_interface();
     settle_.expires_after(std::chrono::milliseconds(1));
     settle_.async_wait([this](const boost::system::error_code&) { leave_loop(); });
   });

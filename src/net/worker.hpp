@@ -78,6 +78,7 @@ class Worker {
   boost::asio::io_context& io() { return io_; }
   // The io_uring the connections use, or null when they use epoll (server.io).
   Ring* ring() const { return ring_.get(); }
+  // The epoll set the connections use, or null when they use io_uring.
   EpollSet* epoll() const { return epoll_.get(); }
   unsigned index() const { return index_; }
 
@@ -173,6 +174,7 @@ class Worker {
   void tick();  // once a second: Date refresh
   void apply_limits();
   void open_event_interface();
+  void drain_event_interface();  // the worker is going: the ring's or epoll set's last turn
   void set_snapshot(std::shared_ptr<const app::Snapshot> snapshot);
   void check_drained();
   void resume_accepting_if_room();  // after max_connections paused accepting
