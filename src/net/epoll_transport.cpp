@@ -3,7 +3,6 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
@@ -49,8 +48,8 @@ void EpollTransport::receive() {
   if (!start_receive(this)) read_armed_ = true;
 }
 
-// Input that may be there is looked at (a peek) rather than assumed: the session waits so to
-// learn that the client left or sent more, and a wrong guess would wake it for nothing.
+// Input that may be there is looked at (a peek) rather than assumed: the session waits so as
+// to learn that the client left or sent more, and a wrong guess would wake it for nothing.
 void EpollTransport::wait_readable() {
   ++ops_;
   read_ = ReadOp::wait;
@@ -94,8 +93,7 @@ void EpollTransport::on_epoll(uint32_t events) {
 }
 
 void EpollTransport::post_readable(const error_code& ec) {
-  asio::post(worker_.io(), asio::bind_allocator(SlotAllocator<void, read_op_size>(&read_slot_),
-                                                [this, ec] { readable(ec); }));
+  post_in(read_slot_, worker_.io().get_executor(), [this, ec] { readable(ec); });
 }
 
 // At once. One buffer (the usual small response, or a whole pipelined batch) goes as send(),

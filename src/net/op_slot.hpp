@@ -1,11 +1,13 @@
-// Room inside an object for one Asio operation, so that operation needs no heap block.
-// A connection's readiness wait is the one operation an idle connection holds, and Asio's own
-// recycling allocator would hand it whatever block was cached last (an accept's 192 B):
-// kept here it costs its exact size and no allocation at all.
+// Room inside an object for one Asio operation, so that operation needs no heap block. The
+// epoll transport's read completions (a read done at once, a cancelled wait) live here: one
+// slot per connection, since at most one read-side operation is in flight.
 #pragma once
 
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/post.hpp>
 #include <cstddef>
 #include <new>
+#include <utility>
 
 namespace lithe::net {
 
@@ -65,5 +67,12 @@ struct SlotAllocator {
     return slot == other.slot;
   }
 };
+
+// Posts handler to the executor's loop with its operation placed in slot.
+template <class Executor, std::size_t Size, class Handler>
+void post_in(OpSlot<Size>& slot, const Executor& ex, Handler&& handler) {
+  boost::asio::post(ex, boost::asio::bind_allocator(SlotAllocator<void, Size>(&slot),
+                                                    std::forward<Handler>(handler)));
+}
 
 }  // namespace lithe::net

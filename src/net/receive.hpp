@@ -21,9 +21,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -83,10 +81,7 @@ bool read_now(Target* target, boost::system::error_code& ec, std::size_t& n) {
 
 template <class Target>
 void post_received(Target* target, const boost::system::error_code& ec, std::size_t n) {
-  using Slot = std::remove_reference_t<decltype(target->op_slot())>;
-  boost::asio::post(target->executor(),
-                    boost::asio::bind_allocator(SlotAllocator<void, Slot::size>(&target->op_slot()),
-                                                [target, ec, n] { target->on_received(ec, n); }));
+  post_in(target->op_slot(), target->executor(), [target, ec, n] { target->on_received(ec, n); });
 }
 
 }  // namespace receive_detail
