@@ -155,7 +155,7 @@ void Session::process_input() {
     }
     handle_request();
     if (phase_ == Phase::awaiting || phase_ == Phase::streaming) break;
-    exchange_->next();
+    next_request();
     header_armed_ = false;
     if (++batch_ >= snap.config.limits.pipeline_depth) break;
   }
@@ -323,6 +323,7 @@ struct KeptRequest {
 // references into it: they stay valid until it returns (README), so the exchange and the read
 // buffer become its own, freed when it lets go, instead of going back to the pools (where the
 // next request would take them). Not while a receive may still write into the buffer.
+// Requests pipelined behind it stay the session's, copied to a buffer of its own.
 bool Session::hand_request_to_coroutine() {
   const std::shared_ptr<detail::Pending> holder = coroutine_holder();
   if (!holder || (rbuf_ && transport_->receiving())) return false;
@@ -331,9 +332,25 @@ bool Session::hand_request_to_coroutine() {
   exchange_->body.reset();
   exchange_->request.set_port(nullptr);  // what reaches the connection now reaches nothing
   exchange_->response.set_port(nullptr);
-  holder->kept = std::make_shared<KeptRequest>(KeptRequest{std::move(exchange_), std::move(rbuf_)});
-  rbegin_ = rpos_ = rend_ = 0;
+  std::unique_ptr<ReadBuffer> kept = std::move(rbuf_);
+  const uint32_t unparsed = closing() || !transport_->is_open() ? 0 : rend_ - rpos_;
+  if (unparsed > 0) {
+    rbuf_ = worker_.take_buffer();
+    // The kept buffer may be larger, sized by the config before a reload.
+    if (rbuf_->capacity < unparsed) rbuf_ = std::make_unique<ReadBuffer>(kept->capacity);
+    std::memcpy(rbuf_->data.get(), kept->data.get() + rpos_, unparsed);
+  }
+  holder->kept = std::make_shared<KeptRequest>(KeptRequest{std::move(exchange_), std::move(kept)});
+  rbegin_ = rpos_ = 0;
+  rend_ = unparsed;
   return true;
+}
+
+// Ready for the request after this one. A coroutine that went on after its answer (past its
+// deadline, or after ending its stream) keeps this exchange, and the next request gets a
+// fresh one.
+void Session::next_request() {
+  if (!leave_request_to_coroutine()) exchange_->next();
 }
 
 // The coroutine answer that holds the request now, if any.
@@ -401,7 +418,7 @@ void Session::answer_instead(uint16_t status, std::string_view text) {
 
 void Session::resume_after_async() {
   finish_response(exchange_->metrics_slot);
-  exchange_->next();
+  next_request();
   header_armed_ = false;
   ++batch_;
   process_input();  // requests pipelined behind it, then the write
@@ -753,7 +770,7 @@ void Session::finish_stream() {
 void Session::end_stream_and_go_on() {
   finish_stream();
   unpin_retired();  // the stream may have kept a reloaded-away snapshot's handler in use
-  if (exchange_) exchange_->next();  // (or it went back while the stream was open)
+  if (exchange_) next_request();  // (or it went back while the stream was open)
   header_armed_ = false;
   if (closing()) return end_after_write();
   if (rpos_ < rend_) return process_input();

@@ -186,6 +186,7 @@ class Session : public http::SessionPort,  // what a handler's handles reach
   }
   bool hand_request_to_coroutine();
   std::shared_ptr<detail::Pending> coroutine_holder() const;
+  void next_request();
   void unpin_retired();
 
   http::RenderContext render_context(bool keep_alive, bool http10, bool head) const;

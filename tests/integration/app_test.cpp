@@ -192,6 +192,19 @@ path = "/zombie"
 handler = "zombie"
 
 [[route]]
+path = "/late-zombie"
+handler = "zombie"
+timeout = "50ms"
+
+[[route]]
+path = "/hold"
+handler = "hold"
+
+[[route]]
+path = "/ender"
+handler = "ender"
+
+[[route]]
 path = "/say/{word}"
 handler = "say"
 
@@ -232,17 +245,24 @@ struct CoObserved {
   std::atomic<bool> blocked_once{false};
   std::atomic<std::size_t> max_buffered{0};
   std::promise<std::string> ticker_ended;  // how /ticker's endless stream ended
-  // /zombie and /say wait on `wake` (on `loop`) for the test after their first step.
+  // /zombie, /say and /ender wait on `wake` (on `loop`) for the test after their first step.
   boost::asio::any_io_executor loop;
   boost::asio::steady_timer* wake = nullptr;
-  std::promise<void> parked;             // /zombie waits for its cancellation
-  std::promise<void> zombie_cancelled;   // and has had it
-  std::promise<std::string> zombie_saw;  // the path it read afterwards
+  std::promise<void> parked;                     // /zombie waits for its cancellation
+  std::promise<void> zombie_cancelled;           // and has had it
+  std::promise<std::string> zombie_saw;          // the path it read afterwards
+  boost::asio::steady_timer* release = nullptr;  // /hold waits on it (on `loop`)
+  std::promise<void> holding;                    // and has begun to
 };
 
 // Lets the coroutine waiting on seen.wake go on.
 void wake(CoObserved& seen) {
   boost::asio::post(seen.loop, [&seen] { seen.wake->cancel(); });
+}
+
+// Lets /hold answer.
+void let_go(CoObserved& seen) {
+  boost::asio::post(seen.loop, [&seen] { seen.release->cancel(); });
 }
 
 // Counts a coroutine's frame while it exists.
@@ -346,6 +366,32 @@ void register_coroutines(lithe::Server& s, CoObserved& seen) {
                 res.text("zombie");
                 seen.zombie_saw.set_value(std::string(req.path()));
               });
+  // Holds its request until the test lets it answer.
+  s.handle_co("hold", [&seen](const lithe::Request&, lithe::Response& res) -> awaitable<void> {
+    boost::asio::steady_timer release(co_await boost::asio::this_coro::executor, 30s);
+    seen.release = &release;
+    seen.holding.set_value();
+    try {
+      co_await release.async_wait(use_awaitable);
+    } catch (const boost::system::system_error&) {
+    }
+    res.text("held");
+  });
+  // Ends its stream, then, when the test says so, goes on with req and res.
+  s.handle_co("ender", [&seen](const lithe::Request& req, lithe::Response& res) -> awaitable<void> {
+    boost::asio::steady_timer wake(co_await boost::asio::this_coro::executor, 30s);
+    seen.loop = co_await boost::asio::this_coro::executor;
+    seen.wake = &wake;
+    lithe::EventStream events = lithe::EventStream::start(res);
+    co_await lithe::send(events, "only");
+    events.end();
+    try {
+      co_await wake.async_wait(use_awaitable);
+    } catch (const boost::system::system_error&) {
+    }
+    res.header("X-Zombie", "yes");
+    seen.zombie_saw.set_value(std::string(req.path()));
+  });
   // Reads its request after its open stream has given the request back to the connection.
   s.handle_co("say", [&seen](const lithe::Request& req, lithe::Response& res) -> awaitable<void> {
     lithe::EventStream events = lithe::EventStream::start(res);
@@ -449,6 +495,33 @@ TEST(CoroutineHandler, ItsRequestAndResponseStayItsOwnAfterTheClientLeaves) {
   }
 }
 
+// While /hold, pipelined behind a coroutine that went on after its answer, holds the
+// connection's exchange, that coroutine reads its request and writes to its response: it sees
+// its own path, and /hold's answer carries nothing of what it wrote.
+void expect_kept_apart(CoServer& s, RawClient& c, const std::string& path) {
+  ASSERT_EQ(s.seen.holding.get_future().wait_for(io_timeout), std::future_status::ready);
+  wake(s.seen);
+  auto saw = s.seen.zombie_saw.get_future();
+  ASSERT_EQ(saw.wait_for(io_timeout), std::future_status::ready);
+  EXPECT_EQ(saw.get(), path);
+  let_go(s.seen);
+  const HttpResponse held = c.read_response();
+  EXPECT_EQ(held.body, "held");
+  EXPECT_FALSE(held.has_header("X-Zombie")) << held.raw;
+}
+
+// The same after its handler deadline, with the next request pipelined behind it: that one
+// is answered in a fresh exchange while the coroutine still runs with its own.
+TEST(CoroutineHandler, ItsRequestAndResponseStayItsOwnAfterItsDeadline) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/late-zombie") + get("/hold"));
+  EXPECT_EQ(c.read_response().status, 504);
+  ASSERT_EQ(s.seen.zombie_cancelled.get_future().wait_for(io_timeout), std::future_status::ready);
+  expect_kept_apart(s, c, "/late-zombie");
+  EXPECT_EQ(fetch(s.server.port(), get("/now")).body, "now");
+}
+
 TEST(CoroutineHandler, AServerStopEndsAWaitingCoroutine) {
   CoObserved seen;
   {
@@ -501,6 +574,16 @@ TEST(CoroutineStreaming, TheRequestStaysValidWhileTheStreamingCoroutineRuns) {
   EXPECT_EQ(fetch(s.server.port(), get("/later/x")).body, "later x");
   wake(s.seen);
   EXPECT_EQ(c.read_response().body, "data: ready\n\ndata: hello\n\n");
+}
+
+// A coroutine that goes on after ending its stream keeps its request and response, though the
+// request pipelined behind the stream is answered meanwhile.
+TEST(CoroutineStreaming, TheRequestStaysItsOwnAfterTheStreamEnds) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/ender") + get("/hold"));
+  EXPECT_EQ(c.read_response().body, "data: only\n\n");
+  expect_kept_apart(s, c, "/ender");
 }
 
 TEST(CoroutineStreaming, EventsAndPulledBodies) {
