@@ -25,14 +25,17 @@
 # from the fixture, so every server reports the same total), WARMUP s of wrk, then DURATION s of
 # wrk -t1 -cCONNS --latency (keep-alive) pinned to CPU CLIENT_CPU, and stop the server.
 # Per measurement: req/s and p99 from wrk; the server's CPU µs per request, its utime+stime
-# (/proc/PID/stat) over the run divided by the requests wrk completed; errors (non-2xx + socket
-# errors); how busy wrk's CPU was (near 100 %, wrk and not the server set req/s and p99).
+# (/proc/PID/stat) over the run divided by the requests wrk completed, and the kernel's part of
+# it (stime: system calls and, on loopback, the TCP stack of both ends that they run); errors
+# (non-2xx + socket errors); how busy wrk's CPU was (near 100 %, wrk and not the server set
+# req/s and p99).
 #
 # Prints a markdown table per round and a summary: per route and server the best of the rounds
 # (lowest CPU/req, highest req/s, lowest p99: background load only ever makes a figure worse),
-# and the ratios, on CPU µs per request: json / plaintext per server; lithe and lithe-co / the
-# best C++ peer (the lower of beast and restinio); starlette / lithe (the headline). Writes
-# every measurement to OUT as CSV.
+# and the ratios, on CPU µs per request, for the best figures and for each round: json /
+# plaintext per server; lithe and lithe-co / the best C++ peer (the lower of beast and
+# restinio); lithe-co / lithe; starlette / lithe (the headline). Writes every measurement to OUT
+# as CSV.
 #
 # Usage: bench/load/app.sh
 # Env: BUILD (build; the build directory, absolute or relative to the repository root),
@@ -191,7 +194,7 @@ run_client() {  # SECONDS OUTFILE COMMAND...
   forget_pid "$pid"
 }
 
-# --- one measurement: sets M_REQ M_RPS M_CPU (µs/req) M_P99 (µs) M_ERR M_CLIENT (%) ---
+# --- one measurement: sets M_REQ M_RPS M_CPU M_KERNEL (µs/req) M_P99 (µs) M_ERR M_CLIENT (%) ---
 WRK_LOG=$WORK/wrk-all.log
 : >"$WRK_LOG"
 measure() {  # SERVER ROUTE ROUND
@@ -205,13 +208,15 @@ measure() {  # SERVER ROUTE ROUND
     run_client $(( WARMUP + 30 )) /dev/null "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNS" \
       -d"${WARMUP}s" "${args[@]}"
   fi
-  local before after client_before client_after
+  local before after kernel_before kernel_after client_before client_after
   client_before=$(client_jiffies)
   before=$(pid_ticks "$SRV_PID")
+  kernel_before=$(pid_kernel_ticks "$SRV_PID")
   run_client $(( DURATION + 30 )) "$WORK/wrk.txt" "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNS" \
     --latency -d"${DURATION}s" "${args[@]}"
   kill -0 "$SRV_PID" 2>/dev/null || { cat "$WORK/$server.log" >&2; die "$server died during $route"; }
   after=$(pid_ticks "$SRV_PID")
+  kernel_after=$(pid_kernel_ticks "$SRV_PID")
   client_after=$(client_jiffies)
   M_CLIENT=$(busy_percent "$client_before" "$client_after")
   {
@@ -220,16 +225,18 @@ measure() {  # SERVER ROUTE ROUND
     cat "$WORK/wrk.txt"; echo
   } >>"$WRK_LOG"
   read -r M_REQ M_RPS M_P99 M_ERR M_CPU _ < <(wrk_figures "$WORK/wrk.txt" "$before" "$after" "$HZ")
+  M_KERNEL=$(awk -v t=$(( kernel_after - kernel_before )) -v hz="$HZ" -v n="$M_REQ" \
+    'BEGIN { printf "%.2f", (n > 0 ? t * 1000000 / hz / n : 0) }')
   if (( M_REQ == 0 )); then
     log "round $3, $route, $server: wrk completed no request:"; cat "$WORK/wrk.txt" >&2
   fi
-  log "$(printf 'round %s  %-9s %-9s %9s req/s  %8s µs/req  p99 %7s µs  errors %s  wrk CPU %s %%' \
-    "$3" "$route" "$server" "$M_RPS" "$M_CPU" "$M_P99" "$M_ERR" "${M_CLIENT:-?}")"
+  log "$(printf 'round %s  %-9s %-9s %9s req/s  %8s µs/req (kernel %s)  p99 %7s µs  errors %s  wrk CPU %s %%' \
+    "$3" "$route" "$server" "$M_RPS" "$M_CPU" "$M_KERNEL" "$M_P99" "$M_ERR" "${M_CLIENT:-?}")"
 }
 
 # --- the run ---
 CSV_TMP=$WORK/app.csv
-echo "round,route,server,requests,rps,cpu_us_per_req,p99_us,errors,wrk_cpu_pct" >"$CSV_TMP"
+echo "round,route,server,requests,rps,cpu_us_per_req,p99_us,errors,wrk_cpu_pct,kernel_us_per_req" >"$CSV_TMP"
 START=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "servers: ${RUN_SERVERS[*]}; routes: ${RUN_ROUTES[*]}; $ROUNDS round(s) of ${WARMUP}s warm-up + ${DURATION}s per measurement, wrk -t1 -c$CONNS; server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
@@ -240,14 +247,15 @@ render_round() {  # ROUND: the round's measurements as a markdown table
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["round"] == sys.argv[2]]
 print(f"### round {sys.argv[2]}\n")
-print("| route | server | req/s | CPU µs/req | p99 | errors | wrk CPU |")
-print("|---|---|--:|--:|--:|--:|--:|")
+print("| route | server | req/s | CPU µs/req | of it kernel | p99 | errors | wrk CPU |")
+print("|---|---|--:|--:|--:|--:|--:|--:|")
 def lat(v):
     v = float(v)
     return f"{v/1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
 for r in rows:
     print(f'| {r["route"]} | {r["server"]} | {float(r["rps"]):,.0f} | {float(r["cpu_us_per_req"]):.2f} '
-          f'| {lat(r["p99_us"])} | {r["errors"]} | {r["wrk_cpu_pct"] or "?"} % |')
+          f'| {float(r["kernel_us_per_req"]):.2f} | {lat(r["p99_us"])} | {r["errors"]} '
+          f'| {r["wrk_cpu_pct"] or "?"} % |')
 print()
 PY
 }
@@ -262,7 +270,7 @@ for (( round = 1; round <= ROUNDS; round++ )); do
       check_server "$server"
       measure "$server" "$route" "$round"
       stop_server
-      echo "$round,$route,$server,$M_REQ,$M_RPS,$M_CPU,$M_P99,$M_ERR,$M_CLIENT" >>"$CSV_TMP"
+      echo "$round,$route,$server,$M_REQ,$M_RPS,$M_CPU,$M_P99,$M_ERR,$M_CLIENT,$M_KERNEL" >>"$CSV_TMP"
     done
   done
   render_round "$round"
@@ -273,50 +281,67 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- the summary: best of the rounds per route and server, and the ratios ---
 python3 - "$CSV_TMP" <<'PY'
 import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if int(r["requests"]) > 0]
 best = {}  # (route, server) -> best figures over the rounds
 for r in rows:
-    if int(r["requests"]) == 0:
-        continue
     key = (r["route"], r["server"])
-    cpu, rps, p99, err = float(r["cpu_us_per_req"]), float(r["rps"]), float(r["p99_us"]), int(r["errors"])
-    b = best.setdefault(key, {"cpu": cpu, "rps": rps, "p99": p99, "err": 0})
-    b["cpu"] = min(b["cpu"], cpu); b["rps"] = max(b["rps"], rps); b["p99"] = min(b["p99"], p99)
+    cpu, rps, p99 = float(r["cpu_us_per_req"]), float(r["rps"]), float(r["p99_us"])
+    kernel, err = float(r["kernel_us_per_req"]), int(r["errors"])
+    b = best.setdefault(key, {"cpu": cpu, "kernel": kernel, "rps": rps, "p99": p99, "err": 0})
+    if cpu < b["cpu"]:
+        b["cpu"], b["kernel"] = cpu, kernel
+    b["rps"] = max(b["rps"], rps); b["p99"] = min(b["p99"], p99)
     b["err"] += err
+rounds = list(dict.fromkeys(r["round"] for r in rows))
 routes = list(dict.fromkeys(r["route"] for r in rows))
 servers = list(dict.fromkeys(r["server"] for r in rows))
+by_round = {(r["round"], r["route"], r["server"]): float(r["cpu_us_per_req"]) for r in rows}
 def lat(v):
     return f"{v/1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
-def cpu(route, server):
-    b = best.get((route, server))
-    return b["cpu"] if b and b["cpu"] > 0 else None
-def ratio(a, b):
-    return f"{a / b:.2f}" if a is not None and b is not None else "—"
+def fmt(v):
+    return f"{v:.2f}" if v is not None else "—"
 
-print("### summary (best of the rounds: lowest CPU/req, highest req/s, lowest p99; errors summed)\n")
-print("| route | server | CPU µs/req | req/s | p99 | errors |")
-print("|---|---|--:|--:|--:|--:|")
+# The ratios, from one CPU µs/req figure per (route, server): the best's, or a round's.
+def ratios(cpu):
+    def ratio(a, b):
+        return a / b if a is not None and b is not None and b > 0 else None
+    out = []
+    for server in servers:
+        out.append((f"{server}: json / plaintext", ratio(cpu("json", server), cpu("plaintext", server))))
+    for route in routes:
+        peers = [c for c in (cpu(route, "beast"), cpu(route, "restinio")) if c is not None]
+        peer = min(peers) if peers else None
+        for server in ("lithe", "lithe-co"):
+            if server in servers:
+                out.append((f"{route}: {server} / best C++ peer (min of beast, restinio)",
+                            ratio(cpu(route, server), peer)))
+    if "lithe" in servers and "lithe-co" in servers:
+        out.append(("json: lithe-co / lithe", ratio(cpu("json", "lithe-co"), cpu("json", "lithe"))))
+    for route in routes:
+        for server in ("lithe", "lithe-co"):
+            if server in servers:
+                out.append((f"{route}: starlette / {server}",
+                            ratio(cpu(route, "starlette"), cpu(route, server))))
+    return out
+
+print("### summary (best of the rounds: lowest CPU/req and its kernel part, highest req/s, lowest p99; errors summed)\n")
+print("| route | server | CPU µs/req | of it kernel | req/s | p99 | errors |")
+print("|---|---|--:|--:|--:|--:|--:|")
 for route in routes:
     for server in servers:
         b = best.get((route, server))
         if b:
-            print(f'| {route} | {server} | {b["cpu"]:.2f} | {b["rps"]:,.0f} | {lat(b["p99"])} | {b["err"]} |')
+            print(f'| {route} | {server} | {b["cpu"]:.2f} | {b["kernel"]:.2f} | {b["rps"]:,.0f} '
+                  f'| {lat(b["p99"])} | {b["err"]} |')
 print()
-print("| ratio (CPU µs per request) | value |")
-print("|---|--:|")
-for server in servers:
-    print(f"| {server}: json / plaintext | {ratio(cpu('json', server), cpu('plaintext', server))} |")
-for route in routes:
-    peers = [c for c in (cpu(route, "beast"), cpu(route, "restinio")) if c is not None]
-    peer = min(peers) if peers else None
-    for server in ("lithe", "lithe-co"):
-        if server in servers:
-            print(f"| {route}: {server} / best C++ peer (min of beast, restinio) | {ratio(cpu(route, server), peer)} |")
-for route in routes:
-    for server in ("lithe", "lithe-co"):
-        if server in servers:
-            mark = "**" if route == "json" and server == "lithe" else ""
-            print(f"| {mark}{route}: starlette / {server}{mark} | {mark}{ratio(cpu(route, 'starlette'), cpu(route, server))}{mark} |")
+# Each round's ratios beside the best's: a target "in each run" is judged on the columns.
+per_round = [ratios(lambda route, server, rd=rd: by_round.get((rd, route, server))) for rd in rounds]
+print("| ratio (CPU µs per request) | best | " + " | ".join(f"round {rd}" for rd in rounds) + " |")
+print("|---|--:|" + "--:|" * len(rounds))
+for i, (name, value) in enumerate(ratios(lambda route, server: (best.get((route, server)) or {}).get("cpu"))):
+    mark = "**" if name == "json: starlette / lithe" else ""
+    cells = " | ".join(fmt(r[i][1]) for r in per_round)
+    print(f"| {mark}{name}{mark} | {mark}{fmt(value)}{mark} | {cells} |")
 print()
 PY
 
@@ -327,7 +352,7 @@ echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); run took ${ELAPSED} s"
 echo "- command: \`$COMMAND_LINE\` ($ROUNDS round(s), ${WARMUP} s warm-up + ${DURATION} s per measurement, wrk -t1 -c$CONNS --latency, keep-alive)"
 echo "- machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r); load average (1/5/15 min) $LOAD_BEFORE before, $LOAD_AFTER after"
 echo "- lithe $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') ($BUILD/bench/lithe_app), Boost $(awk '/define BOOST_LIB_VERSION/ { gsub(/"/, "", $3); print $3 }' /usr/include/boost/version.hpp 2>/dev/null), RESTinio $(dpkg-query -W -f='${Version}' librestinio-dev 2>/dev/null || echo '?'), $PY_VERSIONS"
-echo "- CPU µs/req: the server's utime+stime (/proc/PID/stat) over the measured run / requests wrk completed; server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
+echo "- CPU µs/req: the server's utime+stime (/proc/PID/stat) over the measured run / requests wrk completed (of it kernel: stime alone); server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
 
 if [[ $OUT == - ]]; then
   echo; cat "$CSV_TMP"

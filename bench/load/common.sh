@@ -286,6 +286,15 @@ pid_ticks() {  # PID
   awk '{ print $12 + $13 }' <<<"$stat"
 }
 
+# The part of pid_ticks spent in the kernel (stime): what a server's system calls, and the
+# network stack they run on loopback, cost it.
+pid_kernel_ticks() {  # PID
+  local stat
+  stat=$(<"/proc/$1/stat")
+  stat=${stat##*) }
+  awk '{ print $13 }' <<<"$stat"
+}
+
 # From wrk's --latency output in FILE and the server's CPU ticks BEFORE and AFTER the run (HZ a
 # second): "requests req/s p99_us errors cpu_us_per_request p50_us", errors being non-2xx
 # answers and socket errors; "0 0 0 0 0 0" when wrk completed nothing.
