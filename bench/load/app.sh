@@ -210,13 +210,11 @@ measure() {  # SERVER ROUTE ROUND
   fi
   local before after kernel_before kernel_after client_before client_after
   client_before=$(client_jiffies)
-  before=$(pid_ticks "$SRV_PID")
-  kernel_before=$(pid_kernel_ticks "$SRV_PID")
+  read -r before kernel_before < <(pid_cpu_ticks "$SRV_PID")
   run_client $(( DURATION + 30 )) "$WORK/wrk.txt" "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNS" \
     --latency -d"${DURATION}s" "${args[@]}"
   kill -0 "$SRV_PID" 2>/dev/null || { cat "$WORK/$server.log" >&2; die "$server died during $route"; }
-  after=$(pid_ticks "$SRV_PID")
-  kernel_after=$(pid_kernel_ticks "$SRV_PID")
+  read -r after kernel_after < <(pid_cpu_ticks "$SRV_PID")
   client_after=$(client_jiffies)
   M_CLIENT=$(busy_percent "$client_before" "$client_after")
   {
@@ -225,8 +223,7 @@ measure() {  # SERVER ROUTE ROUND
     cat "$WORK/wrk.txt"; echo
   } >>"$WRK_LOG"
   read -r M_REQ M_RPS M_P99 M_ERR M_CPU _ < <(wrk_figures "$WORK/wrk.txt" "$before" "$after" "$HZ")
-  M_KERNEL=$(awk -v t=$(( kernel_after - kernel_before )) -v hz="$HZ" -v n="$M_REQ" \
-    'BEGIN { printf "%.2f", (n > 0 ? t * 1000000 / hz / n : 0) }')
+  read -r _ _ _ _ M_KERNEL _ < <(wrk_figures "$WORK/wrk.txt" "$kernel_before" "$kernel_after" "$HZ")
   if (( M_REQ == 0 )); then
     log "round $3, $route, $server: wrk completed no request:"; cat "$WORK/wrk.txt" >&2
   fi

@@ -277,22 +277,21 @@ stop_h2o() { [[ -z $H2O_PID ]] || stop_pid "$H2O_PID"; H2O_PID=; }
 stop_lithe() { [[ -z $LITHE_PID ]] || stop_pid "$LITHE_PID"; LITHE_PID=; }
 stop_nginx() { [[ -z $NGINX_PID ]] || stop_pid "$NGINX_PID"; NGINX_PID=; }
 
-# A process's CPU time so far, utime + stime in clock ticks over all its threads (the fields
-# after the ")" of its name, which may itself hold spaces).
-pid_ticks() {  # PID
+# A process's CPU time so far in clock ticks over all its threads: "utime+stime stime", the
+# second being the kernel's part (a server's system calls, and on loopback the network stack
+# they run). The fields follow the ")" of its name, which may itself hold spaces.
+pid_cpu_ticks() {  # PID
   local stat
   stat=$(<"/proc/$1/stat")
   stat=${stat##*) }
-  awk '{ print $12 + $13 }' <<<"$stat"
+  awk '{ print $12 + $13, $13 }' <<<"$stat"
 }
 
-# The part of pid_ticks spent in the kernel (stime): what a server's system calls, and the
-# network stack they run on loopback, cost it.
-pid_kernel_ticks() {  # PID
-  local stat
-  stat=$(<"/proc/$1/stat")
-  stat=${stat##*) }
-  awk '{ print $13 }' <<<"$stat"
+# utime + stime alone.
+pid_ticks() {  # PID
+  local total _
+  read -r total _ < <(pid_cpu_ticks "$1")
+  echo "$total"
 }
 
 # From wrk's --latency output in FILE and the server's CPU ticks BEFORE and AFTER the run (HZ a
