@@ -419,6 +419,11 @@ void register_coroutines(lithe::Server& s, CoObserved& seen) {
   });
 }
 
+uint16_t bound_port(lithe::Server& server) {
+  const std::string address = server.wait_bound().front();  // "127.0.0.1:41234"
+  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
 struct CoServer {
   CoObserved seen;
   TestServer server{kCoConfig, [this](lithe::Server& s) { register_coroutines(s, seen); }};
@@ -520,6 +525,64 @@ TEST(CoroutineHandler, ItsRequestAndResponseStayItsOwnAfterItsDeadline) {
   ASSERT_EQ(s.seen.zombie_cancelled.get_future().wait_for(io_timeout), std::future_status::ready);
   expect_kept_apart(s, c, "/late-zombie");
   EXPECT_EQ(fetch(s.server.port(), get("/now")).body, "now");
+}
+
+// The same when a reload has shrunk the read buffers since the request arrived: the requests
+// pipelined behind it (more bytes than a new buffer holds) move to a buffer of the old size,
+// and every one of them is answered.
+TEST(CoroutineHandler, ARequestPipelinedBehindItOutgrowsABufferShrunkByAReload) {
+  TempDir dir;
+  // One worker, so that the route the reload adds shows that worker has the new limits.
+  const std::string routes = R"(
+[server]
+listen = ["127.0.0.1:0"]
+workers = 1
+
+[[route]]
+path = "/late-zombie"
+handler = "zombie"
+timeout = "2s"
+
+[[route]]
+path = "/now"
+handler = "now"
+)";
+  // Read buffers of 76 KiB (request_line + header_section + 4 KiB), then the default 28 KiB.
+  const auto file = dir.write("app.toml", routes + "\n[limits]\nheader_section = \"64KiB\"\n");
+  CoObserved seen;
+  lithe::Server server(lithe::load_config(file.string()));
+  register_coroutines(server, seen);
+  std::thread serving([&] { server.run(); });
+  struct Stop {  // also when an assertion below ends the test early
+    lithe::Server& server;
+    std::thread& serving;
+    ~Stop() {
+      server.stop();
+      serving.join();
+    }
+  } stop{server, serving};
+  const uint16_t port = bound_port(server);
+
+  constexpr int kBehind = 16;
+  const std::string pad(2048, 'p');
+  std::string pipelined = get("/late-zombie");
+  for (int i = 0; i < kBehind; ++i) pipelined += get("/now", "X-Pad: " + pad + "\r\n");
+  ASSERT_GT(pipelined.size(), 28u * 1024);
+  RawClient c(port);
+  c.send(pipelined);
+  ASSERT_EQ(seen.parked.get_future().wait_for(io_timeout), std::future_status::ready);
+  dir.write("app.toml", routes + "\n[[route]]\npath = \"/added\"\nhandler = \"now\"\n");
+  ASSERT_TRUE(server.reload());
+  EXPECT_EQ(fetch(port, get("/added")).body, "now");
+
+  EXPECT_EQ(c.read_response().status, 504);  // at the deadline, after the reload
+  for (int i = 0; i < kBehind; ++i) EXPECT_EQ(c.read_response().body, "now") << i;
+  // Its cancellation may reach it after the answers went out: it waits to be woken only then.
+  ASSERT_EQ(seen.zombie_cancelled.get_future().wait_for(io_timeout), std::future_status::ready);
+  wake(seen);
+  auto saw = seen.zombie_saw.get_future();
+  ASSERT_EQ(saw.wait_for(io_timeout), std::future_status::ready);
+  EXPECT_EQ(saw.get(), "/late-zombie");
 }
 
 TEST(CoroutineHandler, AServerStopEndsAWaitingCoroutine) {
@@ -945,11 +1008,6 @@ std::unique_ptr<lithe::Server> program_server(std::string_view toml) {
   auto server = std::make_unique<lithe::Server>(lithe::parse_config(toml, "test.toml"));
   server->override_listen({loopback(0)});
   return server;
-}
-
-uint16_t bound_port(lithe::Server& server) {
-  const std::string address = server.wait_bound().front();  // "127.0.0.1:41234"
-  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
 }
 
 // Runs io on a thread of the program's; done() says whether run() has returned.
