@@ -527,6 +527,18 @@ TEST(CoroutineHandler, ItsRequestAndResponseStayItsOwnAfterItsDeadline) {
   EXPECT_EQ(fetch(s.server.port(), get("/now")).body, "now");
 }
 
+// And when the next request comes only after the 504, as from a client that does not pipeline.
+TEST(CoroutineHandler, ItsRequestAndResponseStayItsOwnWhenTheNextComesAfterThe504) {
+  CoServer s;
+  RawClient c(s.server.port());
+  c.send(get("/late-zombie"));
+  EXPECT_EQ(c.read_response().status, 504);
+  ASSERT_EQ(s.seen.zombie_cancelled.get_future().wait_for(io_timeout), std::future_status::ready);
+  c.send(get("/hold"));
+  expect_kept_apart(s, c, "/late-zombie");
+  EXPECT_EQ(fetch(s.server.port(), get("/now")).body, "now");
+}
+
 // The same when a reload has shrunk the read buffers since the request arrived: the requests
 // pipelined behind it (more bytes than a new buffer holds) move to a buffer of the old size,
 // and every one of them is answered.
