@@ -419,11 +419,6 @@ void register_coroutines(lithe::Server& s, CoObserved& seen) {
   });
 }
 
-uint16_t bound_port(lithe::Server& server) {
-  const std::string address = server.wait_bound().front();  // "127.0.0.1:41234"
-  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-}
-
 struct CoServer {
   CoObserved seen;
   TestServer server{kCoConfig, [this](lithe::Server& s) { register_coroutines(s, seen); }};
@@ -562,18 +557,9 @@ handler = "now"
   // Read buffers of 76 KiB (request_line + header_section + 4 KiB), then the default 28 KiB.
   const auto file = dir.write("app.toml", routes + "\n[limits]\nheader_section = \"64KiB\"\n");
   CoObserved seen;
-  lithe::Server server(lithe::load_config(file.string()));
-  register_coroutines(server, seen);
-  std::thread serving([&] { server.run(); });
-  struct Stop {  // also when an assertion below ends the test early
-    lithe::Server& server;
-    std::thread& serving;
-    ~Stop() {
-      server.stop();
-      serving.join();
-    }
-  } stop{server, serving};
-  const uint16_t port = bound_port(server);
+  TestServer server(lithe::load_config(file.string()),
+                    [&seen](lithe::Server& s) { register_coroutines(s, seen); });
+  const uint16_t port = server.port();
 
   constexpr int kBehind = 16;
   const std::string pad(2048, 'p');
@@ -584,7 +570,7 @@ handler = "now"
   c.send(pipelined);
   ASSERT_EQ(seen.parked.get_future().wait_for(io_timeout), std::future_status::ready);
   dir.write("app.toml", routes + "\n[[route]]\npath = \"/added\"\nhandler = \"now\"\n");
-  ASSERT_TRUE(server.reload());
+  ASSERT_TRUE(server.server().reload());
   EXPECT_EQ(fetch(port, get("/added")).body, "now");
 
   EXPECT_EQ(c.read_response().status, 504);  // at the deadline, after the reload
@@ -1020,6 +1006,11 @@ std::unique_ptr<lithe::Server> program_server(std::string_view toml) {
   auto server = std::make_unique<lithe::Server>(lithe::parse_config(toml, "test.toml"));
   server->override_listen({loopback(0)});
   return server;
+}
+
+uint16_t bound_port(lithe::Server& server) {
+  const std::string address = server.wait_bound().front();  // "127.0.0.1:41234"
+  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
 }
 
 // Runs io on a thread of the program's; done() says whether run() has returned.

@@ -8,8 +8,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "harness.hpp"
 #include "lithe/prepared.hpp"
@@ -175,23 +173,16 @@ TEST(CodeRoutes, AReloadOfTheFileKeepsThem) {
   TempDir dir;
   const std::string listen = "[server]\nlisten = [\"127.0.0.1:0\"]\n";
   const auto file = dir.write("app.toml", listen + kFileRoutes);
-  lithe::Server server(lithe::load_config(file.string()));
-  register_code_routes(server);
-  std::thread serving([&] { server.run(); });
-  const std::vector<std::string> bound = server.wait_bound();
-  ASSERT_FALSE(bound.empty());
-  const auto port = static_cast<uint16_t>(std::stoi(bound[0].substr(bound[0].rfind(':') + 1)));
+  TestServer server(lithe::load_config(file.string()), register_code_routes);
   dir.write("app.toml",
             listen + kFileRoutes +
                 "\n[[route]]\npath = \"/added\"\nhandler = \"static\"\nbody = \"added\"\n");
-  EXPECT_TRUE(server.reload());
-  RawClient c(port);
+  EXPECT_TRUE(server.server().reload());
+  RawClient c(server.port());
   c.send(get("/added"));
   EXPECT_EQ(c.read_response().body, "added");
   c.send(get("/items/new"));
   EXPECT_EQ(c.read_response().body, "from code");
-  server.stop();
-  serving.join();
 }
 
 }  // namespace

@@ -68,6 +68,15 @@ uint16_t port_of(std::string_view address) {
   return static_cast<uint16_t>(port);
 }
 
+// The config with its listen addresses replaced by 127.0.0.1 on a port the kernel picks.
+lithe::Config on_any_loopback_port(lithe::Config config) {
+  std::string error;
+  auto listen = lithe::config::parse_listen_address("127.0.0.1:0", &error);
+  if (!listen) fail("cannot parse 127.0.0.1:0: " + error);
+  config.server.listen = {*listen};
+  return config;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -77,13 +86,10 @@ std::string default_config() {
   return std::string(lithe::default_config_text());
 }
 
-TestServer::TestServer(std::string_view toml_text,
-                       const std::function<void(lithe::Server&)>& setup) {
-  lithe::Config config = lithe::parse_config(toml_text, "test.toml");
-  std::string error;
-  auto listen = lithe::config::parse_listen_address("127.0.0.1:0", &error);
-  if (!listen) fail("cannot parse 127.0.0.1:0: " + error);
-  config.server.listen = {*listen};
+TestServer::TestServer(std::string_view toml_text, const std::function<void(lithe::Server&)>& setup)
+    : TestServer(on_any_loopback_port(lithe::parse_config(toml_text, "test.toml")), setup) {}
+
+TestServer::TestServer(lithe::Config config, const std::function<void(lithe::Server&)>& setup) {
   server_ = std::make_unique<lithe::Server>(std::move(config));
   if (setup) setup(*server_);
   thread_ = std::thread([this] {

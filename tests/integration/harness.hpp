@@ -40,6 +40,9 @@ class TestServer {
  public:
   explicit TestServer(std::string_view toml_text,
                       const std::function<void(lithe::Server&)>& setup = {});
+  // A config as given, listen included: one loaded from a file, which server().reload() reads
+  // again.
+  explicit TestServer(lithe::Config config, const std::function<void(lithe::Server&)>& setup = {});
   ~TestServer();
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
